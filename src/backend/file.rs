@@ -1,0 +1,262 @@
+//! The embedded local store: a JSON document of variable name to value, kept in one file.
+//!
+//! Writes are atomic (temporary file, fsync, rename, fsync of the directory), the file is mode
+//! 0600, and a writer holds an advisory lock on `<file>.lock` from before it reads until it is
+//! dropped, so two applies never interleave. Every write increments `version`.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::{Access, Applied, Backend};
+use crate::error::{Error, Location, Result, display_path};
+use crate::plan::{ChangeSet, Remote};
+use crate::secret::SecretValue;
+use crate::secrets_file;
+
+/// How long a writer waits for another writer's lock.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A store in a file, opened for reading or, locked, for writing.
+#[derive(Debug)]
+pub struct FileStore {
+    path: PathBuf,
+    /// Held while the store is open for writing; the lock is released when it is closed.
+    _lock: Option<File>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    version: u64,
+    variables: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct DocumentRef<'a> {
+    version: u64,
+    variables: BTreeMap<&'a str, &'a str>,
+}
+
+impl FileStore {
+    /// Opens the store at `path`; for [`Access::Write`], waits for and takes its lock.
+    pub fn open(path: &Path, access: Access) -> Result<Self> {
+        let lock = match access {
+            Access::Read => None,
+            Access::Write => Some(take_lock(path)?),
+        };
+        Ok(Self { path: path.to_path_buf(), _lock: lock })
+    }
+
+    fn read(&self) -> Result<Remote> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => Zeroizing::new(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Remote { vars: BTreeMap::new(), revision: Some(0) });
+            }
+            Err(e) => return Err(Error::io("read", &self.path, e)),
+        };
+        let doc: Document = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::input(
+                Location::at(&self.path, e.line().max(1), e.column().max(1)),
+                format!("the local store is damaged: {}", secrets_file::safe_json_message(&e)),
+                "the store is written by cloud-secrets; restore it from a backup, or delete it to start from an empty store",
+            )
+        })?;
+        let vars = doc.variables.into_iter().map(|(k, v)| (k, SecretValue::new(v))).collect();
+        Ok(Remote { vars, revision: Some(doc.version) })
+    }
+
+    fn write(&self, version: u64, vars: &BTreeMap<String, SecretValue>) -> Result<()> {
+        let doc =
+            DocumentRef { version, variables: vars.iter().map(|(k, v)| (k.as_str(), v.expose())).collect() };
+        let mut bytes = Zeroizing::new(serde_json::to_vec_pretty(&doc).expect("a map of strings serializes"));
+        bytes.push(b'\n');
+        let dir = match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create the directory", &dir, e))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".cloud-secrets-")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io("create a temporary file in", &dir, e))?;
+        set_private(tmp.as_file(), tmp.path())?;
+        tmp.write_all(&bytes).map_err(|e| Error::io("write", tmp.path(), e))?;
+        tmp.as_file().sync_all().map_err(|e| Error::io("sync", tmp.path(), e))?;
+        tmp.persist(&self.path).map_err(|e| Error::io("replace", &self.path, e.error))?;
+        // Make the rename itself durable.
+        if let Ok(d) = File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+impl Backend for FileStore {
+    fn fetch(&mut self) -> Result<Remote> {
+        self.read()
+    }
+
+    fn apply(&mut self, base: &Remote, changes: &ChangeSet<'_>) -> Result<Applied> {
+        let current = self.read()?;
+        if current.revision != base.revision || current.vars != base.vars {
+            return Err(Error::Stale {
+                message: format!(
+                    "the local store {} changed since the plan was made (version {} then, {} now)",
+                    display_path(&self.path),
+                    base.revision.unwrap_or(0),
+                    current.revision.unwrap_or(0)
+                ),
+            });
+        }
+        let mut vars = current.vars;
+        changes.apply_to(&mut vars);
+        let version = current.revision.unwrap_or(0) + 1;
+        self.write(version, &vars)?;
+        Ok(Applied { revision: Some(version) })
+    }
+}
+
+#[cfg(unix)]
+fn set_private(file: &File, path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::io("set permissions on", path, e))
+}
+
+#[cfg(not(unix))]
+fn set_private(_file: &File, _path: &Path) -> Result<()> {
+    Ok(())
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".lock");
+    path.with_file_name(name)
+}
+
+/// Takes the store's advisory lock, waiting up to [`LOCK_TIMEOUT`], and records our pid in it.
+fn take_lock(path: &Path) -> Result<File> {
+    let lock_path = lock_path(path);
+    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create the directory", dir, e))?;
+    }
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&lock_path).map_err(|e| Error::io("open the lock file", &lock_path, e))?;
+    let started = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) if started.elapsed() < LOCK_TIMEOUT => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                return Err(Error::Locked { path: lock_path, holder: text.trim().parse().ok() });
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io("lock", &lock_path, e)),
+        }
+    }
+    let pid = std::process::id().to_string();
+    let recorded = file.set_len(0).and_then(|()| file.rewind()).and_then(|()| file.write_all(pid.as_bytes()));
+    recorded.map_err(|e| Error::io("write", &lock_path, e))?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(s: &str) -> SecretValue {
+        SecretValue::new(s)
+    }
+
+    #[test]
+    fn missing_file_is_an_empty_store_at_version_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = FileStore::open(&dir.path().join("store.json"), Access::Read).unwrap();
+        let remote = store.fetch().unwrap();
+        assert!(remote.vars.is_empty());
+        assert_eq!(remote.revision, Some(0));
+    }
+
+    #[test]
+    fn apply_writes_atomically_with_a_growing_version_and_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.json");
+        let mut store = FileStore::open(&path, Access::Write).unwrap();
+        let base = store.fetch().unwrap();
+        let (a, b) = (value("1"), value("2"));
+        let changes = ChangeSet { upserts: vec![("A", &a), ("B", &b)], deletes: vec![] };
+        assert_eq!(store.apply(&base, &changes).unwrap().revision, Some(1));
+        let base = store.fetch().unwrap();
+        assert_eq!(base.vars.len(), 2);
+        let changes = ChangeSet { upserts: vec![], deletes: vec!["A"] };
+        assert_eq!(store.apply(&base, &changes).unwrap().revision, Some(2));
+        let after = store.fetch().unwrap();
+        assert_eq!(after.vars.keys().collect::<Vec<_>>(), ["B"]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn a_store_changed_since_the_plan_is_stale_and_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.json");
+        std::fs::write(&path, r#"{"version": 4, "variables": {"A": "1"}}"#).unwrap();
+        let mut store = FileStore::open(&path, Access::Read).unwrap();
+        let mut base = store.fetch().unwrap();
+        base.revision = Some(3);
+        let one = value("x");
+        let changes = ChangeSet { upserts: vec![("A", &one)], deletes: vec![] };
+        let err = store.apply(&base, &changes).unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), r#"{"version": 4, "variables": {"A": "1"}}"#);
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_while_the_first_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.json");
+        let _first = FileStore::open(&path, Access::Write).unwrap();
+        let lock = File::open(lock_path(&path)).unwrap();
+        assert!(matches!(lock.try_lock(), Err(TryLockError::WouldBlock)));
+        let mut pid = String::new();
+        File::open(lock_path(&path)).unwrap().read_to_string(&mut pid).unwrap();
+        assert_eq!(pid, std::process::id().to_string());
+    }
+
+    #[test]
+    fn a_damaged_store_is_reported_without_its_contents() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.json");
+        std::fs::write(&path, "{\"version\": \"CANARY-store\", \"variables\": {}}").unwrap();
+        let err = FileStore::open(&path, Access::Read).unwrap().fetch().unwrap_err().to_string();
+        assert!(err.contains("store.json:1:"), "{err}");
+        assert!(!err.contains("CANARY"), "{err}");
+    }
+}

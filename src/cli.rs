@@ -1,0 +1,102 @@
+//! The raw command line, as clap parses it. Only [`crate::config`] reads these types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const MAIN_EXAMPLES: &str = "\
+Examples:
+  cloud-secrets plan                         show what would change for the only profile
+  cloud-secrets plan --profile production --detailed-exitcode
+  cloud-secrets apply --remote file:/tmp/store.json
+  cloud-secrets apply --yes                  apply without asking (deploy pipelines)
+
+Exit codes: 0 ok · 1 error · 2 changes pending (plan --detailed-exitcode) ·
+3 remote or desired state changed since planning · 4 not confirmed · 64 usage error";
+
+const PLAN_EXAMPLES: &str = "\
+Examples:
+  cloud-secrets plan
+  cloud-secrets plan --profile production --remote file:store.json
+  cloud-secrets plan --detailed-exitcode || [ $? -eq 2 ] && echo drift";
+
+const APPLY_EXAMPLES: &str = "\
+Examples:
+  cloud-secrets apply                        show the plan, then ask before writing
+  cloud-secrets apply --yes                  no question: for pipelines
+  cloud-secrets apply --profile staging --remote file:staging-store.json";
+
+/// Plan and apply an application's secrets: a redacted plan first, changes only on confirmation.
+#[derive(Debug, Parser)]
+#[command(name = "cloud-secrets", version, after_help = MAIN_EXAMPLES, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Profile to use: a name under .systemprompt/profiles/, or a path to a profile directory or
+    /// its profile.yaml [default: $SYSTEMPROMPT_PROFILE, else the only profile]
+    #[arg(long, global = true, value_name = "NAME|PATH")]
+    pub profile: Option<String>,
+
+    /// Remote to plan against, overriding profile.yaml `secrets.remote` (e.g. file:store.json)
+    #[arg(long, global = true, value_name = "REMOTE")]
+    pub remote: Option<String>,
+
+    /// When to use colour (NO_COLOR in the environment turns `auto` off)
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// Print only the summary line and errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Say more: where the profile and remote came from, unchanged variables
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Run as if started in DIR
+    #[arg(short = 'C', long = "directory", global = true, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what apply would change, with every value redacted
+    #[command(after_help = PLAN_EXAMPLES)]
+    Plan(PlanArgs),
+    /// Show the plan, ask, then make the remote match the desired state
+    #[command(after_help = APPLY_EXAMPLES)]
+    Apply(ApplyArgs),
+    /// The same as apply (the platform playbook's name for it)
+    #[command(after_help = APPLY_EXAMPLES)]
+    Sync(ApplyArgs),
+}
+
+/// Options of `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Exit 2 when there are changes, 0 when there are none (1 stays an error)
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+/// Options of `apply` and `sync`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Apply without asking
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when writing to a terminal and NO_COLOR is not set
+    Auto,
+    /// Always colour
+    Always,
+    /// Never colour
+    Never,
+}

@@ -1,0 +1,254 @@
+//! The desired state: which variables the profile wants on the remote, with their values, and
+//! which keys were skipped and why. Built by a pure function from the entries read from files.
+
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+
+use crate::error::{Error, Location, Result};
+use crate::policy::{self, VarClass};
+use crate::secret::SecretValue;
+use crate::secrets_file::FileEntry;
+
+/// Where a desired value came from. Shown in the plan; the value never is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Source {
+    /// The profile's secrets.json.
+    File,
+    /// Computed by cloud-secrets (`SYSTEMPROMPT_CUSTOM_SECRETS`).
+    Derived,
+}
+
+/// A variable the profile wants on the remote.
+#[derive(Debug, Clone)]
+pub struct DesiredVar {
+    /// The secrets.json key it comes from; `None` for a derived variable.
+    pub key: Option<String>,
+    /// The value.
+    pub value: SecretValue,
+    /// Where the value came from.
+    pub source: Source,
+}
+
+/// Why a key of the desired state is not synced.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SkipReason {
+    /// Null or empty: "not set". Never synced, never causes a removal.
+    NotSet,
+    /// Maps to a variable the hosting platform sets.
+    SystemManaged,
+    /// Maps to a variable that must no longer be synced.
+    Stale,
+    /// Maps to a variable the deploy step writes.
+    DeployOwned,
+    /// Maps to the variable cloud-secrets computes itself.
+    Derived,
+    /// `database_url` when `internal_database_url` is set.
+    ShadowedBy(String),
+}
+
+/// A key of the desired state that is not synced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The secrets.json key.
+    pub key: String,
+    /// The variable it maps to.
+    pub name: String,
+    /// Why it is skipped.
+    pub reason: SkipReason,
+    /// Where the key is written.
+    pub location: Location,
+}
+
+/// The desired state of one profile.
+#[derive(Debug, Clone, Default)]
+pub struct Desired {
+    /// Variables to have on the remote, by name.
+    pub vars: BTreeMap<String, DesiredVar>,
+    /// Keys not synced, sorted by variable name then key.
+    pub skipped: Vec<Skipped>,
+}
+
+impl Desired {
+    /// Builds the desired state from secrets.json entries: maps keys to variable names, skips
+    /// what must not be synced, refuses two keys that map to one variable, and derives
+    /// `SYSTEMPROMPT_CUSTOM_SECRETS`.
+    pub fn from_entries(entries: Vec<FileEntry>) -> Result<Self> {
+        let entries: Vec<FileEntry> = entries
+            .into_iter()
+            .map(|e| FileEntry { value: e.value.filter(|v| !v.is_empty()), ..e })
+            .collect();
+        let internal_db_set =
+            entries.iter().any(|e| e.key == policy::INTERNAL_DATABASE_URL_KEY && e.value.is_some());
+        let mut claimed: BTreeMap<String, (String, Location)> = BTreeMap::new();
+        let mut desired = Desired::default();
+
+        for entry in entries {
+            let name = policy::variable_name(&entry.key);
+            let shadowed = entry.key == "database_url" && internal_db_set;
+            // An unset internal_database_url leaves DATABASE_URL to database_url.
+            let yields = entry.key == policy::INTERNAL_DATABASE_URL_KEY && entry.value.is_none();
+            if !shadowed && !yields {
+                match claimed.entry(name.clone()) {
+                    Entry::Occupied(first) => {
+                        let (first_key, first_at) = first.get();
+                        let (line, column) = first_at.position.unwrap_or((0, 0));
+                        return Err(Error::input(
+                            entry.location,
+                            format!(
+                                "`{}` and `{first_key}` (at {line}:{column}) both map to the variable {name}",
+                                entry.key
+                            ),
+                            "keep only one of the two keys",
+                        ));
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert((entry.key.clone(), entry.location.clone()));
+                    }
+                }
+            }
+
+            let reason = if shadowed {
+                Some(SkipReason::ShadowedBy(policy::INTERNAL_DATABASE_URL_KEY.to_owned()))
+            } else if name == policy::CUSTOM_SECRETS_VAR {
+                Some(SkipReason::Derived)
+            } else {
+                match policy::classify(&name) {
+                    VarClass::SystemManaged => Some(SkipReason::SystemManaged),
+                    VarClass::Stale => Some(SkipReason::Stale),
+                    VarClass::DeployOwned => Some(SkipReason::DeployOwned),
+                    VarClass::Managed if entry.value.is_none() => Some(SkipReason::NotSet),
+                    VarClass::Managed => None,
+                }
+            };
+            match (reason, entry.value) {
+                (None, Some(value)) => {
+                    let var = DesiredVar { key: Some(entry.key), value, source: Source::File };
+                    desired.vars.insert(name, var);
+                }
+                (reason, _) => desired.skipped.push(Skipped {
+                    key: entry.key,
+                    name,
+                    reason: reason.unwrap_or(SkipReason::NotSet),
+                    location: entry.location,
+                }),
+            }
+        }
+
+        let custom: Vec<&str> =
+            desired.vars.keys().map(String::as_str).filter(|name| !policy::is_standard(name)).collect();
+        if !custom.is_empty() {
+            let value = SecretValue::new(custom.join(","));
+            let var = DesiredVar { key: None, value, source: Source::Derived };
+            desired.vars.insert(policy::CUSTOM_SECRETS_VAR.to_owned(), var);
+        }
+        desired.skipped.sort_by(|a, b| (&a.name, &a.key).cmp(&(&b.name, &b.key)));
+        Ok(desired)
+    }
+
+    /// Variable names of keys that are present but not set; such variables are never removed.
+    pub fn unset_names(&self) -> impl Iterator<Item = &str> {
+        self.skipped.iter().filter(|s| s.reason == SkipReason::NotSet).map(|s| s.name.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn entries(pairs: &[(&str, Option<&str>)]) -> Vec<FileEntry> {
+        pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| FileEntry {
+                key: (*k).to_owned(),
+                value: v.map(SecretValue::new),
+                location: Location::at(Path::new("secrets.json"), i + 2, 3),
+            })
+            .collect()
+    }
+
+    fn value(d: &Desired, name: &str) -> Option<String> {
+        d.vars.get(name).map(|v| v.value.expose().to_owned())
+    }
+
+    #[test]
+    fn maps_and_derives_custom_secrets_sorted() {
+        let d = Desired::from_entries(entries(&[
+            ("zeta_key", Some("z")),
+            ("openai", Some("o")),
+            ("jwt_secret", Some("j")),
+        ]))
+        .unwrap();
+        let names: Vec<_> = d.vars.keys().cloned().collect();
+        assert_eq!(names, ["JWT_SECRET", "OPENAI_API_KEY", "SYSTEMPROMPT_CUSTOM_SECRETS", "ZETA_KEY"]);
+        assert_eq!(value(&d, "SYSTEMPROMPT_CUSTOM_SECRETS").as_deref(), Some("JWT_SECRET,ZETA_KEY"));
+        assert_eq!(d.vars["SYSTEMPROMPT_CUSTOM_SECRETS"].source, Source::Derived);
+    }
+
+    #[test]
+    fn no_custom_secrets_variable_when_all_are_standard() {
+        let d = Desired::from_entries(entries(&[("openai", Some("o")), ("github", Some("g"))])).unwrap();
+        assert!(!d.vars.contains_key("SYSTEMPROMPT_CUSTOM_SECRETS"));
+    }
+
+    #[test]
+    fn empty_and_null_are_not_set() {
+        let d = Desired::from_entries(entries(&[("openai", None), ("gemini", Some("g"))])).unwrap();
+        let skipped: Vec<_> =
+            d.skipped.iter().map(|s| (s.key.as_str(), s.name.as_str(), &s.reason)).collect();
+        assert_eq!(skipped, [("openai", "OPENAI_API_KEY", &SkipReason::NotSet)]);
+        assert_eq!(d.skipped[0].location.position, Some((2, 3)));
+        assert_eq!(d.unset_names().collect::<Vec<_>>(), ["OPENAI_API_KEY"]);
+    }
+
+    #[test]
+    fn internal_database_url_wins_over_database_url() {
+        let d = Desired::from_entries(entries(&[
+            ("database_url", Some("public")),
+            ("internal_database_url", Some("internal")),
+        ]))
+        .unwrap();
+        assert_eq!(value(&d, "DATABASE_URL").as_deref(), Some("internal"));
+        assert_eq!(d.skipped[0].key, "database_url");
+        assert_eq!(d.skipped[0].reason, SkipReason::ShadowedBy("internal_database_url".into()));
+    }
+
+    #[test]
+    fn unset_internal_database_url_leaves_database_url_in_charge() {
+        let d = Desired::from_entries(entries(&[
+            ("internal_database_url", Some("")),
+            ("database_url", Some("public")),
+        ]))
+        .unwrap();
+        assert_eq!(value(&d, "DATABASE_URL").as_deref(), Some("public"));
+    }
+
+    #[test]
+    fn two_keys_for_one_variable_is_an_error() {
+        let e = Desired::from_entries(entries(&[("openai", Some("a")), ("openai_api_key", Some("b"))]))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "secrets.json:3:3: `openai_api_key` and `openai` (at 2:3) both map to the variable OPENAI_API_KEY"
+        );
+    }
+
+    #[test]
+    fn platform_variables_are_skipped_not_synced() {
+        let d = Desired::from_entries(entries(&[
+            ("fly_app_name", Some("a")),
+            ("systemprompt_api_url", Some("b")),
+            ("signing_key_pem", Some("c")),
+            ("systemprompt_custom_secrets", Some("d")),
+        ]))
+        .unwrap();
+        assert!(d.vars.is_empty());
+        let reasons: Vec<_> = d.skipped.iter().map(|s| s.reason.clone()).collect();
+        assert_eq!(
+            reasons,
+            [SkipReason::SystemManaged, SkipReason::DeployOwned, SkipReason::Stale, SkipReason::Derived]
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! cloud-secrets: plan and apply an application's secrets the way `terraform plan/apply` treats
+//! infrastructure.
+//!
+//! The pipeline runs one way: arguments -> [`config::Config`] -> [`desired::Desired`] and
+//! [`plan::Remote`] -> [`plan::plan`] -> [`plan::Plan`] -> render -> confirm -> apply -> report.
+//! See ARCHITECTURE.md for the code map and the invariants.
+
+pub mod app;
+pub mod backend;
+pub mod cli;
+pub mod color;
+pub mod config;
+pub mod desired;
+pub mod error;
+pub mod plan;
+pub mod policy;
+pub mod project;
+pub mod prompt;
+pub mod render;
+pub mod secret;
+pub mod secrets_file;
+
+pub use error::{Error, Result};

@@ -1,0 +1,76 @@
+//! The `cloud-secrets` binary: parse, run, map the outcome to an exit code.
+
+use std::io::Write;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+use cloud_secrets::app::{self, Streams};
+use cloud_secrets::cli::Cli;
+use cloud_secrets::config::{Config, Env, Output};
+use cloud_secrets::error::{Error, exit};
+
+fn main() {
+    install_panic_hook();
+    std::process::exit(real_main());
+}
+
+fn real_main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => exit::OK,
+                _ => exit::USAGE,
+            };
+        }
+    };
+    let env = match Env::from_process() {
+        Ok(env) => env,
+        Err(e) => return report(&e, &Output::from_cli(&cli, &Env::default())),
+    };
+    let output = Output::from_cli(&cli, &env);
+    let result = Config::from_cli(&cli, &env).and_then(|(config, action)| {
+        let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
+        let mut input = std::io::stdin().lock();
+        let mut streams = Streams { out: &mut out, err: &mut err, input: &mut input };
+        let code = app::run(&config, action, &output, &mut streams);
+        let _ = streams.out.flush();
+        code
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => report(&e, &output),
+    }
+}
+
+/// Prints an error with its hint and returns its exit code. A closed stdout is not an error.
+fn report(error: &Error, output: &Output) -> i32 {
+    if let Error::Io { source, .. } = error
+        && source.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        return exit::OK;
+    }
+    let mut err = std::io::stderr().lock();
+    let palette = &output.stderr;
+    let _ = match error {
+        Error::NotConfirmed { .. } => writeln!(err, "{error}"),
+        _ => writeln!(err, "{} {error}", palette.error().apply_to("error:")),
+    };
+    if let Some(hint) = error.hint() {
+        let _ = writeln!(err, "  {} {hint}", palette.dim().apply_to("hint:"));
+    }
+    error.exit_code()
+}
+
+/// A panic prints where it happened, never its message: a message could carry secret material.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let _ = writeln!(
+            std::io::stderr(),
+            "cloud-secrets: internal error{location}. This is a bug; please report it. \
+             (The panic message is withheld because it could contain secret material.)"
+        );
+    }));
+}

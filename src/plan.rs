@@ -1,0 +1,318 @@
+//! The planner: a pure function from the desired state and the remote state to a [`Plan`].
+//!
+//! `plan()` does no IO, reads no clock and no randomness, and orders everything by variable name,
+//! so the same inputs always give the same plan. A [`Plan`] holds names and reasons, never a value.
+
+use std::collections::BTreeMap;
+
+use crate::desired::{Desired, Skipped, Source};
+use crate::policy::{self, VarClass};
+use crate::secret::SecretValue;
+
+/// What the remote holds, as fetched by a backend.
+#[derive(Debug, Clone, Default)]
+pub struct Remote {
+    /// Every variable on the remote, by name.
+    pub vars: BTreeMap<String, SecretValue>,
+    /// The store's revision when fetched, if it has one; apply checks it has not moved.
+    pub revision: Option<u64>,
+}
+
+/// A variable the plan writes (adds or changes), or leaves unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    /// The variable name on the remote.
+    pub name: String,
+    /// The secrets.json key it comes from; `None` for a derived variable.
+    pub key: Option<String>,
+    /// Where the desired value came from.
+    pub source: Source,
+}
+
+/// Why a variable is cleaned up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CleanupReason {
+    /// Set by the hosting platform; must never be synced.
+    SystemManaged,
+    /// Synced by mistake in the past; no longer used.
+    Stale,
+}
+
+/// A variable on the remote that is cleaned up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cleanup {
+    /// The variable name on the remote.
+    pub name: String,
+    /// Why it goes.
+    pub reason: CleanupReason,
+}
+
+/// The difference between desired and remote state, without any value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Desired variables absent from the remote.
+    pub add: Vec<Write>,
+    /// Desired variables whose remote value differs.
+    pub change: Vec<Write>,
+    /// Managed variables on the remote that the desired state no longer has.
+    pub remove: Vec<String>,
+    /// System-managed or stale variables found on the remote.
+    pub cleanup: Vec<Cleanup>,
+    /// Desired variables the remote already holds with the desired value.
+    pub unchanged: Vec<Write>,
+    /// Keys of the desired state that are never synced, with the reason.
+    pub skipped: Vec<Skipped>,
+    /// Remote variables whose key is present here but not set: left as they are.
+    pub kept: Vec<String>,
+    /// Deploy-owned variables on the remote: not managed here, left as they are.
+    pub unmanaged: Vec<String>,
+}
+
+/// Counts of a plan's changes, for the summary line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Summary {
+    /// Variables to add.
+    pub add: usize,
+    /// Variables to change.
+    pub change: usize,
+    /// Variables to remove.
+    pub remove: usize,
+    /// Variables to clean up.
+    pub cleanup: usize,
+}
+
+impl Plan {
+    /// True when applying the plan would change nothing.
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.change.is_empty() && self.remove.is_empty() && self.cleanup.is_empty()
+    }
+
+    /// The counts of each kind of change.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            add: self.add.len(),
+            change: self.change.len(),
+            remove: self.remove.len(),
+            cleanup: self.cleanup.len(),
+        }
+    }
+
+    /// The writes and deletions that carry out this plan, with the desired values.
+    pub fn change_set<'a>(&'a self, desired: &'a Desired) -> ChangeSet<'a> {
+        let upserts = self
+            .add
+            .iter()
+            .chain(&self.change)
+            .filter_map(|w| desired.vars.get(&w.name).map(|v| (w.name.as_str(), &v.value)))
+            .collect();
+        let deletes = self
+            .remove
+            .iter()
+            .map(String::as_str)
+            .chain(self.cleanup.iter().map(|c| c.name.as_str()))
+            .collect();
+        ChangeSet { upserts, deletes }
+    }
+}
+
+/// Everything a backend must do to carry out a plan, handed over whole so that a store that can
+/// write atomically does.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeSet<'a> {
+    /// Variables to create or overwrite, with their values.
+    pub upserts: Vec<(&'a str, &'a SecretValue)>,
+    /// Variables to delete.
+    pub deletes: Vec<&'a str>,
+}
+
+impl ChangeSet<'_> {
+    /// Applies the changes to an in-memory copy of a store.
+    pub fn apply_to(&self, vars: &mut BTreeMap<String, SecretValue>) {
+        for (name, value) in &self.upserts {
+            vars.insert((*name).to_owned(), (*value).clone());
+        }
+        for name in &self.deletes {
+            vars.remove(*name);
+        }
+    }
+
+    /// True when there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.upserts.is_empty() && self.deletes.is_empty()
+    }
+}
+
+/// Computes the plan that brings `remote` to `desired`. Pure and deterministic.
+pub fn plan(desired: &Desired, remote: &Remote) -> Plan {
+    let mut plan = Plan { skipped: desired.skipped.clone(), ..Plan::default() };
+
+    for (name, var) in &desired.vars {
+        let write = Write { name: name.clone(), key: var.key.clone(), source: var.source };
+        match remote.vars.get(name) {
+            None => plan.add.push(write),
+            Some(current) if *current == var.value => plan.unchanged.push(write),
+            Some(_) => plan.change.push(write),
+        }
+    }
+
+    let unset: Vec<&str> = desired.unset_names().collect();
+    for name in remote.vars.keys().filter(|n| !desired.vars.contains_key(*n)) {
+        match policy::classify(name) {
+            VarClass::SystemManaged => {
+                plan.cleanup.push(Cleanup { name: name.clone(), reason: CleanupReason::SystemManaged })
+            }
+            VarClass::Stale => {
+                plan.cleanup.push(Cleanup { name: name.clone(), reason: CleanupReason::Stale })
+            }
+            VarClass::DeployOwned => plan.unmanaged.push(name.clone()),
+            VarClass::Managed if unset.contains(&name.as_str()) => plan.kept.push(name.clone()),
+            VarClass::Managed => plan.remove.push(name.clone()),
+        }
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::desired::SkipReason;
+    use crate::error::Location;
+    use crate::secrets_file::FileEntry;
+
+    fn desired(pairs: &[(&str, &str)]) -> Desired {
+        let entries = pairs
+            .iter()
+            .map(|(k, v)| FileEntry {
+                key: (*k).to_owned(),
+                value: (!v.is_empty()).then(|| SecretValue::new(*v)),
+                location: Location::at(Path::new("secrets.json"), 1, 1),
+            })
+            .collect();
+        Desired::from_entries(entries).unwrap()
+    }
+
+    fn remote(pairs: &[(&str, &str)]) -> Remote {
+        let vars = pairs.iter().map(|(k, v)| ((*k).to_owned(), SecretValue::new(*v))).collect();
+        Remote { vars, revision: Some(1) }
+    }
+
+    fn names(writes: &[Write]) -> Vec<&str> {
+        writes.iter().map(|w| w.name.as_str()).collect()
+    }
+
+    #[test]
+    fn every_class_in_one_plan() {
+        let d = desired(&[
+            ("openai", "new"),
+            ("gemini", "same"),
+            ("anthropic", "added"),
+            ("github", ""),
+            ("fly_app_name", "x"),
+        ]);
+        let r = remote(&[
+            ("OPENAI_API_KEY", "old"),
+            ("GEMINI_API_KEY", "same"),
+            ("GITHUB_TOKEN", "kept"),
+            ("OLD_KEY", "x"),
+            ("FLY_APP_NAME", "x"),
+            ("fly_machine_id", "x"),
+            ("SYSTEMPROMPT_API_URL", "x"),
+            ("SYSTEMPROMPT_API_TOKEN", "x"),
+        ]);
+        let p = plan(&d, &r);
+        assert_eq!(names(&p.add), ["ANTHROPIC_API_KEY"]);
+        assert_eq!(names(&p.change), ["OPENAI_API_KEY"]);
+        assert_eq!(names(&p.unchanged), ["GEMINI_API_KEY"]);
+        assert_eq!(p.remove, ["OLD_KEY"]);
+        assert_eq!(
+            p.cleanup,
+            [
+                Cleanup { name: "FLY_APP_NAME".into(), reason: CleanupReason::SystemManaged },
+                Cleanup { name: "SYSTEMPROMPT_API_URL".into(), reason: CleanupReason::Stale },
+                Cleanup { name: "fly_machine_id".into(), reason: CleanupReason::SystemManaged },
+            ]
+        );
+        assert_eq!(p.kept, ["GITHUB_TOKEN"]);
+        assert_eq!(p.unmanaged, ["SYSTEMPROMPT_API_TOKEN"]);
+        let skipped: Vec<_> = p.skipped.iter().map(|s| (s.key.as_str(), s.reason.clone())).collect();
+        assert_eq!(skipped, [("fly_app_name", SkipReason::SystemManaged), ("github", SkipReason::NotSet)]);
+        assert_eq!(p.summary(), Summary { add: 1, change: 1, remove: 1, cleanup: 3 });
+    }
+
+    #[test]
+    fn empty_desired_removes_every_managed_variable_only() {
+        let p = plan(
+            &Desired::default(),
+            &remote(&[("A", "1"), ("SIGNING_KEY_PEM", "k"), ("FLY_APP_NAME", "f")]),
+        );
+        assert_eq!(p.remove, ["A"]);
+        assert_eq!(p.unmanaged, ["SIGNING_KEY_PEM"]);
+        assert_eq!(p.cleanup.len(), 1);
+        assert!(p.add.is_empty() && p.change.is_empty());
+    }
+
+    #[test]
+    fn empty_remote_adds_everything_including_the_derived_list() {
+        let p = plan(&desired(&[("jwt_secret", "j"), ("openai", "o")]), &Remote::default());
+        assert_eq!(names(&p.add), ["JWT_SECRET", "OPENAI_API_KEY", "SYSTEMPROMPT_CUSTOM_SECRETS"]);
+        assert_eq!(p.add[2].source, Source::Derived);
+        assert!(p.remove.is_empty() && p.cleanup.is_empty());
+    }
+
+    #[test]
+    fn both_empty_is_an_empty_plan() {
+        let p = plan(&Desired::default(), &Remote::default());
+        assert!(p.is_empty());
+        assert_eq!(p, Plan::default());
+    }
+
+    #[test]
+    fn internal_database_url_beside_database_url() {
+        let d = desired(&[("database_url", "public"), ("internal_database_url", "internal")]);
+        let p = plan(&d, &remote(&[("DATABASE_URL", "internal")]));
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(names(&p.unchanged), ["DATABASE_URL"]);
+        assert_eq!(p.unchanged[0].key.as_deref(), Some("internal_database_url"));
+        assert_eq!(p.skipped[0].reason, SkipReason::ShadowedBy("internal_database_url".into()));
+        let p = plan(&d, &remote(&[("DATABASE_URL", "public")]));
+        assert_eq!(names(&p.change), ["DATABASE_URL"]);
+    }
+
+    #[test]
+    fn order_is_by_name_whatever_the_input_order() {
+        let a =
+            plan(&desired(&[("zz", "1"), ("aa", "2"), ("mm", "3")]), &remote(&[("YY", "1"), ("BB", "1")]));
+        let b =
+            plan(&desired(&[("mm", "3"), ("zz", "1"), ("aa", "2")]), &remote(&[("BB", "1"), ("YY", "1")]));
+        assert_eq!(a, b);
+        assert_eq!(names(&a.add), ["AA", "MM", "SYSTEMPROMPT_CUSTOM_SECRETS", "ZZ"]);
+        assert_eq!(a.remove, ["BB", "YY"]);
+    }
+
+    #[test]
+    fn applying_the_change_set_reaches_the_desired_state() {
+        let d = desired(&[("openai", "new"), ("custom", "c")]);
+        let r = remote(&[
+            ("OPENAI_API_KEY", "old"),
+            ("GONE", "g"),
+            ("FLY_APP_NAME", "f"),
+            ("SIGNING_KEY_PEM", "k"),
+        ]);
+        let p = plan(&d, &r);
+        let mut vars = r.vars.clone();
+        p.change_set(&d).apply_to(&mut vars);
+        let after = Remote { vars, revision: None };
+        let again = plan(&d, &after);
+        assert!(again.is_empty(), "{again:?}");
+        assert_eq!(again.unmanaged, ["SIGNING_KEY_PEM"]);
+    }
+
+    #[test]
+    fn the_plan_holds_no_values() {
+        let d = desired(&[("openai", "CANARY-plan-1"), ("x", "CANARY-plan-2")]);
+        let p = plan(&d, &remote(&[("OPENAI_API_KEY", "CANARY-plan-3")]));
+        assert!(!format!("{p:?}").contains("CANARY"));
+    }
+}

@@ -1,0 +1,294 @@
+//! The terminal rendering of a plan: the changes with their symbols (`+ ~ - !`), the keys skipped
+//! and not managed here, a unified diff of redacted views of the remote and the desired state,
+//! and one summary line. No value is ever written: the redacted views are built from the plan,
+//! which holds none.
+
+use std::io::{self, Write};
+
+use similar::{ChangeTag, TextDiff};
+
+use super::{Detail, Subject};
+use crate::color::Palette;
+use crate::desired::{SkipReason, Source};
+use crate::plan::{CleanupReason, Plan, Summary, Write as PlanWrite};
+
+const REDACTED: &str = "<redacted>";
+
+/// Writes a whole plan.
+pub fn write_plan(
+    w: &mut dyn Write,
+    plan: &Plan,
+    subject: Subject<'_>,
+    palette: &Palette,
+    detail: Detail,
+) -> io::Result<()> {
+    if detail == Detail::Summary {
+        return write_summary(w, plan, subject, palette);
+    }
+    writeln!(
+        w,
+        "{} {} {} {}",
+        palette.heading().apply_to("Profile"),
+        subject.profile,
+        palette.dim().apply_to("· remote"),
+        subject.remote
+    )?;
+    writeln!(w)?;
+
+    if !plan.is_empty() {
+        writeln!(w, "{}", palette.heading().apply_to("Changes (values are never shown):"))?;
+        let width = name_width(plan);
+        for write in &plan.add {
+            let line = format!("  + {:width$}  add       {}", write.name, origin(write));
+            writeln!(w, "{}", palette.added().apply_to(line))?;
+        }
+        for write in &plan.change {
+            let line = format!("  ~ {:width$}  change    {}: the value differs", write.name, origin(write));
+            writeln!(w, "{}", palette.changed().apply_to(line))?;
+        }
+        for name in &plan.remove {
+            let line = format!("  - {name:width$}  remove    on the remote, not in the desired state");
+            writeln!(w, "{}", palette.removed().apply_to(line))?;
+        }
+        for cleanup in &plan.cleanup {
+            let line = format!("  ! {:width$}  clean up  {}", cleanup.name, cleanup_reason(cleanup.reason));
+            writeln!(w, "{}", palette.cleanup().apply_to(line))?;
+        }
+        writeln!(w)?;
+    }
+
+    if detail == Detail::Verbose && !plan.unchanged.is_empty() {
+        writeln!(w, "{}", palette.heading().apply_to("Unchanged:"))?;
+        let width = plan.unchanged.iter().map(|w| w.name.len()).max().unwrap_or(0);
+        for write in &plan.unchanged {
+            writeln!(w, "    {:width$}  {}", write.name, palette.dim().apply_to(origin(write)))?;
+        }
+        writeln!(w)?;
+    }
+
+    if !plan.skipped.is_empty() {
+        writeln!(w, "{}", palette.heading().apply_to("Skipped (never synced):"))?;
+        let rows: Vec<(String, String)> = plan
+            .skipped
+            .iter()
+            .map(|s| {
+                let kept = s.reason == SkipReason::NotSet && plan.kept.contains(&s.name);
+                (format!("{} -> {}", s.key, s.name), skip_reason(&s.reason, kept))
+            })
+            .collect();
+        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        for (key, reason) in rows {
+            writeln!(w, "    {key:width$}  {}", palette.dim().apply_to(reason))?;
+        }
+        writeln!(w)?;
+    }
+
+    if !plan.unmanaged.is_empty() {
+        writeln!(w, "{}", palette.heading().apply_to("Not managed here (deploy-owned, left as they are):"))?;
+        for name in &plan.unmanaged {
+            writeln!(w, "    {name}")?;
+        }
+        writeln!(w)?;
+    }
+
+    if !plan.is_empty() {
+        write_diff(w, plan, subject, palette)?;
+        writeln!(w)?;
+    }
+    write_summary(w, plan, subject, palette)
+}
+
+/// The closing line: the counts, or that there is nothing to do.
+fn write_summary(w: &mut dyn Write, plan: &Plan, subject: Subject<'_>, palette: &Palette) -> io::Result<()> {
+    if plan.is_empty() {
+        let count = plan.unchanged.len();
+        let noun = if count == 1 { "variable" } else { "variables" };
+        writeln!(
+            w,
+            "{} {} matches profile {} ({count} managed {noun}).",
+            palette.heading().apply_to("No changes."),
+            subject.remote,
+            subject.profile
+        )
+    } else {
+        writeln!(w, "{}", palette.heading().apply_to(summary_line(plan.summary())))
+    }
+}
+
+/// `Plan: 2 to add, 1 to change, 1 to remove, 1 to clean up.`
+pub fn summary_line(s: Summary) -> String {
+    format!(
+        "Plan: {} to add, {} to change, {} to remove, {} to clean up.",
+        s.add, s.change, s.remove, s.cleanup
+    )
+}
+
+/// What apply reports once the changes are made.
+pub fn write_applied(
+    w: &mut dyn Write,
+    s: Summary,
+    remote: &str,
+    revision: Option<u64>,
+    palette: &Palette,
+) -> io::Result<()> {
+    let version = revision.map(|r| format!(" (now at version {r})")).unwrap_or_default();
+    writeln!(
+        w,
+        "{} {} added, {} changed, {} removed, {} cleaned up on {remote}{version}.",
+        palette.heading().apply_to("Applied:"),
+        s.add,
+        s.change,
+        s.remove,
+        s.cleanup
+    )
+}
+
+/// A unified diff of the redacted remote and the redacted desired state.
+fn write_diff(w: &mut dyn Write, plan: &Plan, subject: Subject<'_>, palette: &Palette) -> io::Result<()> {
+    let (remote_view, desired_view) = redacted_views(plan);
+    let diff = TextDiff::from_lines(&remote_view, &desired_view);
+    writeln!(w, "{}", palette.heading().apply_to(format!("--- remote   {}", subject.remote)))?;
+    writeln!(w, "{}", palette.heading().apply_to(format!("+++ desired  profile {}", subject.profile)))?;
+    for hunk in diff.unified_diff().context_radius(3).iter_hunks() {
+        writeln!(w, "{}", palette.hunk().apply_to(hunk.header()))?;
+        for change in hunk.iter_changes() {
+            let text = change.value().trim_end_matches('\n');
+            match change.tag() {
+                ChangeTag::Equal => writeln!(w, "{}", palette.dim().apply_to(format!(" {text}")))?,
+                ChangeTag::Delete => writeln!(w, "{}", palette.removed().apply_to(format!("-{text}")))?,
+                ChangeTag::Insert => writeln!(w, "{}", palette.added().apply_to(format!("+{text}")))?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One line per variable, sorted by name, values replaced by a mask. A changed variable's two
+/// lines differ in their annotation only, so the diff shows it changed without showing a value.
+fn redacted_views(plan: &Plan) -> (String, String) {
+    let mut remote: Vec<(&str, &str)> = Vec::new();
+    let mut desired: Vec<(&str, &str)> = Vec::new();
+    for write in &plan.add {
+        desired.push((&write.name, ""));
+    }
+    for write in &plan.change {
+        remote.push((&write.name, " (current value)"));
+        desired.push((&write.name, " (new value)"));
+    }
+    for write in &plan.unchanged {
+        remote.push((&write.name, ""));
+        desired.push((&write.name, ""));
+    }
+    for name in &plan.remove {
+        remote.push((name, ""));
+    }
+    for cleanup in &plan.cleanup {
+        remote.push((&cleanup.name, ""));
+    }
+    for name in &plan.kept {
+        remote.push((name, " (not set here: kept)"));
+        desired.push((name, " (not set here: kept)"));
+    }
+    for name in &plan.unmanaged {
+        remote.push((name, " (deploy-owned)"));
+        desired.push((name, " (deploy-owned)"));
+    }
+    let render = |mut lines: Vec<(&str, &str)>| {
+        lines.sort_unstable();
+        lines.iter().map(|(name, note)| format!("{name} = {REDACTED}{note}\n")).collect::<String>()
+    };
+    (render(remote), render(desired))
+}
+
+fn name_width(plan: &Plan) -> usize {
+    let names = plan
+        .add
+        .iter()
+        .chain(&plan.change)
+        .map(|w| w.name.len())
+        .chain(plan.remove.iter().map(String::len))
+        .chain(plan.cleanup.iter().map(|c| c.name.len()));
+    names.max().unwrap_or(0)
+}
+
+fn origin(write: &PlanWrite) -> String {
+    match (write.source, &write.key) {
+        (Source::Derived, _) | (_, None) => "derived: the sorted list of custom secret names".to_owned(),
+        (Source::File, Some(key)) => format!("from secrets.json `{key}`"),
+    }
+}
+
+fn cleanup_reason(reason: CleanupReason) -> &'static str {
+    match reason {
+        CleanupReason::SystemManaged => "system-managed: set by the hosting platform, never synced",
+        CleanupReason::Stale => "stale: synced by mistake once, no longer used",
+    }
+}
+
+fn skip_reason(reason: &SkipReason, kept: bool) -> String {
+    match reason {
+        SkipReason::NotSet if kept => "not set (null or empty); the remote's value is kept".to_owned(),
+        SkipReason::NotSet => "not set (null or empty)".to_owned(),
+        SkipReason::SystemManaged => "system-managed: the hosting platform sets it".to_owned(),
+        SkipReason::Stale => "stale: must no longer be synced".to_owned(),
+        SkipReason::DeployOwned => "deploy-owned: the platform's deploy step writes it".to_owned(),
+        SkipReason::Derived => "computed by cloud-secrets from the other keys".to_owned(),
+        SkipReason::ShadowedBy(key) => format!("`{key}` is set and provides DATABASE_URL"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Cleanup;
+
+    fn write(name: &str, key: &str) -> PlanWrite {
+        PlanWrite { name: name.into(), key: Some(key.into()), source: Source::File }
+    }
+
+    fn render(plan: &Plan, detail: Detail) -> String {
+        let mut out = Vec::new();
+        let subject = Subject { profile: "prod", remote: "file:store.json" };
+        write_plan(&mut out, plan, subject, &Palette::plain(), detail).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_changed_key_is_visible_in_the_diff() {
+        let plan = Plan {
+            change: vec![write("OPENAI_API_KEY", "openai")],
+            unchanged: vec![write("GEMINI_API_KEY", "gemini")],
+            ..Plan::default()
+        };
+        let out = render(&plan, Detail::Normal);
+        assert!(
+            out.contains("  ~ OPENAI_API_KEY  change    from secrets.json `openai`: the value differs"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "-OPENAI_API_KEY = <redacted> (current value)\n+OPENAI_API_KEY = <redacted> (new value)"
+            ),
+            "{out}"
+        );
+        assert!(out.contains(" GEMINI_API_KEY = <redacted>\n"), "{out}");
+        assert!(out.ends_with("Plan: 0 to add, 1 to change, 0 to remove, 0 to clean up.\n"), "{out}");
+    }
+
+    #[test]
+    fn summary_detail_is_one_line() {
+        let plan = Plan {
+            remove: vec!["OLD".into()],
+            cleanup: vec![Cleanup { name: "FLY_APP_NAME".into(), reason: CleanupReason::SystemManaged }],
+            ..Plan::default()
+        };
+        assert_eq!(
+            render(&plan, Detail::Summary),
+            "Plan: 0 to add, 0 to change, 1 to remove, 1 to clean up.\n"
+        );
+        assert_eq!(
+            render(&Plan::default(), Detail::Summary),
+            "No changes. file:store.json matches profile prod (0 managed variables).\n"
+        );
+    }
+}

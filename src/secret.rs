@@ -1,0 +1,55 @@
+//! The secret value type: the only place a secret lives in memory.
+//!
+//! A [`SecretValue`] has no `Display` and no `Serialize`, and its `Debug` prints a mask, so a
+//! value cannot reach output by accident. Reading it is an explicit [`SecretValue::expose`], done
+//! only where a value must be compared or written to the remote. The bytes are zeroized on drop.
+
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+/// A secret value. Compare it, hand it to a backend, never print it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(Zeroizing<String>);
+
+impl SecretValue {
+    /// Wraps a value read from a trusted source (a secrets file, the environment, a store).
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Zeroizing::new(value.into()))
+    }
+
+    /// The value itself. Call only to compare it or to send it to the remote.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the value is empty ("not set" in the brief's terms).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretValue(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_value() {
+        let value = SecretValue::new("CANARY-debug-3b9e");
+        let shown = format!("{value:?} {value:#?} {:?}", Some(&value));
+        assert!(!shown.contains("CANARY"), "{shown}");
+        assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn equality_compares_values() {
+        assert_eq!(SecretValue::new("a"), SecretValue::new("a"));
+        assert_ne!(SecretValue::new("a"), SecretValue::new("b"));
+    }
+}

@@ -1,0 +1,322 @@
+//! Reading a profile's `secrets.json`: one JSON object of snake_case keys to string values.
+//!
+//! serde_json checks the syntax; the entries are then read one by one, in file order, with the
+//! position of each key, so that a duplicate key (which serde_json would silently resolve to the
+//! last one) or a value of the wrong type is reported at its line and column.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::error::{Error, Location, Result};
+use crate::secret::SecretValue;
+
+/// The largest secrets file read. A real one is a few kilobytes.
+pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
+
+/// One key of secrets.json, in file order.
+#[derive(Debug, Clone)]
+pub struct FileEntry {
+    /// The key as written.
+    pub key: String,
+    /// The value; `None` when null or empty ("not set").
+    pub value: Option<SecretValue>,
+    /// Where the key is written.
+    pub location: Location,
+}
+
+/// Reads and parses a secrets file.
+pub fn load(path: &Path) -> Result<Vec<FileEntry>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    parse(path, &bytes)
+}
+
+/// Parses the bytes of a secrets file named `path` (the path is used in messages only).
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<FileEntry>> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(Error::input(
+            Location::file(path),
+            format!(
+                "the file is {} bytes; a secrets file holds a few keys and is read only up to {} bytes",
+                bytes.len(),
+                MAX_FILE_BYTES
+            ),
+            "check that this is the right file",
+        ));
+    }
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return Err(Error::input(
+            Location::at(path, 1, 1),
+            "the file starts with a UTF-8 byte-order mark, which JSON does not allow",
+            "save the file as UTF-8 without a byte-order mark",
+        ));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let (line, column) =
+            line_column(&String::from_utf8_lossy(&bytes[..e.valid_up_to()]), e.valid_up_to());
+        Error::input(
+            Location::at(path, line, column),
+            "the file is not valid UTF-8",
+            "save the file as UTF-8",
+        )
+    })?;
+    if text.trim().is_empty() {
+        return Err(Error::input(
+            Location::file(path),
+            "the file is empty",
+            "write a JSON object of keys to values, for example {\"jwt_secret\": \"...\"}",
+        ));
+    }
+
+    let raw: RawEntries<'_> = serde_json::from_str(text).map_err(|e| syntax_error(path, &e))?;
+
+    let mut first_seen: HashMap<&str, Location> = HashMap::new();
+    let mut entries = Vec::with_capacity(raw.0.len());
+    for (key, value) in &raw.0 {
+        let value_offset = offset_in(text, value.get());
+        let (line, column) = line_column(text, key_start(text, value_offset));
+        let location = Location::at(path, line, column);
+        if let Some(first) = first_seen.get(key.as_str()) {
+            let (first_line, first_column) = first.position.unwrap_or((0, 0));
+            return Err(Error::input(
+                location,
+                format!("duplicate key `{key}` (first at {first_line}:{first_column})"),
+                "remove one of them; JSON readers disagree on which one wins",
+            ));
+        }
+        first_seen.insert(key, location.clone());
+        let value = match json_kind(value.get()) {
+            JsonKind::String => {
+                let s: String = serde_json::from_str(value.get()).map_err(|e| syntax_error(path, &e))?;
+                (!s.is_empty()).then(|| SecretValue::new(s))
+            }
+            JsonKind::Null => None,
+            other => {
+                let (line, column) = line_column(text, value_offset);
+                return Err(Error::input(
+                    Location::at(path, line, column),
+                    format!("the value of `{key}` is {other}; every value must be a string"),
+                    format!("quote the value (\"...\"), or use null or \"\" to leave `{key}` unset"),
+                ));
+            }
+        };
+        entries.push(FileEntry { key: key.clone(), value, location });
+    }
+    Ok(entries)
+}
+
+/// The top-level object, entries in file order, duplicates kept.
+struct RawEntries<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for RawEntries<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for EntriesVisitor<'a> {
+            type Value = RawEntries<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object of keys to string values")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    entries.push((key, value));
+                }
+                Ok(RawEntries(entries))
+            }
+        }
+        deserializer.deserialize_map(EntriesVisitor(std::marker::PhantomData))
+    }
+}
+
+enum JsonKind {
+    String,
+    Null,
+    Number,
+    Boolean,
+    Array,
+    Object,
+}
+
+impl fmt::Display for JsonKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            JsonKind::String => "a string",
+            JsonKind::Null => "null",
+            JsonKind::Number => "a number",
+            JsonKind::Boolean => "a boolean",
+            JsonKind::Array => "an array",
+            JsonKind::Object => "an object",
+        })
+    }
+}
+
+/// The kind of a syntactically valid JSON value, from its first byte.
+fn json_kind(raw: &str) -> JsonKind {
+    match raw.as_bytes().first() {
+        Some(b'"') => JsonKind::String,
+        Some(b'n') => JsonKind::Null,
+        Some(b't' | b'f') => JsonKind::Boolean,
+        Some(b'[') => JsonKind::Array,
+        Some(b'{') => JsonKind::Object,
+        _ => JsonKind::Number,
+    }
+}
+
+/// Turns a serde_json error into one that points into the file, without serde_json's own
+/// " at line L column C" suffix. serde_json messages quote no input values, only types and tokens.
+fn syntax_error(path: &Path, error: &serde_json::Error) -> Error {
+    let message = match error.classify() {
+        serde_json::error::Category::Data => {
+            "the top level must be a JSON object of keys to string values".to_owned()
+        }
+        _ => format!("invalid JSON: {}", safe_json_message(error)),
+    };
+    let hint = if error.is_eof() {
+        "the file ends too early: check for a missing closing brace or quote"
+    } else {
+        "fix the JSON at this position; the file must be one object such as {\"jwt_secret\": \"...\"}"
+    };
+    Error::input(Location::at(path, error.line().max(1), error.column().max(1)), message, hint)
+}
+
+/// serde_json's message without its " at line L column C" suffix, and without any quoted input:
+/// data errors ("invalid type: string \"...\"") can quote a value, so they are replaced.
+pub(crate) fn safe_json_message(error: &serde_json::Error) -> String {
+    if error.classify() == serde_json::error::Category::Data {
+        return "a field has the wrong type or is missing".to_owned();
+    }
+    let message = error.to_string();
+    message.rsplit_once(" at line ").map_or(message.as_str(), |(m, _)| m).to_owned()
+}
+
+/// Byte offset of `part`, a slice borrowed from `text`.
+fn offset_in(text: &str, part: &str) -> usize {
+    (part.as_ptr() as usize).saturating_sub(text.as_ptr() as usize).min(text.len())
+}
+
+/// The offset of the opening quote of the key whose value starts at `value_offset`. The text is
+/// valid JSON, so the key is the string just before the `:` that precedes the value.
+fn key_start(text: &str, value_offset: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut i = value_offset;
+    let skip_ws = |mut i: usize| {
+        while i > 0 && bytes[i - 1].is_ascii_whitespace() {
+            i -= 1;
+        }
+        i
+    };
+    i = skip_ws(i);
+    if i == 0 || bytes[i - 1] != b':' {
+        return value_offset;
+    }
+    i = skip_ws(i - 1);
+    if i == 0 || bytes[i - 1] != b'"' {
+        return value_offset;
+    }
+    // Walk back to the opening quote: a quote preceded by an even number of backslashes.
+    let mut j = i - 1;
+    while j > 0 {
+        j -= 1;
+        if bytes[j] == b'"' {
+            let backslashes = bytes[..j].iter().rev().take_while(|&&b| b == b'\\').count();
+            if backslashes % 2 == 0 {
+                return j;
+            }
+        }
+    }
+    value_offset
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Vec<FileEntry>> {
+        parse(Path::new("/p/secrets.json"), text.as_bytes())
+    }
+
+    fn err(text: &str) -> String {
+        let e = parse_str(text).unwrap_err();
+        format!("{e} | {}", e.hint().unwrap_or_default())
+    }
+
+    #[test]
+    fn reads_entries_in_order_with_positions() {
+        let entries = parse_str("{\n  \"b\": \"x\",\n  \"a\": null,\n  \"c\": \"\"\n}").unwrap();
+        let keys: Vec<_> = entries.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["b", "a", "c"]);
+        assert_eq!(entries[0].location.position, Some((2, 3)));
+        assert_eq!(entries[0].value.as_ref().map(SecretValue::expose), Some("x"));
+        assert!(entries[1].value.is_none());
+        assert!(entries[2].value.is_none());
+    }
+
+    #[test]
+    fn duplicate_key_names_both_positions() {
+        let e = err("{\n  \"openai\": \"a\",\n  \"x\": \"b\",\n  \"openai\": \"c\"\n}");
+        assert!(e.starts_with("/p/secrets.json:4:3: duplicate key `openai` (first at 2:3)"), "{e}");
+    }
+
+    #[test]
+    fn escaped_quotes_in_keys_do_not_confuse_positions() {
+        let entries = parse_str("{\"a\\\"b\": \"x\", \"c\": \"y\"}").unwrap();
+        assert_eq!(entries[0].location.position, Some((1, 2)));
+        assert_eq!(entries[1].location.position, Some((1, 15)));
+    }
+
+    #[test]
+    fn non_string_values_are_refused_at_the_value() {
+        let e = err("{\n  \"port\": 5432\n}");
+        assert!(e.starts_with("/p/secrets.json:2:11: the value of `port` is a number"), "{e}");
+        assert!(err("{\"a\": {\"b\": \"c\"}}").contains("is an object"));
+        assert!(err("{\"a\": [1]}").contains("is an array"));
+        assert!(err("{\"a\": true}").contains("is a boolean"));
+    }
+
+    #[test]
+    fn top_level_must_be_an_object() {
+        let e = err("[\"a\"]");
+        assert!(e.starts_with("/p/secrets.json:1:1: the top level must be a JSON object"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_point_at_the_problem() {
+        let e = err("{\n  \"a\": \"b\",\n}");
+        assert!(e.starts_with("/p/secrets.json:3:1: invalid JSON: trailing comma"), "{e}");
+        let e = err("{\"a\": \"b\"");
+        assert!(e.contains("ends too early"), "{e}");
+    }
+
+    #[test]
+    fn byte_order_mark_and_bad_utf8_are_named() {
+        assert!(err("\u{feff}{}").contains("byte-order mark"));
+        let e = parse(Path::new("s.json"), b"{\"a\": \"\xff\"}").unwrap_err();
+        assert_eq!(e.to_string(), "s.json:1:8: the file is not valid UTF-8");
+    }
+
+    #[test]
+    fn errors_never_quote_values() {
+        for text in [
+            "{\"a\": \"CANARY-1\", \"a\": \"CANARY-2\"}",
+            "{\"a\": \"CANARY-1\" \"b\": 1}",
+            "{\"a\": \"CANARY-1\",}",
+            "{\"a\": \"CANARY-1\"",
+            "{\"a\": \"CANARY-\\x\"}",
+        ] {
+            let e = err(text);
+            assert!(!e.contains("CANARY"), "{e}");
+        }
+    }
+}
