@@ -1,0 +1,152 @@
+//! `apply` and `sync`: confirmation, the local store, and what is reported.
+
+use crate::support::{Input, Project, snapshot};
+
+const STORE: &str = ".systemprompt/profiles/staging/store.json";
+const FRESH_STORE: &str = ".systemprompt/profiles/production/store.json";
+
+#[test]
+fn plan_apply_plan_exits_2_0_0_and_converges() {
+    let project = Project::fixture("fresh");
+    let first = project.cmd(&["plan", "--detailed-exitcode"]).run();
+    assert_eq!(first.code, 2, "{}", first.transcript());
+    let apply = project.cmd(&["apply", "--yes"]).run();
+    assert_eq!(apply.code, 0, "{}", apply.transcript());
+    snapshot(&project, "apply_fresh_yes", &apply);
+    let second = project.cmd(&["plan", "--detailed-exitcode"]).run();
+    assert_eq!(second.code, 0, "{}", second.transcript());
+    snapshot(&project, "plan_fresh_after_apply", &second);
+
+    // The store holds exactly the desired variables, mode 0600, at version 1.
+    let store: serde_json::Value = serde_json::from_str(&project.read(FRESH_STORE)).unwrap();
+    assert_eq!(store["version"], 1);
+    let names: Vec<&String> = store["variables"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        names,
+        [
+            "ANTHROPIC_API_KEY",
+            "DATABASE_URL",
+            "JWT_SECRET",
+            "MOLTBOOK_BUILDER",
+            "OPENAI_API_KEY",
+            "SYSTEMPROMPT_CUSTOM_SECRETS"
+        ]
+    );
+    assert_eq!(store["variables"]["SYSTEMPROMPT_CUSTOM_SECRETS"], "JWT_SECRET,MOLTBOOK_BUILDER");
+    assert_eq!(store["variables"]["OPENAI_API_KEY"], "sk-CANARY-openai-93d1");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(project.path(FRESH_STORE)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn without_a_terminal_and_without_yes_nothing_changes_and_exit_is_4() {
+    let project = Project::fixture("drift");
+    let before = project.read_bytes(STORE).unwrap();
+    let out = project.cmd(&["apply"]).run();
+    assert_eq!(out.code, 4);
+    snapshot(&project, "apply_no_terminal", &out);
+    assert_eq!(project.read_bytes(STORE).unwrap(), before, "the store changed");
+
+    let piped = project.cmd(&["apply"]).input(Input::Pipe("y\n".into())).run();
+    assert_eq!(piped.code, 4, "a `y` on a pipe is not a confirmation");
+    assert_eq!(project.read_bytes(STORE).unwrap(), before);
+}
+
+#[test]
+fn ci_never_prompts_even_on_a_terminal() {
+    let project = Project::fixture("drift");
+    let before = project.read_bytes(STORE).unwrap();
+    let out = project.cmd(&["apply"]).env("CI", "true").input(Input::Tty("y\n".into())).run();
+    assert_eq!(out.code, 4, "{}", out.transcript());
+    assert_eq!(project.read_bytes(STORE).unwrap(), before);
+}
+
+#[test]
+fn yes_on_the_terminal_applies() {
+    let project = Project::fixture("drift");
+    let out = project.cmd(&["apply"]).input(Input::Tty("y\n".into())).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    snapshot(&project, "apply_drift_confirmed", &out);
+    let after = project.cmd(&["plan", "--detailed-exitcode"]).run();
+    assert_eq!(after.code, 0, "{}", after.transcript());
+
+    let store: serde_json::Value = serde_json::from_str(&project.read(STORE)).unwrap();
+    assert_eq!(store["version"], 8);
+    let vars = store["variables"].as_object().unwrap();
+    // Deploy-owned and kept (not set here) variables are untouched; cleanup and removal happened.
+    assert_eq!(vars["SYSTEMPROMPT_API_TOKEN"], "CANARY-deploy-token-remote-4a7b");
+    assert_eq!(vars["SIGNING_KEY_PEM"], "CANARY-signing-key-remote-6e1f");
+    assert_eq!(vars["GITHUB_TOKEN"], "CANARY-github-remote-3b6c");
+    for gone in ["FLY_APP_NAME", "SYSTEMPROMPT_API_URL", "LEGACY_WEBHOOK_SECRET"] {
+        assert!(!vars.contains_key(gone), "{gone} is still there");
+    }
+    assert_eq!(vars["OPENAI_API_KEY"], "sk-CANARY-openai-new-5e8f");
+}
+
+#[test]
+fn any_other_answer_declines_with_exit_4_and_nothing_written() {
+    for (answer, name) in
+        [("n\n", "apply_declined_n"), ("\n", "apply_declined_empty"), ("yep\n", "apply_declined_yep")]
+    {
+        let project = Project::fixture("drift");
+        let before = project.read_bytes(STORE).unwrap();
+        let out = project.cmd(&["apply"]).input(Input::Tty(answer.into())).run();
+        assert_eq!(out.code, 4, "{answer:?}: {}", out.transcript());
+        assert_eq!(project.read_bytes(STORE).unwrap(), before, "{answer:?}");
+        snapshot(&project, name, &out);
+    }
+}
+
+#[test]
+fn sync_is_apply() {
+    let applied = Project::fixture("drift");
+    let synced = Project::fixture("drift");
+    let a = applied.cmd(&["apply", "--yes"]).run();
+    let s = synced.cmd(&["sync", "--yes"]).run();
+    assert_eq!((a.code, &a.stdout, &a.stderr), (s.code, &s.stdout, &s.stderr));
+    assert_eq!(applied.read(STORE), synced.read(STORE));
+    let declined = synced.cmd(&["sync"]).run();
+    assert_eq!(declined.code, 0, "nothing left to change: no question, exit 0");
+}
+
+#[test]
+fn nothing_to_change_exits_0_without_asking() {
+    let project = Project::fixture("drift");
+    assert_eq!(project.cmd(&["apply", "--yes", "-q"]).run().code, 0);
+    let before = project.read_bytes(STORE).unwrap();
+    let out = project.cmd(&["apply"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    snapshot(&project, "apply_nothing_to_do", &out);
+    assert_eq!(project.read_bytes(STORE).unwrap(), before, "a no-op apply rewrote the store");
+}
+
+#[test]
+fn every_write_bumps_the_version_and_leaves_no_temporary_files() {
+    let project = Project::fixture("fresh");
+    assert_eq!(project.cmd(&["apply", "--yes", "-q"]).run().code, 0);
+    let secrets = ".systemprompt/profiles/production/secrets.json";
+    let edited = project.read(secrets).replace("\"gemini\": \"\"", "\"gemini\": \"AIzaCANARY-gemini-1f0a\"");
+    let project = project.write(secrets, &edited);
+    let out = project.cmd(&["apply", "--yes"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(
+        out.stdout.contains("Plan: 1 to add, 0 to change, 0 to remove, 0 to clean up."),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("(now at version 2)"), "{}", out.stdout);
+    let names: Vec<String> = std::fs::read_dir(project.path(".systemprompt/profiles/production"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+}
+
+#[test]
+fn quiet_apply_prints_the_summary_and_the_result_only() {
+    let project = Project::fixture("drift");
+    let out = project.cmd(&["apply", "--yes", "-q"]).run();
+    assert_eq!(out.code, 0);
+    snapshot(&project, "apply_quiet", &out);
+}

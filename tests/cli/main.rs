@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `cloud-secrets` binary, run in temporary copies of the projects in
+//! `fixtures/`, with whole transcripts snapshotted under `snapshots/`.
+
+mod support;
+
+mod apply;
+mod errors;
+mod plan;

@@ -1,0 +1,243 @@
+//! A small fluent harness: copy a fixture project into a temporary directory, run the binary in
+//! it, capture the transcript, and check every output and written file for canary values.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Every fixture secret contains this marker; it must never appear in output or written files.
+pub const CANARY: &str = "CANARY";
+
+/// Files that hold values by design: the inputs (secrets.json) and the local store (the remote).
+const VALUE_FILES: [&str; 2] = ["secrets.json", "store.json"];
+
+pub struct Project {
+    dir: tempfile::TempDir,
+    /// Canary values found in the fixture, checked in full besides the marker.
+    canaries: Vec<String>,
+}
+
+/// How standard input is connected.
+pub enum Input {
+    /// /dev/null: not a terminal, immediately at end of file.
+    Null,
+    /// A pipe carrying this text: not a terminal.
+    Pipe(String),
+    /// A pseudo-terminal on which this text is typed.
+    Tty(String),
+}
+
+pub struct Run<'a> {
+    project: &'a Project,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    cwd: PathBuf,
+    input: Input,
+}
+
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Project {
+    /// A copy of `fixtures/<name>`.
+    pub fn fixture(name: &str) -> Self {
+        let project = Self::empty();
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name);
+        copy_dir(&source, project.root());
+        project.with_canaries()
+    }
+
+    /// An empty directory.
+    pub fn empty() -> Self {
+        let dir = tempfile::Builder::new().prefix("cs-test-").tempdir().unwrap();
+        Self { dir, canaries: Vec::new() }
+    }
+
+    /// Writes a file (creating directories) and records any canary in it.
+    pub fn write(self, rel: &str, contents: &str) -> Self {
+        let path = self.root().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+        self.with_canaries()
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root().join(rel)
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap()
+    }
+
+    pub fn read_bytes(&self, rel: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.path(rel)).ok()
+    }
+
+    /// A run of the binary with these arguments, in the project root, stdin at /dev/null.
+    pub fn cmd(&self, args: &[&str]) -> Run<'_> {
+        Run {
+            project: self,
+            args: args.iter().map(|s| (*s).to_owned()).collect(),
+            env: Vec::new(),
+            cwd: self.root().to_path_buf(),
+            input: Input::Null,
+        }
+    }
+
+    fn with_canaries(mut self) -> Self {
+        let mut found = Vec::new();
+        for file in files(self.root()) {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            for token in text.split(|c: char| c == '"' || c.is_whitespace()) {
+                if token.contains(CANARY) && !found.contains(&token.to_owned()) {
+                    found.push(token.to_owned());
+                }
+            }
+        }
+        self.canaries = found;
+        self
+    }
+
+    /// Fails if any canary appears in `text`, naming where.
+    pub fn assert_clean(&self, what: &str, text: &str) {
+        assert!(!text.contains(CANARY), "a canary leaked into {what}:\n{text}");
+        for canary in &self.canaries {
+            assert!(!text.contains(canary.as_str()), "canary {canary} leaked into {what}");
+        }
+    }
+
+    /// Checks every file in the project except those that hold values by design.
+    pub fn assert_files_clean(&self) {
+        for file in files(self.root()) {
+            let name = file.file_name().unwrap().to_str().unwrap();
+            if VALUE_FILES.contains(&name) {
+                continue;
+            }
+            let bytes = std::fs::read(&file).unwrap();
+            self.assert_clean(&file.display().to_string(), &String::from_utf8_lossy(&bytes));
+        }
+    }
+}
+
+impl Run<'_> {
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn cwd(mut self, rel: &str) -> Self {
+        self.cwd = self.project.path(rel);
+        self
+    }
+
+    pub fn input(mut self, input: Input) -> Self {
+        self.input = input;
+        self
+    }
+
+    /// Runs the binary, asserts no canary reached stdout, stderr or any written file, and
+    /// asserts it did not panic.
+    pub fn run(self) -> Outcome {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cloud-secrets"));
+        command
+            .args(&self.args)
+            .current_dir(&self.cwd)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.project.root())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut typist = None;
+        match &self.input {
+            Input::Null => {
+                command.stdin(Stdio::null());
+            }
+            Input::Pipe(_) => {
+                command.stdin(Stdio::piped());
+            }
+            Input::Tty(text) => {
+                let pty = nix::pty::openpty(None, None).expect("openpty");
+                command.stdin(Stdio::from(pty.slave));
+                let mut master = std::fs::File::from(pty.master);
+                master.write_all(text.as_bytes()).unwrap();
+                typist = Some(master);
+            }
+        }
+        let mut child = command.spawn().expect("spawn cloud-secrets");
+        if let (Input::Pipe(text), Some(mut stdin)) = (&self.input, child.stdin.take()) {
+            stdin.write_all(text.as_bytes()).unwrap();
+        }
+        drop(command);
+        let output = child.wait_with_output().unwrap();
+        drop(typist);
+        let outcome = Outcome {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        };
+        assert_ne!(outcome.code, 101, "the binary panicked:\n{}", outcome.stderr);
+        self.project.assert_clean("stdout", &outcome.stdout);
+        self.project.assert_clean("stderr", &outcome.stderr);
+        self.project.assert_files_clean();
+        outcome
+    }
+}
+
+impl Outcome {
+    /// Exit code, stdout and stderr in one text, for snapshots.
+    pub fn transcript(&self) -> String {
+        format!("exit: {}\n----- stdout -----\n{}----- stderr -----\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+/// Asserts a transcript against `snapshots/<name>.snap`, with the project's path filtered out.
+pub fn snapshot(project: &Project, name: &str, outcome: &Outcome) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    let root = project.root().canonicalize().unwrap();
+    settings.add_filter(&regex::escape(&root.display().to_string()), "[PROJECT]");
+    settings.add_filter(&regex::escape(&project.root().display().to_string()), "[PROJECT]");
+    settings.bind(|| insta::assert_snapshot!(name, outcome.transcript()));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Every regular file below `dir`.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_file() {
+                found.push(entry.path());
+            }
+        }
+    }
+    found.sort();
+    found
+}
