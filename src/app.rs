@@ -40,8 +40,8 @@ pub fn run(config: &Config, action: Action, output: &Output, streams: &mut Strea
             show(config, output, &plan, streams.out)?;
             Ok(if detailed_exitcode && !plan.is_empty() { exit::CHANGES } else { exit::OK })
         }
-        Action::Apply { yes } => {
-            let mut backend = config.remote.open(Access::Write)?;
+        Action::Apply { yes, lock_timeout } => {
+            let mut backend = config.remote.open(Access::Write { lock_timeout })?;
             let (remote, plan) = fetch_and_plan(backend.as_mut(), &desired)?;
             show(config, output, &plan, streams.out)?;
             if plan.is_empty() {

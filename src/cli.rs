@@ -88,6 +88,10 @@ pub struct ApplyArgs {
     /// Apply without asking
     #[arg(short, long)]
     pub yes: bool,
+
+    /// Seconds to wait while another apply holds the store's lock
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub lock_timeout: u64,
 }
 
 /// `--color`.

@@ -105,6 +105,8 @@ pub enum Action {
     Apply {
         /// Skip the question.
         yes: bool,
+        /// How long to wait for another apply's lock on the store.
+        lock_timeout: std::time::Duration,
     },
 }
 
@@ -130,7 +132,10 @@ impl Config {
     pub fn from_cli(cli: &Cli, env: &Env) -> Result<(Self, Action)> {
         let action = match &cli.command {
             Command::Plan(args) => Action::Plan { detailed_exitcode: args.detailed_exitcode },
-            Command::Apply(args) | Command::Sync(args) => Action::Apply { yes: args.yes },
+            Command::Apply(args) | Command::Sync(args) => Action::Apply {
+                yes: args.yes,
+                lock_timeout: std::time::Duration::from_secs(args.lock_timeout),
+            },
         };
         let cwd = match &cli.directory {
             Some(dir) => {

@@ -165,7 +165,9 @@ impl Error {
                  running, the lock is released automatically"
                     .to_owned(),
             ),
-            Error::Stale { .. } => Some("nothing was written; run the command again".to_owned()),
+            Error::Stale { .. } => {
+                Some("nothing was written; run the command again to review a fresh plan".to_owned())
+            }
         }
     }
 

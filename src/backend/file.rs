@@ -19,9 +19,6 @@ use crate::plan::{ChangeSet, Remote};
 use crate::secret::SecretValue;
 use crate::secrets_file;
 
-/// How long a writer waits for another writer's lock.
-pub const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// A store in a file, opened for reading or, locked, for writing.
 #[derive(Debug)]
 pub struct FileStore {
@@ -48,7 +45,7 @@ impl FileStore {
     pub fn open(path: &Path, access: Access) -> Result<Self> {
         let lock = match access {
             Access::Read => None,
-            Access::Write => Some(take_lock(path)?),
+            Access::Write { lock_timeout } => Some(take_lock(path, lock_timeout)?),
         };
         Ok(Self { path: path.to_path_buf(), _lock: lock })
     }
@@ -107,12 +104,16 @@ impl Backend for FileStore {
     fn apply(&mut self, base: &Remote, changes: &ChangeSet<'_>) -> Result<Applied> {
         let current = self.read()?;
         if current.revision != base.revision || current.vars != base.vars {
+            let (then, now) = (base.revision.unwrap_or(0), current.revision.unwrap_or(0));
+            let how = if then == now {
+                format!("it was edited outside cloud-secrets (still version {now})")
+            } else {
+                format!("it went from version {then} to {now}")
+            };
             return Err(Error::Stale {
                 message: format!(
-                    "the local store {} changed since the plan was made (version {} then, {} now)",
-                    display_path(&self.path),
-                    base.revision.unwrap_or(0),
-                    current.revision.unwrap_or(0)
+                    "the local store {} changed since the plan was made: {how}",
+                    display_path(&self.path)
                 ),
             });
         }
@@ -142,8 +143,8 @@ fn lock_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Takes the store's advisory lock, waiting up to [`LOCK_TIMEOUT`], and records our pid in it.
-fn take_lock(path: &Path) -> Result<File> {
+/// Takes the store's advisory lock, waiting up to `timeout`, and records our pid in it.
+fn take_lock(path: &Path, timeout: Duration) -> Result<File> {
     let lock_path = lock_path(path);
     if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create the directory", dir, e))?;
@@ -160,7 +161,7 @@ fn take_lock(path: &Path) -> Result<File> {
     loop {
         match file.try_lock() {
             Ok(()) => break,
-            Err(TryLockError::WouldBlock) if started.elapsed() < LOCK_TIMEOUT => {
+            Err(TryLockError::WouldBlock) if started.elapsed() < timeout => {
                 std::thread::sleep(Duration::from_millis(50));
             }
             Err(TryLockError::WouldBlock) => {
@@ -198,7 +199,7 @@ mod tests {
     fn apply_writes_atomically_with_a_growing_version_and_mode_0600() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.json");
-        let mut store = FileStore::open(&path, Access::Write).unwrap();
+        let mut store = FileStore::open(&path, Access::Write { lock_timeout: Duration::ZERO }).unwrap();
         let base = store.fetch().unwrap();
         let (a, b) = (value("1"), value("2"));
         let changes = ChangeSet { upserts: vec![("A", &a), ("B", &b)], deletes: vec![] };
@@ -242,7 +243,7 @@ mod tests {
     fn a_second_writer_is_refused_while_the_first_holds_the_lock() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.json");
-        let _first = FileStore::open(&path, Access::Write).unwrap();
+        let _first = FileStore::open(&path, Access::Write { lock_timeout: Duration::ZERO }).unwrap();
         let lock = File::open(lock_path(&path)).unwrap();
         assert!(matches!(lock.try_lock(), Err(TryLockError::WouldBlock)));
         let mut pid = String::new();

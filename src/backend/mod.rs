@@ -33,7 +33,10 @@ pub enum Access {
     /// Plan only.
     Read,
     /// Plan and apply: the store is locked until the backend is dropped.
-    Write,
+    Write {
+        /// How long to wait for another process's lock.
+        lock_timeout: std::time::Duration,
+    },
 }
 
 /// Where the remote is, as named by `--remote` or `secrets.remote` in profile.yaml.

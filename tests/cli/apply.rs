@@ -150,3 +150,39 @@ fn quiet_apply_prints_the_summary_and_the_result_only() {
     assert_eq!(out.code, 0);
     snapshot(&project, "apply_quiet", &out);
 }
+
+#[test]
+fn a_store_changed_between_plan_and_confirmation_is_not_written() {
+    let project = Project::fixture("drift");
+    let edited = r#"{"version": 7, "variables": {"OPENAI_API_KEY": "sk-CANARY-edited-by-hand-77aa"}}"#;
+    let out = project.cmd(&["apply"]).run_answering("y\n", || {
+        std::fs::write(project.path(STORE), edited).unwrap();
+    });
+    assert_eq!(out.code, 3, "{}", out.transcript());
+    assert_eq!(project.read(STORE), edited, "apply wrote over a store that changed after the plan");
+    snapshot(&project, "apply_store_changed_meanwhile", &out);
+}
+
+#[test]
+fn a_second_apply_waits_for_the_lock_then_names_the_holder() {
+    use std::io::Write;
+    let project = Project::fixture("drift");
+    let before = project.read_bytes(STORE).unwrap();
+    let mut lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(project.path(&format!("{STORE}.lock")))
+        .unwrap();
+    lock.lock().unwrap();
+    write!(lock, "4242").unwrap();
+    let started = std::time::Instant::now();
+    let out = project.cmd(&["apply", "--yes", "--lock-timeout", "1"]).run();
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "it did not wait");
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains("is locked by another cloud-secrets process (pid 4242)"), "{}", out.stderr);
+    assert_eq!(project.read_bytes(STORE).unwrap(), before);
+    drop(lock);
+    let out = project.cmd(&["apply", "--yes", "-q", "--lock-timeout", "1"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+}

@@ -178,10 +178,50 @@ impl Run<'_> {
         drop(command);
         let output = child.wait_with_output().unwrap();
         drop(typist);
+        self.finish(output.status.code(), output.stdout, output.stderr)
+    }
+}
+
+impl Run<'_> {
+    /// Runs the binary with a terminal on stdin, waits for its `[y/N]` question, calls
+    /// `meanwhile` (to change the world between plan and apply), then types `answer`.
+    pub fn run_answering(self, answer: &str, meanwhile: impl FnOnce()) -> Outcome {
+        use std::io::Read;
+        let pty = nix::pty::openpty(None, None).expect("openpty");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cloud-secrets"))
+            .args(&self.args)
+            .current_dir(&self.cwd)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.project.root())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::from(pty.slave))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn cloud-secrets");
+        let mut stderr_pipe = child.stderr.take().unwrap();
+        let mut stderr = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !String::from_utf8_lossy(&stderr).contains("[y/N] ") {
+            let n = stderr_pipe.read(&mut chunk).unwrap();
+            assert!(n > 0, "the binary exited before asking: {}", String::from_utf8_lossy(&stderr));
+            stderr.extend_from_slice(&chunk[..n]);
+        }
+        meanwhile();
+        let mut master = std::fs::File::from(pty.master);
+        master.write_all(answer.as_bytes()).unwrap();
+        stderr_pipe.read_to_end(&mut stderr).unwrap();
+        let output = child.wait_with_output().unwrap();
+        drop(master);
+        self.finish(output.status.code(), output.stdout, stderr)
+    }
+
+    fn finish(&self, code: Option<i32>, stdout: Vec<u8>, stderr: Vec<u8>) -> Outcome {
         let outcome = Outcome {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8(output.stdout).unwrap(),
-            stderr: String::from_utf8(output.stderr).unwrap(),
+            code: code.unwrap_or(-1),
+            stdout: String::from_utf8(stdout).unwrap(),
+            stderr: String::from_utf8(stderr).unwrap(),
         };
         assert_ne!(outcome.code, 101, "the binary panicked:\n{}", outcome.stderr);
         self.project.assert_clean("stdout", &outcome.stdout);
