@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, Write};
 use std::path::Path;
+use std::time::Duration;
 
 use crate::backend::{Access, Backend};
 use crate::config::{Action, Config, Output, RemoteOrigin};
@@ -41,7 +42,7 @@ pub fn run(config: &Config, action: Action, output: &Output, streams: &mut Strea
             Ok(if detailed_exitcode && !plan.is_empty() { exit::CHANGES } else { exit::OK })
         }
         Action::Apply { yes, lock_timeout } => {
-            let mut backend = config.remote.open(Access::Write { lock_timeout })?;
+            let mut backend = open_for_write(config, lock_timeout, output, streams.err)?;
             let (remote, plan) = fetch_and_plan(backend.as_mut(), &desired)?;
             show(config, output, &plan, streams.out)?;
             if plan.is_empty() {
@@ -56,6 +57,31 @@ pub fn run(config: &Config, action: Action, output: &Output, streams: &mut Strea
                 .map_err(stdout_error)?;
             Ok(exit::OK)
         }
+    }
+}
+
+/// Opens the remote for writing; if another process holds its lock, says so before waiting.
+fn open_for_write(
+    config: &Config,
+    lock_timeout: Duration,
+    output: &Output,
+    err: &mut dyn Write,
+) -> Result<Box<dyn Backend>> {
+    match config.remote.open(Access::Write { lock_timeout: Duration::ZERO }) {
+        Err(Error::Locked { path, holder }) if !lock_timeout.is_zero() => {
+            if !output.quiet {
+                let holder = holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
+                writeln!(
+                    err,
+                    "Waiting up to {}s for another cloud-secrets process{holder} to release {}...",
+                    lock_timeout.as_secs(),
+                    display_path(&path)
+                )
+                .map_err(stderr_error)?;
+            }
+            config.remote.open(Access::Write { lock_timeout })
+        }
+        other => other,
     }
 }
 

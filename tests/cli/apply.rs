@@ -180,6 +180,11 @@ fn a_second_apply_waits_for_the_lock_then_names_the_holder() {
     let out = project.cmd(&["apply", "--yes", "--lock-timeout", "1"]).run();
     assert!(started.elapsed() >= std::time::Duration::from_secs(1), "it did not wait");
     assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(
+        out.stderr.contains("Waiting up to 1s for another cloud-secrets process (pid 4242)"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("is locked by another cloud-secrets process (pid 4242)"), "{}", out.stderr);
     assert_eq!(project.read_bytes(STORE).unwrap(), before);
     drop(lock);
