@@ -2,7 +2,7 @@
 //! remote, the terminal and the given output streams. Everything it decides is delegated to the
 //! pure core (`desired`, `plan`, `render`).
 
-use std::io::{BufRead, Write};
+use std::io::{self, BufRead, Write};
 use std::path::Path;
 use std::time::Duration;
 
@@ -10,10 +10,10 @@ use crate::backend::{Access, Backend};
 use crate::config::{Action, Config, Output, RemoteOrigin};
 use crate::desired::{Desired, SkipReason};
 use crate::error::{Error, Result, display_path, exit};
-use crate::plan::{self, Plan, Remote};
-use crate::project::ProfileOrigin;
+use crate::plan::{self, MassRemoval, Plan, Remote};
+use crate::project::{DEFAULT_MASS_REMOVAL_THRESHOLD, ProfileOrigin};
 use crate::render::{Detail, Subject, text};
-use crate::secrets_file;
+use crate::secrets_file::{self, FileEntry};
 
 /// The streams a run reads and writes.
 pub struct Streams<'a> {
@@ -27,37 +27,97 @@ pub struct Streams<'a> {
 
 /// Runs `action` and returns the exit code.
 pub fn run(config: &Config, action: Action, output: &Output, streams: &mut Streams<'_>) -> Result<i32> {
+    // Diagnostics on stderr are best effort: a closed stderr must not change the outcome.
     if output.verbose > 0 {
-        describe_config(config, streams.err).map_err(stderr_error)?;
+        let _ = describe_config(config, streams.err);
     }
-    let desired = load_desired(config)?;
     if !output.quiet {
-        warn_skipped(&desired, output, streams.err).map_err(stderr_error)?;
+        for warning in &config.profile.warnings {
+            let _ = writeln!(streams.err, "{} {warning}", output.stderr.warning().apply_to("warning:"));
+        }
     }
+    // Read the desired state before touching the remote, so that bad input fails fast.
+    let entries = load_entries(config)?;
     match action {
         Action::Plan { detailed_exitcode } => {
             let mut backend = config.remote.open(Access::Read)?;
-            let (_, plan) = fetch_and_plan(backend.as_mut(), &desired)?;
-            show(config, output, &plan, streams.out)?;
+            let (_, _, plan) = fetch_and_plan(backend.as_mut(), entries, output, streams.err)?;
+            // A reader that stops reading (`| head`) is not an error: the plan was computed.
+            match show(config, output, &plan, detail(output, false), streams.out) {
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                other => other.map_err(stdout_error)?,
+            }
+            if let Some(mass) = plan.mass_removal(threshold(config)) {
+                let _ = warn_mass_removal(mass, output, streams.err);
+            }
             Ok(if detailed_exitcode && !plan.is_empty() { exit::CHANGES } else { exit::OK })
         }
-        Action::Apply { yes, lock_timeout } => {
+        Action::Apply { yes, lock_timeout, allow_mass_removal } => {
             let mut backend = open_for_write(config, lock_timeout, output, streams.err)?;
-            let (remote, plan) = fetch_and_plan(backend.as_mut(), &desired)?;
-            show(config, output, &plan, streams.out)?;
+            let (remote, desired, plan) = fetch_and_plan(backend.as_mut(), entries, output, streams.err)?;
+            let will_ask = !yes && config.can_prompt;
+            // Whoever confirms sees the whole plan, even with --quiet. A plan that cannot be
+            // shown is not applied.
+            show(config, output, &plan, detail(output, will_ask), streams.out)
+                .and_then(|()| streams.out.flush())
+                .map_err(|e| match e.kind() {
+                    io::ErrorKind::BrokenPipe => Error::Config {
+                        message:
+                            "standard output was closed before the plan could be shown; nothing was applied"
+                                .to_owned(),
+                        hint: Some("let the plan be read in full, or redirect it to a file".to_owned()),
+                    },
+                    _ => stdout_error(e),
+                })?;
             if plan.is_empty() {
                 return Ok(exit::OK);
             }
-            streams.out.flush().map_err(stdout_error)?;
+            if let Some(mass) = plan.mass_removal(threshold(config))
+                && !allow_mass_removal
+            {
+                return Err(mass_removal_error(mass, config));
+            }
             confirm(config, yes, streams)?;
+            if will_ask {
+                // The question may have waited a long time: the desired state must still be
+                // the one the plan was made from.
+                let again = Desired::from_entries(load_entries(config)?, &remote)?;
+                if again.vars != desired.vars {
+                    return Err(Error::Stale {
+                        message: format!(
+                            "{} changed while the question was waiting; the plan shown is no longer what \
+                             would be applied, so nothing was written",
+                            display_path(&config.profile.secrets_path())
+                        ),
+                    });
+                }
+            }
             let changes = plan.change_set(&desired);
             let applied = backend.apply(&remote, &changes)?;
+            // The work is done; a reader that went away does not undo it.
             let remote_name = config.remote.to_string();
-            text::write_applied(streams.out, plan.summary(), &remote_name, applied.revision, &output.stdout)
-                .map_err(stdout_error)?;
+            let _ = text::write_applied(
+                streams.out,
+                plan.summary(),
+                &remote_name,
+                applied.revision,
+                &output.stdout,
+            );
             Ok(exit::OK)
         }
     }
+}
+
+fn detail(output: &Output, will_ask: bool) -> Detail {
+    match (output.quiet && !will_ask, output.verbose) {
+        (true, _) => Detail::Summary,
+        (false, 0) => Detail::Normal,
+        (false, _) => Detail::Verbose,
+    }
+}
+
+fn threshold(config: &Config) -> f64 {
+    config.profile.settings.secrets.mass_removal_threshold.unwrap_or(DEFAULT_MASS_REMOVAL_THRESHOLD)
 }
 
 /// Opens the remote for writing; if another process holds its lock, says so before waiting.
@@ -71,13 +131,12 @@ fn open_for_write(
         Err(Error::Locked { path, holder }) if !lock_timeout.is_zero() => {
             if !output.quiet {
                 let holder = holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
-                writeln!(
+                let _ = writeln!(
                     err,
                     "Waiting up to {}s for another cloud-secrets process{holder} to release {}...",
                     lock_timeout.as_secs(),
                     display_path(&path)
-                )
-                .map_err(stderr_error)?;
+                );
             }
             config.remote.open(Access::Write { lock_timeout })
         }
@@ -85,37 +144,45 @@ fn open_for_write(
     }
 }
 
-fn load_desired(config: &Config) -> Result<Desired> {
+fn load_entries(config: &Config) -> Result<Vec<FileEntry>> {
     let path = config.profile.secrets_path();
-    let entries = secrets_file::load(&path).map_err(|e| match e {
-        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Error::config(
+    secrets_file::load(&path)?.ok_or_else(|| {
+        Error::config(
             format!(
                 "profile `{}` has no secrets file: {} does not exist",
                 config.profile.name,
                 display_path(&path)
             ),
             "create it with the profile's secrets as a JSON object, for example {\"jwt_secret\": \"...\"}",
-        ),
-        other => other,
-    })?;
-    Desired::from_entries(entries)
+        )
+    })
 }
 
-fn fetch_and_plan(backend: &mut dyn Backend, desired: &Desired) -> Result<(Remote, Plan)> {
+fn fetch_and_plan(
+    backend: &mut dyn Backend,
+    entries: Vec<FileEntry>,
+    output: &Output,
+    err: &mut dyn Write,
+) -> Result<(Remote, Desired, Plan)> {
     let remote = backend.fetch()?;
-    let plan = plan::plan(desired, &remote);
-    Ok((remote, plan))
+    let desired = Desired::from_entries(entries, &remote)?;
+    if !output.quiet {
+        let _ = warn_skipped(&desired, output, err);
+    }
+    let plan = plan::plan(&desired, &remote);
+    Ok((remote, desired, plan))
 }
 
-fn show(config: &Config, output: &Output, plan: &Plan, out: &mut dyn Write) -> Result<()> {
+fn show(
+    config: &Config,
+    output: &Output,
+    plan: &Plan,
+    detail: Detail,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let remote = config.remote.to_string();
     let subject = Subject { profile: &config.profile.name, remote: &remote };
-    let detail = match (output.quiet, output.verbose) {
-        (true, _) => Detail::Summary,
-        (false, 0) => Detail::Normal,
-        (false, _) => Detail::Verbose,
-    };
-    text::write_plan(out, plan, subject, &output.stdout, detail).map_err(stdout_error)
+    text::write_plan(out, plan, subject, &output.stdout, detail)
 }
 
 fn confirm(config: &Config, yes: bool, streams: &mut Streams<'_>) -> Result<()> {
@@ -141,7 +208,35 @@ fn confirm(config: &Config, yes: bool, streams: &mut Streams<'_>) -> Result<()> 
     }
 }
 
-fn warn_skipped(desired: &Desired, output: &Output, err: &mut dyn Write) -> std::io::Result<()> {
+fn mass_removal_error(mass: MassRemoval, config: &Config) -> Error {
+    Error::Config {
+        message: format!(
+            "refusing to apply: the plan removes {} of the {} managed variables on {}{}; nothing was changed",
+            mass.removing,
+            mass.managed,
+            config.remote,
+            if mass.removing == mass.managed { " (all of them)" } else { "" },
+        ),
+        hint: Some(format!(
+            "check that {} is complete (an emptied or truncated file removes everything); if the removals \
+             are intended, run again with --allow-mass-removal",
+            display_path(&config.profile.secrets_path())
+        )),
+    }
+}
+
+fn warn_mass_removal(mass: MassRemoval, output: &Output, err: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        err,
+        "{} this plan removes {} of the {} managed variables on the remote; apply will refuse it \
+         without --allow-mass-removal",
+        output.stderr.warning().apply_to("warning:"),
+        mass.removing,
+        mass.managed
+    )
+}
+
+fn warn_skipped(desired: &Desired, output: &Output, err: &mut dyn Write) -> io::Result<()> {
     for skipped in &desired.skipped {
         let why = match &skipped.reason {
             SkipReason::SystemManaged => "which the hosting platform sets",
@@ -162,7 +257,7 @@ fn warn_skipped(desired: &Desired, output: &Output, err: &mut dyn Write) -> std:
     Ok(())
 }
 
-fn describe_config(config: &Config, err: &mut dyn Write) -> std::io::Result<()> {
+fn describe_config(config: &Config, err: &mut dyn Write) -> io::Result<()> {
     let chosen = match config.profile_origin {
         ProfileOrigin::Flag => "--profile",
         ProfileOrigin::Environment => "SYSTEMPROMPT_PROFILE",
@@ -181,10 +276,10 @@ fn describe_config(config: &Config, err: &mut dyn Write) -> std::io::Result<()> 
     writeln!(err, "remote: {} (from {remote_from})", config.remote)
 }
 
-fn stdout_error(e: std::io::Error) -> Error {
+fn stdout_error(e: io::Error) -> Error {
     Error::io("write to", Path::new("standard output"), e)
 }
 
-fn stderr_error(e: std::io::Error) -> Error {
+fn stderr_error(e: io::Error) -> Error {
     Error::io("write to", Path::new("standard error"), e)
 }

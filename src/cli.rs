@@ -89,6 +89,11 @@ pub struct ApplyArgs {
     #[arg(short, long)]
     pub yes: bool,
 
+    /// Apply even when the plan removes more than the profile's mass_removal_threshold (default
+    /// half) of the managed variables on the remote, or all of them
+    #[arg(long)]
+    pub allow_mass_removal: bool,
+
     /// Seconds to wait while another apply holds the store's lock
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub lock_timeout: u64,

@@ -8,7 +8,7 @@ use crate::backend::RemoteSpec;
 use crate::cli::{Cli, Command};
 use crate::color::Palette;
 use crate::error::{Error, Location, Result};
-use crate::project::{self, Profile, ProfileOrigin, Target};
+use crate::project::{self, Profile, ProfileOrigin, SourceKind, Target};
 
 /// What the process environment contributes. Read once, at the edge.
 #[derive(Debug, Clone, Default)]
@@ -107,6 +107,8 @@ pub enum Action {
         yes: bool,
         /// How long to wait for another apply's lock on the store.
         lock_timeout: std::time::Duration,
+        /// Apply a plan that removes most or all managed variables.
+        allow_mass_removal: bool,
     },
 }
 
@@ -135,6 +137,7 @@ impl Config {
             Command::Apply(args) | Command::Sync(args) => Action::Apply {
                 yes: args.yes,
                 lock_timeout: std::time::Duration::from_secs(args.lock_timeout),
+                allow_mass_removal: args.allow_mass_removal,
             },
         };
         let cwd = match &cli.directory {
@@ -156,6 +159,13 @@ impl Config {
             env.profile.as_deref(),
             env.home.as_deref(),
         )?;
+        if profile.settings.secrets.source == SourceKind::Env {
+            return Err(Error::input(
+                Location::file(&profile.yaml),
+                "secrets.source: env is not supported by this version of cloud-secrets",
+                "remove the line to read the desired state from the profile's secrets.json",
+            ));
+        }
         let (remote, remote_origin) = resolve_remote(cli.remote.as_deref(), &cwd, &profile)?;
         let config = Config {
             cwd,
@@ -183,7 +193,7 @@ fn resolve_remote(
     if let Some(text) = &profile.settings.secrets.remote {
         let spec = RemoteSpec::parse(text, &profile.dir).map_err(|message| {
             Error::input(
-                Location::file(&profile.yaml_path()),
+                Location::file(&profile.yaml),
                 format!("secrets.remote: {message}"),
                 "set secrets.remote to file:PATH (relative to the profile directory)",
             )

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
 use crate::error::{Error, Location, Result};
+use crate::plan::Remote;
 use crate::policy::{self, VarClass};
 use crate::secret::SecretValue;
 use crate::secrets_file::FileEntry;
@@ -19,7 +20,7 @@ pub enum Source {
 }
 
 /// A variable the profile wants on the remote.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredVar {
     /// The secrets.json key it comes from; `None` for a derived variable.
     pub key: Option<String>,
@@ -72,7 +73,10 @@ impl Desired {
     /// Builds the desired state from secrets.json entries: maps keys to variable names, skips
     /// what must not be synced, refuses two keys that map to one variable, and derives
     /// `SYSTEMPROMPT_CUSTOM_SECRETS`.
-    pub fn from_entries(entries: Vec<FileEntry>) -> Result<Self> {
+    ///
+    /// The remote is consulted for one thing only: a custom key that is not set here but whose
+    /// variable the remote holds is kept there, so it stays listed in the derived variable.
+    pub fn from_entries(entries: Vec<FileEntry>, remote: &Remote) -> Result<Self> {
         let entries: Vec<FileEntry> = entries
             .into_iter()
             .map(|e| FileEntry { value: e.value.filter(|v| !v.is_empty()), ..e })
@@ -134,8 +138,16 @@ impl Desired {
             }
         }
 
-        let custom: Vec<&str> =
-            desired.vars.keys().map(String::as_str).filter(|name| !policy::is_standard(name)).collect();
+        let kept = desired.unset_names().filter(|name| remote.vars.contains_key(*name));
+        let mut custom: Vec<&str> = desired
+            .vars
+            .keys()
+            .map(String::as_str)
+            .chain(kept)
+            .filter(|name| !policy::is_standard(name))
+            .collect();
+        custom.sort_unstable();
+        custom.dedup();
         if !custom.is_empty() {
             let value = SecretValue::new(custom.join(","));
             let var = DesiredVar { key: None, value, source: Source::Derived };
@@ -169,18 +181,17 @@ mod tests {
             .collect()
     }
 
+    fn build(pairs: &[(&str, Option<&str>)]) -> Result<Desired> {
+        Desired::from_entries(entries(pairs), &Remote::default())
+    }
+
     fn value(d: &Desired, name: &str) -> Option<String> {
         d.vars.get(name).map(|v| v.value.expose().to_owned())
     }
 
     #[test]
     fn maps_and_derives_custom_secrets_sorted() {
-        let d = Desired::from_entries(entries(&[
-            ("zeta_key", Some("z")),
-            ("openai", Some("o")),
-            ("jwt_secret", Some("j")),
-        ]))
-        .unwrap();
+        let d = build(&[("zeta_key", Some("z")), ("openai", Some("o")), ("jwt_secret", Some("j"))]).unwrap();
         let names: Vec<_> = d.vars.keys().cloned().collect();
         assert_eq!(names, ["JWT_SECRET", "OPENAI_API_KEY", "SYSTEMPROMPT_CUSTOM_SECRETS", "ZETA_KEY"]);
         assert_eq!(value(&d, "SYSTEMPROMPT_CUSTOM_SECRETS").as_deref(), Some("JWT_SECRET,ZETA_KEY"));
@@ -188,14 +199,30 @@ mod tests {
     }
 
     #[test]
+    fn a_custom_key_not_set_here_but_kept_on_the_remote_stays_listed() {
+        let remote = Remote {
+            vars: [("JWT_SECRET", "j"), ("OTHER", "o")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), SecretValue::new(v)))
+                .collect(),
+            revision: None,
+        };
+        let pairs = [("jwt_secret", None), ("zeta", Some("z")), ("unknown", None)];
+        let d = Desired::from_entries(entries(&pairs), &remote).unwrap();
+        assert_eq!(value(&d, "SYSTEMPROMPT_CUSTOM_SECRETS").as_deref(), Some("JWT_SECRET,ZETA"));
+        let only_kept = Desired::from_entries(entries(&[("jwt_secret", None)]), &remote).unwrap();
+        assert_eq!(value(&only_kept, "SYSTEMPROMPT_CUSTOM_SECRETS").as_deref(), Some("JWT_SECRET"));
+    }
+
+    #[test]
     fn no_custom_secrets_variable_when_all_are_standard() {
-        let d = Desired::from_entries(entries(&[("openai", Some("o")), ("github", Some("g"))])).unwrap();
+        let d = build(&[("openai", Some("o")), ("github", Some("g"))]).unwrap();
         assert!(!d.vars.contains_key("SYSTEMPROMPT_CUSTOM_SECRETS"));
     }
 
     #[test]
     fn empty_and_null_are_not_set() {
-        let d = Desired::from_entries(entries(&[("openai", None), ("gemini", Some("g"))])).unwrap();
+        let d = build(&[("openai", None), ("gemini", Some("g"))]).unwrap();
         let skipped: Vec<_> =
             d.skipped.iter().map(|s| (s.key.as_str(), s.name.as_str(), &s.reason)).collect();
         assert_eq!(skipped, [("openai", "OPENAI_API_KEY", &SkipReason::NotSet)]);
@@ -205,11 +232,8 @@ mod tests {
 
     #[test]
     fn internal_database_url_wins_over_database_url() {
-        let d = Desired::from_entries(entries(&[
-            ("database_url", Some("public")),
-            ("internal_database_url", Some("internal")),
-        ]))
-        .unwrap();
+        let d =
+            build(&[("database_url", Some("public")), ("internal_database_url", Some("internal"))]).unwrap();
         assert_eq!(value(&d, "DATABASE_URL").as_deref(), Some("internal"));
         assert_eq!(d.skipped[0].key, "database_url");
         assert_eq!(d.skipped[0].reason, SkipReason::ShadowedBy("internal_database_url".into()));
@@ -217,18 +241,13 @@ mod tests {
 
     #[test]
     fn unset_internal_database_url_leaves_database_url_in_charge() {
-        let d = Desired::from_entries(entries(&[
-            ("internal_database_url", Some("")),
-            ("database_url", Some("public")),
-        ]))
-        .unwrap();
+        let d = build(&[("internal_database_url", Some("")), ("database_url", Some("public"))]).unwrap();
         assert_eq!(value(&d, "DATABASE_URL").as_deref(), Some("public"));
     }
 
     #[test]
     fn two_keys_for_one_variable_is_an_error() {
-        let e = Desired::from_entries(entries(&[("openai", Some("a")), ("openai_api_key", Some("b"))]))
-            .unwrap_err();
+        let e = build(&[("openai", Some("a")), ("openai_api_key", Some("b"))]).unwrap_err();
         assert_eq!(
             e.to_string(),
             "secrets.json:3:3: `openai_api_key` and `openai` (at 2:3) both map to the variable OPENAI_API_KEY"
@@ -237,12 +256,12 @@ mod tests {
 
     #[test]
     fn platform_variables_are_skipped_not_synced() {
-        let d = Desired::from_entries(entries(&[
+        let d = build(&[
             ("fly_app_name", Some("a")),
             ("systemprompt_api_url", Some("b")),
             ("signing_key_pem", Some("c")),
             ("systemprompt_custom_secrets", Some("d")),
-        ]))
+        ])
         .unwrap();
         assert!(d.vars.is_empty());
         let reasons: Vec<_> = d.skipped.iter().map(|s| s.reason.clone()).collect();

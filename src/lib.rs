@@ -12,6 +12,7 @@ pub mod color;
 pub mod config;
 pub mod desired;
 pub mod error;
+pub mod files;
 pub mod plan;
 pub mod policy;
 pub mod project;

@@ -44,13 +44,8 @@ fn real_main() -> i32 {
     }
 }
 
-/// Prints an error with its hint and returns its exit code. A closed stdout is not an error.
+/// Prints an error with its hint and returns its exit code.
 fn report(error: &Error, output: &Output) -> i32 {
-    if let Error::Io { source, .. } = error
-        && source.kind() == std::io::ErrorKind::BrokenPipe
-    {
-        return exit::OK;
-    }
     let mut err = std::io::stderr().lock();
     let palette = &output.stderr;
     let _ = match error {

@@ -68,6 +68,15 @@ pub struct Plan {
     pub unmanaged: Vec<String>,
 }
 
+/// A plan that removes most (or all) of the managed variables on the remote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MassRemoval {
+    /// Variables the plan removes.
+    pub removing: usize,
+    /// Managed variables on the remote before the plan.
+    pub managed: usize,
+}
+
 /// Counts of a plan's changes, for the summary line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Summary {
@@ -95,6 +104,21 @@ impl Plan {
             remove: self.remove.len(),
             cleanup: self.cleanup.len(),
         }
+    }
+
+    /// The managed variables on the remote (those the desired state owns) before the plan runs.
+    pub fn managed_on_remote(&self) -> usize {
+        self.change.len() + self.unchanged.len() + self.remove.len() + self.kept.len()
+    }
+
+    /// Whether the plan removes so much that applying it needs an explicit flag: more than
+    /// `threshold` (a share, 0 to 1) of the managed variables on the remote, or all of them.
+    pub fn mass_removal(&self, threshold: f64) -> Option<MassRemoval> {
+        let managed = self.managed_on_remote();
+        let removing = self.remove.len();
+        let left = managed - removing + self.add.len();
+        let too_many = removing as f64 > threshold * managed as f64;
+        (removing > 0 && (left == 0 || too_many)).then_some(MassRemoval { removing, managed })
     }
 
     /// The writes and deletions that carry out this plan, with the desired values.
@@ -190,7 +214,7 @@ mod tests {
                 location: Location::at(Path::new("secrets.json"), 1, 1),
             })
             .collect();
-        Desired::from_entries(entries).unwrap()
+        Desired::from_entries(entries, &Remote::default()).unwrap()
     }
 
     fn remote(pairs: &[(&str, &str)]) -> Remote {
@@ -307,6 +331,25 @@ mod tests {
         let again = plan(&d, &after);
         assert!(again.is_empty(), "{again:?}");
         assert_eq!(again.unmanaged, ["SIGNING_KEY_PEM"]);
+    }
+
+    #[test]
+    fn removing_most_or_all_managed_variables_is_a_mass_removal() {
+        let r =
+            remote(&[("A", "1"), ("B", "1"), ("C", "1"), ("SIGNING_KEY_PEM", "k"), ("FLY_APP_NAME", "f")]);
+        // Everything goes: refused whatever the threshold.
+        let all = plan(&Desired::default(), &r);
+        assert_eq!(all.mass_removal(1.0), Some(MassRemoval { removing: 3, managed: 3 }));
+        // Two of three (plus the derived list) is more than half.
+        let two = plan(&desired(&[("a", "1")]), &r);
+        assert_eq!(two.remove, ["B", "C"]);
+        assert_eq!(two.mass_removal(0.5), Some(MassRemoval { removing: 2, managed: 3 }));
+        assert_eq!(two.mass_removal(0.7), None);
+        // One of three is not; nor is a plan that removes nothing.
+        assert_eq!(plan(&desired(&[("a", "1"), ("b", "1")]), &r).mass_removal(0.5), None);
+        assert_eq!(plan(&desired(&[("x", "1")]), &Remote::default()).mass_removal(0.0), None);
+        // Cleanup and deploy-owned variables do not count as managed.
+        assert_eq!(all.managed_on_remote(), 3);
     }
 
     #[test]

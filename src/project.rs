@@ -17,19 +17,18 @@ pub struct Profile {
     pub name: String,
     /// The profile directory.
     pub dir: PathBuf,
-    /// The parsed profile.yaml, or the defaults when there is none.
+    /// The profile's settings file: `profile.yaml`, or the YAML file named by `--profile`.
+    pub yaml: PathBuf,
+    /// The parsed settings, or the defaults when the file does not exist.
     pub settings: ProfileSettings,
+    /// Remarks about the settings (unknown fields), to show as warnings.
+    pub warnings: Vec<String>,
 }
 
 impl Profile {
     /// The profile's secrets.json.
     pub fn secrets_path(&self) -> PathBuf {
         self.dir.join("secrets.json")
-    }
-
-    /// The profile's profile.yaml.
-    pub fn yaml_path(&self) -> PathBuf {
-        self.dir.join("profile.yaml")
     }
 }
 
@@ -77,13 +76,51 @@ pub struct CloudSettings {
 /// `secrets:` in profile.yaml.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct SecretsSettings {
-    /// How validation findings are treated: `strict`, `warn` (default) or `skip`.
-    pub validation: Option<String>,
-    /// Where the desired state comes from: `file` (default) or `env`.
-    pub source: Option<String>,
+    /// How validation findings are treated.
+    #[serde(default)]
+    pub validation: Validation,
+    /// Where the desired state comes from.
+    #[serde(default)]
+    pub source: SourceKind,
     /// The remote, such as `file:store.json` (relative to the profile directory).
     pub remote: Option<String>,
+    /// The share of the remote's managed variables a plan may remove before apply refuses it
+    /// without `--allow-mass-removal` (default 0.5).
+    pub mass_removal_threshold: Option<f64>,
+    /// Fields this version does not know; warned about, so a typo does not pass unseen.
+    #[serde(flatten)]
+    pub unknown: std::collections::BTreeMap<String, serde_yaml_ng::Value>,
 }
+
+/// `secrets.validation`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Validation {
+    /// A finding is an error.
+    Strict,
+    /// A finding is a warning.
+    #[default]
+    Warn,
+    /// No checks.
+    Skip,
+}
+
+/// `secrets.source`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// The profile's secrets.json (with environment overrides).
+    #[default]
+    File,
+    /// The process environment alone.
+    Env,
+}
+
+/// The default of `secrets.mass_removal_threshold`.
+pub const DEFAULT_MASS_REMOVAL_THRESHOLD: f64 = 0.5;
+
+/// The largest profile.yaml read.
+pub const MAX_YAML_BYTES: u64 = 256 * 1024;
 
 /// The nearest directory at or above `start` that contains `.systemprompt/`.
 pub fn find_root(start: &Path) -> Option<PathBuf> {
@@ -98,10 +135,12 @@ pub fn list_profiles(root: &Path) -> Result<Vec<String>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io("list", &dir, e)),
     };
+    // Names that are not UTF-8 are listed lossily rather than dropped, so that a project with
+    // two profiles is never mistaken for one with only one.
     let mut names: Vec<String> = read
         .filter_map(|entry| entry.ok())
         .filter(|entry| entry.path().is_dir())
-        .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
     Ok(names)
@@ -123,13 +162,24 @@ pub fn select_profile(
     env: Option<&str>,
     home: Option<&Path>,
 ) -> Result<(Profile, ProfileOrigin)> {
+    if flag == Some("") {
+        return Err(Error::usage(
+            "--profile needs a profile name or path",
+            "for example --profile production",
+        ));
+    }
     let (arg, origin) = match (flag, env.filter(|s| !s.is_empty())) {
         (Some(arg), _) => (Some(arg), ProfileOrigin::Flag),
         (None, Some(arg)) => (Some(arg), ProfileOrigin::Environment),
         (None, None) => (None, ProfileOrigin::OnlyOne),
     };
+    let mut yaml = None;
     let dir = match arg {
-        Some(arg) if is_profile_path(arg) => profile_dir_from_path(cwd, arg, home)?,
+        Some(arg) if is_profile_path(arg) => {
+            let (dir, named_yaml) = profile_dir_from_path(cwd, arg, home)?;
+            yaml = named_yaml;
+            dir
+        }
         Some(name) => {
             let root = require_root(cwd)?;
             let dir = root.join(PROJECT_DIR).join("profiles").join(name);
@@ -149,7 +199,13 @@ pub fn select_profile(
             let root = require_root(cwd)?;
             let names = list_profiles(&root)?;
             match names.as_slice() {
-                [only] => root.join(PROJECT_DIR).join("profiles").join(only),
+                [only] if !only.contains('\u{fffd}') => root.join(PROJECT_DIR).join("profiles").join(only),
+                [only] => {
+                    return Err(Error::config(
+                        format!("the only profile's directory name, {only:?}, is not valid UTF-8"),
+                        "rename the profile directory",
+                    ));
+                }
                 [] => {
                     return Err(Error::config(
                         format!(
@@ -172,9 +228,21 @@ pub fn select_profile(
             }
         }
     };
-    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("profile").to_owned();
-    let settings = load_settings(&dir.join("profile.yaml"))?;
-    Ok((Profile { name, dir, settings }, origin))
+    let name = dir.file_name().map_or_else(|| "profile".to_owned(), |n| n.to_string_lossy().into_owned());
+    let yaml = yaml.unwrap_or_else(|| dir.join("profile.yaml"));
+    let settings = load_settings(&yaml)?;
+    let warnings = settings
+        .secrets
+        .unknown
+        .keys()
+        .map(|field| {
+            format!(
+                "{}: unknown field `secrets.{field}` is ignored (cloud-secrets reads validation, source, remote and mass_removal_threshold)",
+                display_path(&yaml)
+            )
+        })
+        .collect();
+    Ok((Profile { name, dir, yaml, settings, warnings }, origin))
 }
 
 fn available(names: &[String]) -> String {
@@ -194,55 +262,74 @@ fn require_root(cwd: &Path) -> Result<PathBuf> {
     })
 }
 
-fn profile_dir_from_path(cwd: &Path, arg: &str, home: Option<&Path>) -> Result<PathBuf> {
+/// The profile directory named by a path, and the YAML file when the path names one.
+fn profile_dir_from_path(cwd: &Path, arg: &str, home: Option<&Path>) -> Result<(PathBuf, Option<PathBuf>)> {
     let path = match (arg.strip_prefix("~/").or(if arg == "~" { Some("") } else { None }), home) {
         (Some(rest), Some(home)) => home.join(rest),
         _ => cwd.join(arg),
     };
-    let dir = if arg.ends_with(".yaml") || arg.ends_with(".yml") {
-        path.parent().map(Path::to_path_buf).unwrap_or_else(|| cwd.to_path_buf())
+    let names_yaml = arg.ends_with(".yaml") || arg.ends_with(".yml");
+    let (dir, yaml) = if names_yaml {
+        (path.parent().map_or_else(|| cwd.to_path_buf(), Path::to_path_buf), Some(path.clone()))
     } else {
-        path.clone()
+        (path.clone(), None)
     };
-    if !dir.is_dir() || ((arg.ends_with(".yaml") || arg.ends_with(".yml")) && !path.is_file()) {
+    if !dir.is_dir() || (names_yaml && !path.is_file()) {
         return Err(Error::config(
             format!("profile path {} does not exist", display_path(&path)),
             "pass a profile name, or the path of a profile directory or its profile.yaml",
         ));
     }
-    Ok(dir)
+    Ok((dir, yaml))
 }
 
 /// Reads profile.yaml; a missing file means every default.
 pub fn load_settings(path: &Path) -> Result<ProfileSettings> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ProfileSettings::default()),
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-            return Err(Error::input(
-                Location::file(path),
-                "the file is not valid UTF-8",
-                "save it as UTF-8",
-            ));
-        }
-        Err(e) => return Err(Error::io("read", path, e)),
+    let Some(bytes) = crate::files::read_limited(path, MAX_YAML_BYTES, "profile.yaml")? else {
+        return Ok(ProfileSettings::default());
     };
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::input(Location::file(path), "the file is not valid UTF-8", "save it as UTF-8"))?;
     if text.trim().is_empty() {
         return Ok(ProfileSettings::default());
     }
-    serde_yaml_ng::from_str(&text).map_err(|e| {
-        let message = e.to_string();
-        let message = message.rsplit_once(" at line ").map_or(message.as_str(), |(m, _)| m).to_owned();
+    let settings: ProfileSettings = serde_yaml_ng::from_str(&text).map_err(|e| {
         let location = match e.location() {
             Some(loc) => Location::at(path, loc.line(), loc.column()),
             None => Location::file(path),
         };
         Error::input(
             location,
-            format!("invalid profile.yaml: {message}"),
+            format!("invalid profile.yaml: {}", safe_yaml_message(&e.to_string())),
             "see docs/profile-yaml.md for the fields cloud-secrets reads (target, cloud.tenant_id, secrets.*)",
         )
-    })
+    })?;
+    if let Some(t) = settings.secrets.mass_removal_threshold
+        && !(0.0..=1.0).contains(&t)
+    {
+        return Err(Error::input(
+            Location::file(path),
+            "secrets.mass_removal_threshold must be between 0 and 1",
+            "give the share of managed variables a plan may remove, for example 0.5",
+        ));
+    }
+    Ok(settings)
+}
+
+/// serde_yaml's message without its position suffix and without the offending value, which
+/// could be anything the user typed: "invalid type: string \"x\", expected ..." keeps only the
+/// kind of mistake and what was expected.
+fn safe_yaml_message(message: &str) -> String {
+    let message = message.split_once(" at line ").map_or(message, |(m, _)| m);
+    for prefix in ["invalid type: ", "unknown variant ", "invalid value: ", "invalid length "] {
+        if let Some(start) = message.find(prefix)
+            && let Some(expected) = message[start..].find(", expected ")
+        {
+            let kind = prefix.trim_end().trim_end_matches(':');
+            return format!("{}{kind}{}", &message[..start], &message[start + expected..]);
+        }
+    }
+    message.to_owned()
 }
 
 #[cfg(test)]
@@ -283,6 +370,19 @@ mod tests {
         assert!(e.contains("profile.yaml:1:1: invalid profile.yaml: duplicate field `target`"), "{e}");
         std::fs::write(&path, "target: moon\n").unwrap();
         let e = load_settings(&path).unwrap_err().to_string();
-        assert!(e.contains("profile.yaml:1:9: invalid profile.yaml: target: unknown variant `moon`"), "{e}");
+        assert!(
+            e.contains(
+                "profile.yaml:1:9: invalid profile.yaml: target: unknown variant, expected `local` or `cloud`"
+            ),
+            "{e}"
+        );
+        std::fs::write(&path, "secrets: CANARY-s\n").unwrap();
+        let e = load_settings(&path).unwrap_err().to_string();
+        assert!(e.contains("invalid profile.yaml: secrets: invalid type, expected struct"), "{e}");
+        std::fs::write(&path, "secrets:\n  validation: CANARY-v\n").unwrap();
+        let e = load_settings(&path).unwrap_err().to_string();
+        assert!(!e.contains("CANARY"), "{e}");
+        std::fs::write(&path, "secrets:\n  mass_removal_threshold: 2\n").unwrap();
+        assert!(load_settings(&path).unwrap_err().to_string().contains("between 0 and 1"));
     }
 }

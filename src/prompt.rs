@@ -7,12 +7,13 @@ use std::io::{self, BufRead, Write};
 pub fn confirm(question: &str, input: &mut dyn BufRead, output: &mut dyn Write) -> io::Result<bool> {
     write!(output, "{question} [y/N] ")?;
     output.flush()?;
-    let mut answer = String::new();
-    let read = input.read_line(&mut answer)?;
+    let mut answer = Vec::new();
+    let read = input.read_until(b'\n', &mut answer)?;
     if read == 0 {
         writeln!(output)?;
     }
-    let answer = answer.trim().to_ascii_lowercase();
+    // Bytes that are not UTF-8 are simply not a yes.
+    let answer = String::from_utf8_lossy(&answer).trim().to_ascii_lowercase();
     Ok(answer == "y" || answer == "yes")
 }
 
@@ -31,9 +32,11 @@ mod tests {
         for answer in ["y\n", "yes\n", "Y\n", " YES \n"] {
             assert!(ask(answer).0, "{answer:?}");
         }
-        for answer in ["n\n", "\n", "", "yep\n", "no\n", "ye\n"] {
+        for answer in ["n\n", "\n", "", "yep\n", "no\n", "ye\n", "y\u{fffd}\n"] {
             assert!(!ask(answer).0, "{answer:?}");
         }
         assert_eq!(ask("y\n").1, "Apply? [y/N] ");
+        let mut out = Vec::new();
+        assert!(!confirm("Apply?", &mut &b"y\xff\n"[..], &mut out).unwrap());
     }
 }

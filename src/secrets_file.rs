@@ -11,6 +11,8 @@ use std::path::Path;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use zeroize::Zeroizing;
+
 use crate::error::{Error, Location, Result};
 use crate::secret::SecretValue;
 
@@ -28,10 +30,12 @@ pub struct FileEntry {
     pub location: Location,
 }
 
-/// Reads and parses a secrets file.
-pub fn load(path: &Path) -> Result<Vec<FileEntry>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
-    parse(path, &bytes)
+/// Reads and parses a secrets file; `Ok(None)` when it does not exist.
+pub fn load(path: &Path) -> Result<Option<Vec<FileEntry>>> {
+    match crate::files::read_limited(path, MAX_FILE_BYTES as u64, "secrets.json")? {
+        Some(bytes) => parse(path, &Zeroizing::new(bytes)).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Parses the bytes of a secrets file named `path` (the path is used in messages only).
@@ -88,9 +92,24 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<FileEntry>> {
             ));
         }
         first_seen.insert(key, location.clone());
+        if let Some(problem) = key_problem(key) {
+            return Err(Error::input(
+                location,
+                format!("the key {key:?} {problem}"),
+                "name keys in snake_case: lowercase letters, digits and underscores, as in `jwt_secret`",
+            ));
+        }
         let value = match json_kind(value.get()) {
             JsonKind::String => {
-                let s: String = serde_json::from_str(value.get()).map_err(|e| syntax_error(path, &e))?;
+                let s: String = serde_json::from_str(value.get()).map_err(|e| {
+                    // The error is positioned within the value, which is on one line.
+                    let (line, column) = line_column(text, value_offset + e.column().saturating_sub(1));
+                    Error::input(
+                        Location::at(path, line, column),
+                        format!("invalid JSON: {}", safe_json_message(&e)),
+                        "fix the escape sequence in this value",
+                    )
+                })?;
                 (!s.is_empty()).then(|| SecretValue::new(s))
             }
             JsonKind::Null => None,
@@ -106,6 +125,20 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<FileEntry>> {
         entries.push(FileEntry { key: key.clone(), value, location });
     }
     Ok(entries)
+}
+
+/// Why a key cannot name a variable, if it cannot: variable names are made of ASCII letters,
+/// digits and underscores, and the platform joins them with commas.
+fn key_problem(key: &str) -> Option<&'static str> {
+    if key.is_empty() {
+        Some("is empty")
+    } else if !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Some("cannot name a variable: use only letters, digits and `_`")
+    } else if key.starts_with(|c: char| c.is_ascii_digit()) {
+        Some("cannot name a variable: it starts with a digit")
+    } else {
+        None
+    }
 }
 
 /// The top-level object, entries in file order, duplicates kept.
@@ -169,16 +202,19 @@ fn json_kind(raw: &str) -> JsonKind {
 /// Turns a serde_json error into one that points into the file, without serde_json's own
 /// " at line L column C" suffix. serde_json messages quote no input values, only types and tokens.
 fn syntax_error(path: &Path, error: &serde_json::Error) -> Error {
-    let message = match error.classify() {
-        serde_json::error::Category::Data => {
-            "the top level must be a JSON object of keys to string values".to_owned()
-        }
-        _ => format!("invalid JSON: {}", safe_json_message(error)),
-    };
-    let hint = if error.is_eof() {
-        "the file ends too early: check for a missing closing brace or quote"
-    } else {
-        "fix the JSON at this position; the file must be one object such as {\"jwt_secret\": \"...\"}"
+    let (message, hint) = match error.classify() {
+        serde_json::error::Category::Data => (
+            "the top level must be a JSON object of keys to string values".to_owned(),
+            "write the file as one object, such as {\"jwt_secret\": \"...\"}",
+        ),
+        serde_json::error::Category::Eof => (
+            format!("invalid JSON: {}", safe_json_message(error)),
+            "the file ends too early: check for a missing closing brace or quote",
+        ),
+        _ => (
+            format!("invalid JSON: {}", safe_json_message(error)),
+            "fix the JSON at this position; the file must be one object such as {\"jwt_secret\": \"...\"}",
+        ),
     };
     Error::input(Location::at(path, error.line().max(1), error.column().max(1)), message, hint)
 }
@@ -271,9 +307,9 @@ mod tests {
 
     #[test]
     fn escaped_quotes_in_keys_do_not_confuse_positions() {
-        let entries = parse_str("{\"a\\\"b\": \"x\", \"c\": \"y\"}").unwrap();
-        assert_eq!(entries[0].location.position, Some((1, 2)));
-        assert_eq!(entries[1].location.position, Some((1, 15)));
+        // The key is refused, but it is still located at its opening quote.
+        let e = err("{\"c\": \"y\",\n \"a\\\"b\": \"x\"}");
+        assert!(e.starts_with("/p/secrets.json:2:2: the key \"a\\\"b\" cannot name a variable"), "{e}");
     }
 
     #[test]
@@ -304,6 +340,29 @@ mod tests {
         assert!(err("\u{feff}{}").contains("byte-order mark"));
         let e = parse(Path::new("s.json"), b"{\"a\": \"\xff\"}").unwrap_err();
         assert_eq!(e.to_string(), "s.json:1:8: the file is not valid UTF-8");
+    }
+
+    #[test]
+    fn keys_that_cannot_name_a_variable_are_refused() {
+        for (text, problem) in [
+            ("{\"\": \"v\"}", "the key \"\" is empty"),
+            ("{\"a,b\": \"v\"}", "the key \"a,b\" cannot name a variable"),
+            ("{\"my-key\": \"v\"}", "the key \"my-key\" cannot name a variable"),
+            ("{\"x\\n- A\": \"v\"}", "the key \"x\\n- A\" cannot name a variable"),
+            ("{\"x\\u001b[8m\": \"v\"}", "the key \"x\\u{1b}[8m\" cannot name a variable"),
+            ("{\"1st\": \"v\"}", "the key \"1st\" cannot name a variable: it starts with a digit"),
+        ] {
+            let e = err(text);
+            assert!(e.starts_with(&format!("/p/secrets.json:1:2: {problem}")), "{e}");
+        }
+        assert!(parse_str("{\"Mixed_Case9\": \"v\"}").is_ok());
+    }
+
+    #[test]
+    fn a_bad_escape_in_a_value_is_located_in_the_file() {
+        let e = err("{\n  \"a\": \"x\",\n  \"b\": \"CANARY-\\ud800\"\n}");
+        assert!(e.starts_with("/p/secrets.json:3:"), "{e}");
+        assert!(!e.contains("CANARY"), "{e}");
     }
 
     #[test]

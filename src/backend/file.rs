@@ -43,20 +43,18 @@ struct DocumentRef<'a> {
 impl FileStore {
     /// Opens the store at `path`; for [`Access::Write`], waits for and takes its lock.
     pub fn open(path: &Path, access: Access) -> Result<Self> {
+        let path = resolve(path)?;
         let lock = match access {
             Access::Read => None,
-            Access::Write { lock_timeout } => Some(take_lock(path, lock_timeout)?),
+            Access::Write { lock_timeout } => Some(take_lock(&path, lock_timeout)?),
         };
-        Ok(Self { path: path.to_path_buf(), _lock: lock })
+        Ok(Self { path, _lock: lock })
     }
 
     fn read(&self) -> Result<Remote> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(bytes) => Zeroizing::new(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Remote { vars: BTreeMap::new(), revision: Some(0) });
-            }
-            Err(e) => return Err(Error::io("read", &self.path, e)),
+        let bytes = match crate::files::read_limited(&self.path, MAX_STORE_BYTES, "the local store")? {
+            Some(bytes) => Zeroizing::new(bytes),
+            None => return Ok(Remote { vars: BTreeMap::new(), revision: Some(0) }),
         };
         let doc: Document = serde_json::from_slice(&bytes).map_err(|e| {
             Error::input(
@@ -74,11 +72,7 @@ impl FileStore {
             DocumentRef { version, variables: vars.iter().map(|(k, v)| (k.as_str(), v.expose())).collect() };
         let mut bytes = Zeroizing::new(serde_json::to_vec_pretty(&doc).expect("a map of strings serializes"));
         bytes.push(b'\n');
-        let dir = match self.path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create the directory", &dir, e))?;
+        let dir = parent_dir(&self.path);
         let mut tmp = tempfile::Builder::new()
             .prefix(".cloud-secrets-")
             .suffix(".tmp")
@@ -119,7 +113,13 @@ impl Backend for FileStore {
         }
         let mut vars = current.vars;
         changes.apply_to(&mut vars);
-        let version = current.revision.unwrap_or(0) + 1;
+        let version = current.revision.unwrap_or(0).checked_add(1).ok_or_else(|| {
+            Error::input(
+                Location::file(&self.path),
+                "the local store's version is at its maximum and cannot grow",
+                "the store was edited by hand: set `version` to a smaller number",
+            )
+        })?;
         self.write(version, &vars)?;
         Ok(Applied { revision: Some(version) })
     }
@@ -137,6 +137,43 @@ fn set_private(_file: &File, _path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The largest store read (about 50 MB holds hundreds of thousands of variables).
+pub const MAX_STORE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The directory holding `path`.
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The real location of the store: a symbolic link is followed, so that the store it points to
+/// is read, locked and replaced (replacing the link itself would fork the store). The directory
+/// must exist: cloud-secrets creates the store, not directories.
+fn resolve(path: &Path) -> Result<PathBuf> {
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            std::fs::canonicalize(path).map_err(|e| Error::io("follow the link", path, e))?
+        }
+        _ => path.to_path_buf(),
+    };
+    let dir = parent_dir(&path);
+    if !dir.is_dir() {
+        return Err(Error::config(
+            format!("the local store's directory {} does not exist", display_path(&dir)),
+            "create the directory, or name a store in an existing one",
+        ));
+    }
+    if path.is_dir() {
+        return Err(Error::config(
+            format!("the local store {} is a directory", display_path(&path)),
+            "name a file, as in file:store.json",
+        ));
+    }
+    Ok(path)
+}
+
 fn lock_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".lock");
@@ -146,9 +183,6 @@ fn lock_path(path: &Path) -> PathBuf {
 /// Takes the store's advisory lock, waiting up to `timeout`, and records our pid in it.
 fn take_lock(path: &Path, timeout: Duration) -> Result<File> {
     let lock_path = lock_path(path);
-    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("create the directory", dir, e))?;
-    }
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
@@ -240,15 +274,39 @@ mod tests {
     }
 
     #[test]
-    fn a_second_writer_is_refused_while_the_first_holds_the_lock() {
+    fn a_symlinked_store_is_written_through_the_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.json");
+        std::fs::write(&real, r#"{"version": 1, "variables": {"A": "1"}}"#).unwrap();
+        let link = dir.path().join("store.json");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let mut store = FileStore::open(&link, Access::Write { lock_timeout: Duration::ZERO }).unwrap();
+        let base = store.fetch().unwrap();
+        let b = value("2");
+        store.apply(&base, &ChangeSet { upserts: vec![("B", &b)], deletes: vec![] }).unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
+        assert!(std::fs::read_to_string(&real).unwrap().contains("\"version\": 2"));
+    }
+
+    #[test]
+    fn a_version_at_its_maximum_is_an_error_not_a_wrap() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.json");
-        let _first = FileStore::open(&path, Access::Write { lock_timeout: Duration::ZERO }).unwrap();
-        let lock = File::open(lock_path(&path)).unwrap();
-        assert!(matches!(lock.try_lock(), Err(TryLockError::WouldBlock)));
-        let mut pid = String::new();
-        File::open(lock_path(&path)).unwrap().read_to_string(&mut pid).unwrap();
-        assert_eq!(pid, std::process::id().to_string());
+        std::fs::write(&path, r#"{"version": 18446744073709551615, "variables": {}}"#).unwrap();
+        let mut store = FileStore::open(&path, Access::Write { lock_timeout: Duration::ZERO }).unwrap();
+        let base = store.fetch().unwrap();
+        let b = value("2");
+        let err = store.apply(&base, &ChangeSet { upserts: vec![("B", &b)], deletes: vec![] }).unwrap_err();
+        assert!(err.to_string().contains("at its maximum"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_directory_is_not_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no/such/store.json");
+        let err = FileStore::open(&path, Access::Write { lock_timeout: Duration::ZERO }).unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        assert!(!dir.path().join("no").exists());
     }
 
     #[test]

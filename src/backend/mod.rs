@@ -51,17 +51,18 @@ impl RemoteSpec {
     pub fn parse(text: &str, base: &Path) -> std::result::Result<Self, String> {
         if let Some(path) = text.strip_prefix("file:") {
             let path = path.strip_prefix("//").unwrap_or(path);
-            if path.is_empty() {
-                return Err("`file:` needs a path, as in file:store.json".to_owned());
+            if path.is_empty() || path.ends_with('/') {
+                return Err("`file:` needs the path of a file, as in file:store.json".to_owned());
             }
             return Ok(RemoteSpec::File(base.join(path)));
         }
+        let shown = redact_address(text);
         if text.starts_with("https://") || text.starts_with("http://") {
             return Err(format!(
-                "`{text}`: the systemprompt cloud remote is not available in this version of cloud-secrets"
+                "`{shown}`: the systemprompt cloud remote is not available in this version of cloud-secrets"
             ));
         }
-        Err(format!("`{text}` is not a remote cloud-secrets knows; use file:PATH"))
+        Err(format!("`{shown}` is not a remote cloud-secrets knows; use file:PATH"))
     }
 
     /// Opens the store.
@@ -70,6 +71,24 @@ impl RemoteSpec {
             RemoteSpec::File(path) => Ok(Box::new(FileStore::open(path, access)?)),
         }
     }
+}
+
+/// A remote address fit to print: credentials (`user:token@`) and the query string are masked.
+pub fn redact_address(text: &str) -> String {
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), text),
+    };
+    let (authority_and_path, query) = match rest.split_once('?') {
+        Some((before, _)) => (before, "?<redacted>"),
+        None => (rest, ""),
+    };
+    let end_of_authority = authority_and_path.find('/').unwrap_or(authority_and_path.len());
+    let shown = match authority_and_path[..end_of_authority].rfind('@') {
+        Some(at) => format!("<redacted>@{}", &authority_and_path[at + 1..]),
+        None => authority_and_path.to_owned(),
+    };
+    format!("{scheme}{shown}{query}")
 }
 
 impl fmt::Display for RemoteSpec {
@@ -91,5 +110,19 @@ mod tests {
         assert_eq!(RemoteSpec::parse("file:///tmp/s.json", base), Ok(RemoteSpec::File("/tmp/s.json".into())));
         assert!(RemoteSpec::parse("file:", base).is_err());
         assert!(RemoteSpec::parse("ftp://x", base).unwrap_err().contains("file:PATH"));
+        assert!(RemoteSpec::parse("file:/", base).is_err());
+    }
+
+    #[test]
+    fn addresses_are_printed_without_credentials_or_query() {
+        assert_eq!(
+            redact_address("https://admin:CANARY@api.example.com/x"),
+            "https://<redacted>@api.example.com/x"
+        );
+        assert_eq!(redact_address("vault://root:CANARY@h"), "vault://<redacted>@h");
+        assert_eq!(redact_address("https://h/p?token=CANARY"), "https://h/p?<redacted>");
+        assert_eq!(redact_address("https://h/p@x"), "https://h/p@x");
+        let e = RemoteSpec::parse("https://u:CANARY@h", Path::new("/")).unwrap_err();
+        assert!(!e.contains("CANARY"), "{e}");
     }
 }

@@ -3,6 +3,7 @@
 //! and one summary line. No value is ever written: the redacted views are built from the plan,
 //! which holds none.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use similar::{ChangeTag, TextDiff};
@@ -39,19 +40,22 @@ pub fn write_plan(
         writeln!(w, "{}", palette.heading().apply_to("Changes (values are never shown):"))?;
         let width = name_width(plan);
         for write in &plan.add {
-            let line = format!("  + {:width$}  add       {}", write.name, origin(write));
+            let line = format!("  + {:width$}  add       {}", safe(&write.name), origin(write));
             writeln!(w, "{}", palette.added().apply_to(line))?;
         }
         for write in &plan.change {
-            let line = format!("  ~ {:width$}  change    {}: the value differs", write.name, origin(write));
+            let line =
+                format!("  ~ {:width$}  change    {}: the value differs", safe(&write.name), origin(write));
             writeln!(w, "{}", palette.changed().apply_to(line))?;
         }
         for name in &plan.remove {
-            let line = format!("  - {name:width$}  remove    on the remote, not in the desired state");
+            let line =
+                format!("  - {:width$}  remove    on the remote, not in the desired state", safe(name));
             writeln!(w, "{}", palette.removed().apply_to(line))?;
         }
         for cleanup in &plan.cleanup {
-            let line = format!("  ! {:width$}  clean up  {}", cleanup.name, cleanup_reason(cleanup.reason));
+            let line =
+                format!("  ! {:width$}  clean up  {}", safe(&cleanup.name), cleanup_reason(cleanup.reason));
             writeln!(w, "{}", palette.cleanup().apply_to(line))?;
         }
         writeln!(w)?;
@@ -61,7 +65,7 @@ pub fn write_plan(
         writeln!(w, "{}", palette.heading().apply_to("Unchanged:"))?;
         let width = plan.unchanged.iter().map(|w| w.name.len()).max().unwrap_or(0);
         for write in &plan.unchanged {
-            writeln!(w, "    {:width$}  {}", write.name, palette.dim().apply_to(origin(write)))?;
+            writeln!(w, "    {:width$}  {}", safe(&write.name), palette.dim().apply_to(origin(write)))?;
         }
         writeln!(w)?;
     }
@@ -73,7 +77,7 @@ pub fn write_plan(
             .iter()
             .map(|s| {
                 let kept = s.reason == SkipReason::NotSet && plan.kept.contains(&s.name);
-                (format!("{} -> {}", s.key, s.name), skip_reason(&s.reason, kept))
+                (format!("{} -> {}", safe(&s.key), safe(&s.name)), skip_reason(&s.reason, kept))
             })
             .collect();
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
@@ -86,7 +90,7 @@ pub fn write_plan(
     if !plan.unmanaged.is_empty() {
         writeln!(w, "{}", palette.heading().apply_to("Not managed here (deploy-owned, left as they are):"))?;
         for name in &plan.unmanaged {
-            writeln!(w, "    {name}")?;
+            writeln!(w, "    {}", safe(name))?;
         }
         writeln!(w)?;
     }
@@ -195,9 +199,19 @@ fn redacted_views(plan: &Plan) -> (String, String) {
     }
     let render = |mut lines: Vec<(&str, &str)>| {
         lines.sort_unstable();
-        lines.iter().map(|(name, note)| format!("{name} = {REDACTED}{note}\n")).collect::<String>()
+        lines.iter().map(|(name, note)| format!("{} = {REDACTED}{note}\n", safe(name))).collect::<String>()
     };
     (render(remote), render(desired))
+}
+
+/// A name fit for a terminal: control characters (a newline, an escape sequence) in a name read
+/// from a remote are shown escaped, so they cannot forge or hide lines of the plan.
+fn safe(name: &str) -> Cow<'_, str> {
+    if name.chars().any(char::is_control) {
+        Cow::Owned(name.escape_debug().to_string())
+    } else {
+        Cow::Borrowed(name)
+    }
 }
 
 fn name_width(plan: &Plan) -> usize {
@@ -273,6 +287,15 @@ mod tests {
         );
         assert!(out.contains(" GEMINI_API_KEY = <redacted>\n"), "{out}");
         assert!(out.ends_with("Plan: 0 to add, 1 to change, 0 to remove, 0 to clean up.\n"), "{out}");
+    }
+
+    #[test]
+    fn control_characters_in_remote_names_are_escaped() {
+        let plan = Plan { remove: vec!["X\n  + FAKE\u{1b}[8m".into()], ..Plan::default() };
+        let out = render(&plan, Detail::Normal);
+        assert!(out.contains("  - X\\n  + FAKE\\u{1b}[8m  remove"), "{out}");
+        assert!(!out.contains('\u{1b}'));
+        assert!(!out.contains("\n  + FAKE"));
     }
 
     #[test]

@@ -191,3 +191,67 @@ fn a_second_apply_waits_for_the_lock_then_names_the_holder() {
     let out = project.cmd(&["apply", "--yes", "-q", "--lock-timeout", "1"]).run();
     assert_eq!(out.code, 0, "{}", out.transcript());
 }
+
+#[test]
+fn apply_refuses_when_the_plan_cannot_be_shown() {
+    let project = Project::fixture("drift");
+    let before = project.read_bytes(STORE).unwrap();
+    let out = project.cmd(&["apply", "--yes"]).closed_stdout().run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains("nothing was applied"), "{}", out.stderr);
+    assert_eq!(project.read_bytes(STORE).unwrap(), before);
+}
+
+#[test]
+fn an_emptied_secrets_file_does_not_wipe_the_remote() {
+    let project = Project::fixture("drift").write(".systemprompt/profiles/staging/secrets.json", "{}\n");
+    let before = project.read_bytes(STORE).unwrap();
+    let plan = project.cmd(&["plan", "-q"]).run();
+    assert!(plan.stderr.contains("apply will refuse it without --allow-mass-removal"), "{}", plan.stderr);
+    let out = project.cmd(&["apply", "--yes"]).run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    snapshot(&project, "apply_mass_removal_refused", &out);
+    assert_eq!(project.read_bytes(STORE).unwrap(), before);
+
+    let out = project.cmd(&["apply", "--yes", "-q", "--allow-mass-removal"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let store: serde_json::Value = serde_json::from_str(&project.read(STORE)).unwrap();
+    let names: Vec<&String> = store["variables"].as_object().unwrap().keys().collect();
+    assert_eq!(names, ["SIGNING_KEY_PEM", "SYSTEMPROMPT_API_TOKEN"], "deploy-owned variables stay");
+}
+
+#[test]
+fn the_threshold_comes_from_profile_yaml() {
+    // Removing one of six managed variables is within the default; a threshold of 0.1 is not.
+    let project = Project::fixture("drift").write(
+        ".systemprompt/profiles/staging/profile.yaml",
+        "secrets:\n  remote: file:store.json\n  mass_removal_threshold: 0.1\n",
+    );
+    let before = project.read_bytes(STORE).unwrap();
+    let out = project.cmd(&["apply", "--yes"]).run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains("the plan removes 1 of the 6 managed variables"), "{}", out.stderr);
+    assert_eq!(project.read_bytes(STORE).unwrap(), before);
+}
+
+#[test]
+fn secrets_edited_while_the_question_waits_are_not_applied() {
+    let project = Project::fixture("drift");
+    let before = project.read_bytes(STORE).unwrap();
+    let secrets = ".systemprompt/profiles/staging/secrets.json";
+    let edited = project.read(secrets).replace("sk-CANARY-openai-new-5e8f", "sk-CANARY-openai-newer-6f9a");
+    let out = project.cmd(&["apply"]).run_answering("y\n", || {
+        std::fs::write(project.path(secrets), &edited).unwrap();
+    });
+    assert_eq!(out.code, 3, "{}", out.transcript());
+    assert!(out.stderr.contains("changed while the question was waiting"), "{}", out.stderr);
+    assert_eq!(project.read_bytes(STORE).unwrap(), before);
+}
+
+#[test]
+fn quiet_still_shows_the_whole_plan_before_asking() {
+    let project = Project::fixture("drift");
+    let out = project.cmd(&["apply", "-q"]).input(Input::Tty("n\n".into())).run();
+    assert_eq!(out.code, 4);
+    assert!(out.stdout.contains("  - LEGACY_WEBHOOK_SECRET  remove"), "{}", out.stdout);
+}

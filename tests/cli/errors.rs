@@ -111,3 +111,75 @@ fn every_command_has_help_with_an_example() {
     assert_eq!(version.code, 0);
     assert!(version.stdout.starts_with("cloud-secrets "));
 }
+
+#[test]
+fn keys_that_cannot_be_variable_names_are_refused_before_anything_is_shown() {
+    for (name, text) in [
+        ("secrets_key_with_dash", "{\n  \"jwt-secret\": \"CANARY-1\"\n}\n"),
+        ("secrets_key_forging_a_plan_line", "{\n  \"x\\n  - DATABASE_URL  remove\": \"CANARY-1\"\n}\n"),
+        ("secrets_key_empty", "{\n  \"\": \"CANARY-1\"\n}\n"),
+    ] {
+        let project = project_with(text);
+        let out = project.cmd(&["plan"]).run();
+        assert_eq!(out.code, 1, "{name}: {}", out.transcript());
+        assert!(out.stdout.is_empty());
+        snapshot(&project, name, &out);
+    }
+}
+
+#[test]
+fn remote_addresses_and_profile_yaml_values_are_not_echoed() {
+    let project = project_with("{}");
+    let out =
+        project.cmd(&["plan", "--remote", "https://admin:CANARY-token@api.example.com/?key=CANARY-q"]).run();
+    assert_eq!(out.code, 64);
+    assert!(out.stderr.contains("https://<redacted>@api.example.com/?<redacted>"), "{}", out.stderr);
+    for yaml in [
+        "target: CANARY-t\n",
+        "secrets: CANARY-s\n",
+        "secrets:\n  validation: CANARY-v\n",
+        "cloud: [CANARY-c]\n",
+    ] {
+        let project = project_with("{}").write(".systemprompt/profiles/dev/profile.yaml", yaml);
+        let out = project.cmd(&["plan"]).run();
+        assert_eq!(out.code, 1, "{yaml}: {}", out.transcript());
+        assert!(out.stderr.contains("profile.yaml:"), "{yaml}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn files_that_are_not_regular_files_are_refused_instead_of_hanging() {
+    for target in ["secrets.json", "profile.yaml", "store.json"] {
+        let project = project_with("{\"jwt_secret\": \"CANARY-1\"}");
+        let path = project.path(&format!(".systemprompt/profiles/dev/{target}"));
+        let _ = std::fs::remove_file(&path);
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let out = project.cmd(&["plan"]).run();
+        assert_eq!(out.code, 1, "{target}: {}", out.transcript());
+        assert!(out.stderr.contains("is not a regular file"), "{target}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn an_empty_profile_argument_is_a_usage_error() {
+    let out = project_with("{}").cmd(&["plan", "--profile", ""]).run();
+    assert_eq!(out.code, 64, "{}", out.transcript());
+}
+
+#[test]
+fn settings_this_version_cannot_honour_are_refused_or_warned_about() {
+    let project = project_with("{}").write(
+        ".systemprompt/profiles/dev/profile.yaml",
+        "secrets:\n  remote: file:store.json\n  source: env\n",
+    );
+    let out = project.cmd(&["plan"]).run();
+    assert_eq!(out.code, 1);
+    snapshot(&project, "profile_yaml_source_env", &out);
+    let project = project_with("{}").write(
+        ".systemprompt/profiles/dev/profile.yaml",
+        "secrets:\n  remote: file:store.json\n  remtoe: x\n",
+    );
+    let out = project.cmd(&["plan"]).run();
+    assert_eq!(out.code, 0);
+    assert!(out.stderr.contains("unknown field `secrets.remtoe` is ignored"), "{}", out.stderr);
+}

@@ -105,7 +105,7 @@ fn an_unknown_profile_lists_the_real_ones() {
 
 #[test]
 fn remote_flag_overrides_profile_yaml_and_is_relative_to_the_working_directory() {
-    let project = Project::fixture("drift");
+    let project = Project::fixture("drift").value_file("elsewhere.json");
     let out = project.cmd(&["plan", "--remote", "file:elsewhere.json"]).run();
     assert_eq!(out.code, 0);
     assert!(out.stdout.contains("remote file:elsewhere.json"), "{}", out.stdout);
@@ -115,6 +115,10 @@ fn remote_flag_overrides_profile_yaml_and_is_relative_to_the_working_directory()
         "{}",
         out.stdout
     );
+    let applied = project.cmd(&["apply", "--yes", "-q", "--remote", "file:elsewhere.json"]).run();
+    assert_eq!(applied.code, 0, "{}", applied.transcript());
+    assert!(project.read("elsewhere.json").contains("sk-CANARY-openai-new-5e8f"));
+    assert!(project.read(".systemprompt/profiles/staging/store.json").contains("sk-CANARY-openai-old-0d4c"));
 }
 
 #[test]
@@ -132,4 +136,26 @@ fn outside_a_project_the_error_says_where_it_looked() {
     let out = project.cmd(&["plan"]).run();
     assert_eq!(out.code, 1);
     snapshot(&project, "plan_outside_project", &out);
+}
+
+#[test]
+fn a_profile_yaml_named_by_path_is_the_one_read() {
+    let project = Project::fixture("drift")
+        .write(".systemprompt/profiles/staging/custom.yaml", "secrets:\n  remote: file:other-store.json\n");
+    let out = project.cmd(&["plan", "--profile", ".systemprompt/profiles/staging/custom.yaml"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(
+        out.stdout.contains("remote file:.systemprompt/profiles/staging/other-store.json"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_reader_that_goes_away_does_not_change_the_outcome_of_plan() {
+    let project = Project::fixture("drift");
+    let out = project.cmd(&["plan", "--detailed-exitcode"]).closed_stdout().run();
+    assert_eq!(out.code, 2, "{}", out.transcript());
+    let out = project.cmd(&["plan"]).closed_stdout().run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
 }

@@ -8,13 +8,14 @@ use std::process::{Command, Stdio};
 /// Every fixture secret contains this marker; it must never appear in output or written files.
 pub const CANARY: &str = "CANARY";
 
-/// Files that hold values by design: the inputs (secrets.json) and the local store (the remote).
-const VALUE_FILES: [&str; 2] = ["secrets.json", "store.json"];
-
 pub struct Project {
     dir: tempfile::TempDir,
     /// Canary values found in the fixture, checked in full besides the marker.
     canaries: Vec<String>,
+    /// Files that hold values by design, relative to the root: each profile's secrets.json (the
+    /// input) and store.json (the local store the fixtures name as their remote), and any other
+    /// store a test names. Every other file is checked for canaries.
+    value_files: Vec<PathBuf>,
 }
 
 /// How standard input is connected.
@@ -33,6 +34,7 @@ pub struct Run<'a> {
     env: Vec<(String, String)>,
     cwd: PathBuf,
     input: Input,
+    closed_stdout: bool,
 }
 
 pub struct Outcome {
@@ -53,14 +55,24 @@ impl Project {
     /// An empty directory.
     pub fn empty() -> Self {
         let dir = tempfile::Builder::new().prefix("cs-test-").tempdir().unwrap();
-        Self { dir, canaries: Vec::new() }
+        Self { dir, canaries: Vec::new(), value_files: Vec::new() }
     }
 
-    /// Writes a file (creating directories) and records any canary in it.
-    pub fn write(self, rel: &str, contents: &str) -> Self {
+    /// Declares a file that holds values by design (a store named with --remote).
+    pub fn value_file(mut self, rel: &str) -> Self {
+        self.value_files.push(PathBuf::from(rel));
+        self
+    }
+
+    /// Writes an input file (creating directories) and records any canary in it. An input that
+    /// holds canaries is exempt from the written-file check: the tool did not write it.
+    pub fn write(mut self, rel: &str, contents: &str) -> Self {
         let path = self.root().join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, contents).unwrap();
+        if contents.contains(CANARY) {
+            self.value_files.push(PathBuf::from(rel));
+        }
         self.with_canaries()
     }
 
@@ -88,10 +100,21 @@ impl Project {
             env: Vec::new(),
             cwd: self.root().to_path_buf(),
             input: Input::Null,
+            closed_stdout: false,
         }
     }
 
     fn with_canaries(mut self) -> Self {
+        if let Ok(profiles) = std::fs::read_dir(self.path(".systemprompt/profiles")) {
+            for profile in profiles.flatten() {
+                let rel = Path::new(".systemprompt/profiles").join(profile.file_name());
+                for name in ["secrets.json", "store.json"] {
+                    if !self.value_files.contains(&rel.join(name)) {
+                        self.value_files.push(rel.join(name));
+                    }
+                }
+            }
+        }
         let mut found = Vec::new();
         for file in files(self.root()) {
             let text = std::fs::read_to_string(&file).unwrap_or_default();
@@ -116,8 +139,7 @@ impl Project {
     /// Checks every file in the project except those that hold values by design.
     pub fn assert_files_clean(&self) {
         for file in files(self.root()) {
-            let name = file.file_name().unwrap().to_str().unwrap();
-            if VALUE_FILES.contains(&name) {
+            if self.value_files.iter().any(|rel| file == self.root().join(rel)) {
                 continue;
             }
             let bytes = std::fs::read(&file).unwrap();
@@ -142,6 +164,12 @@ impl Run<'_> {
         self
     }
 
+    /// Connects stdout to a pipe nobody reads (as in `cloud-secrets plan | head -0`).
+    pub fn closed_stdout(mut self) -> Self {
+        self.closed_stdout = true;
+        self
+    }
+
     /// Runs the binary, asserts no canary reached stdout, stderr or any written file, and
     /// asserts it did not panic.
     pub fn run(self) -> Outcome {
@@ -155,6 +183,11 @@ impl Run<'_> {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if self.closed_stdout {
+            let (reader, writer) = std::io::pipe().unwrap();
+            drop(reader);
+            command.stdout(Stdio::from(writer));
+        }
         let mut typist = None;
         match &self.input {
             Input::Null => {

@@ -1,0 +1,62 @@
+//! Reading the user's files defensively: only regular files (a FIFO or a device would hang or
+//! never end), and never more than a stated size.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::error::{Error, Location, Result};
+
+/// Reads a regular file of at most `max` bytes. A missing file is `Ok(None)`.
+pub fn read_limited(path: &Path, max: u64, what: &str) -> Result<Option<Vec<u8>>> {
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("read", path, e)),
+    };
+    if !metadata.is_file() {
+        let kind = if metadata.is_dir() { "a directory" } else { "not a regular file" };
+        return Err(Error::input(
+            Location::file(path),
+            format!("{what} is {kind}"),
+            format!("replace it with a regular file (a {what})"),
+        ));
+    }
+    let file = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
+    let mut bytes = Vec::with_capacity(metadata.len().min(max) as usize);
+    file.take(max + 1).read_to_end(&mut bytes).map_err(|e| Error::io("read", path, e))?;
+    if bytes.len() as u64 > max {
+        return Err(Error::input(
+            Location::file(path),
+            format!("{what} is larger than {max} bytes, the most cloud-secrets reads"),
+            "check that this is the right file",
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_directories_and_oversized_files_and_reports_missing_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_limited(&dir.path().join("nope"), 10, "x").unwrap().is_none());
+        let e = read_limited(dir.path(), 10, "a secrets file").unwrap_err().to_string();
+        assert!(e.ends_with("a secrets file is a directory"), "{e}");
+        let big = dir.path().join("big");
+        std::fs::write(&big, [b'a'; 11]).unwrap();
+        assert!(read_limited(&big, 10, "x").unwrap_err().to_string().contains("larger than 10 bytes"));
+        assert_eq!(read_limited(&big, 11, "x").unwrap().unwrap().len(), 11);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn refuses_a_fifo_instead_of_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let e = read_limited(&fifo, 10, "profile.yaml").unwrap_err().to_string();
+        assert!(e.ends_with("profile.yaml is not a regular file"), "{e}");
+    }
+}
