@@ -12,6 +12,7 @@ use crate::desired::{Desired, SkipReason};
 use crate::error::{Error, Result, display_path, exit};
 use crate::plan::{self, MassRemoval, Plan, Remote};
 use crate::project::{DEFAULT_MASS_REMOVAL_THRESHOLD, ProfileOrigin};
+use crate::record::{self, LastApplied};
 use crate::render::{Detail, Subject, text};
 use crate::secrets_file::{self, FileEntry};
 
@@ -40,8 +41,10 @@ pub fn run(config: &Config, action: Action, output: &Output, streams: &mut Strea
     let entries = load_entries(config)?;
     match action {
         Action::Plan { detailed_exitcode } => {
-            let mut backend = config.remote.open(Access::Read)?;
-            let (_, _, plan) = fetch_and_plan(backend.as_mut(), entries, output, streams.err)?;
+            let mut backend = config.remote.open(Access::Read, &config.connection)?;
+            let record = load_record(config)?;
+            let (_, _, plan) =
+                fetch_and_plan(backend.as_mut(), entries, record.as_ref(), output, streams.err)?;
             // A reader that stops reading (`| head`) is not an error: the plan was computed.
             match show(config, output, &plan, detail(output, false), streams.out) {
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
@@ -54,7 +57,9 @@ pub fn run(config: &Config, action: Action, output: &Output, streams: &mut Strea
         }
         Action::Apply { yes, lock_timeout, allow_mass_removal } => {
             let mut backend = open_for_write(config, lock_timeout, output, streams.err)?;
-            let (remote, desired, plan) = fetch_and_plan(backend.as_mut(), entries, output, streams.err)?;
+            let record = load_record(config)?;
+            let (remote, desired, plan) =
+                fetch_and_plan(backend.as_mut(), entries, record.as_ref(), output, streams.err)?;
             let will_ask = !yes && config.can_prompt;
             // Whoever confirms sees the whole plan, even with --quiet. A plan that cannot be
             // shown is not applied.
@@ -94,16 +99,42 @@ pub fn run(config: &Config, action: Action, output: &Output, streams: &mut Strea
             }
             let changes = plan.change_set(&desired);
             let applied = backend.apply(&remote, &changes)?;
+            // What was written is remembered before anything else can fail.
+            if let Some(key) = config.remote.record_key() {
+                let mut record = match record {
+                    Some(record) => record,
+                    None => LastApplied::fresh()?,
+                };
+                for (name, value) in &changes.upserts {
+                    record.remember(name, value);
+                }
+                for name in changes.deletes.iter().filter(|n| !applied.failed.iter().any(|(f, _)| f == *n)) {
+                    record.forget(name);
+                }
+                record::save(&config.profile.dir, &key, &record)?;
+            }
             // The work is done; a reader that went away does not undo it.
             let remote_name = config.remote.to_string();
-            let _ = text::write_applied(
-                streams.out,
-                plan.summary(),
-                &remote_name,
-                applied.revision,
-                &output.stdout,
-            );
-            Ok(exit::OK)
+            if applied.failed.is_empty() {
+                let _ = text::write_applied(
+                    streams.out,
+                    plan.summary(),
+                    &remote_name,
+                    applied.revision,
+                    &output.stdout,
+                );
+                return Ok(exit::OK);
+            }
+            let _ =
+                text::write_partly_applied(streams.out, &plan, &applied.failed, &remote_name, &output.stdout);
+            Err(Error::Remote {
+                message: format!(
+                    "{} of {} removals failed on {remote_name}; every other change in the plan was made",
+                    applied.failed.len(),
+                    changes.deletes.len()
+                ),
+                hint: Some("run apply again to finish: it plans from what the remote holds now".to_owned()),
+            })
         }
     }
 }
@@ -127,7 +158,7 @@ fn open_for_write(
     output: &Output,
     err: &mut dyn Write,
 ) -> Result<Box<dyn Backend>> {
-    match config.remote.open(Access::Write { lock_timeout: Duration::ZERO }) {
+    match config.remote.open(Access::Write { lock_timeout: Duration::ZERO }, &config.connection) {
         Err(Error::Locked { path, holder }) if !lock_timeout.is_zero() => {
             if !output.quiet {
                 let holder = holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
@@ -138,7 +169,7 @@ fn open_for_write(
                     display_path(&path)
                 );
             }
-            config.remote.open(Access::Write { lock_timeout })
+            config.remote.open(Access::Write { lock_timeout }, &config.connection)
         }
         other => other,
     }
@@ -158,9 +189,18 @@ fn load_entries(config: &Config) -> Result<Vec<FileEntry>> {
     })
 }
 
+/// What was last applied to this remote, for remotes whose values cannot all be read back.
+fn load_record(config: &Config) -> Result<Option<LastApplied>> {
+    match config.remote.record_key() {
+        Some(key) => record::load(&config.profile.dir, &key),
+        None => Ok(None),
+    }
+}
+
 fn fetch_and_plan(
     backend: &mut dyn Backend,
     entries: Vec<FileEntry>,
+    record: Option<&LastApplied>,
     output: &Output,
     err: &mut dyn Write,
 ) -> Result<(Remote, Desired, Plan)> {
@@ -169,7 +209,7 @@ fn fetch_and_plan(
     if !output.quiet {
         let _ = warn_skipped(&desired, output, err);
     }
-    let plan = plan::plan(&desired, &remote);
+    let plan = plan::plan(&desired, &remote, record);
     Ok((remote, desired, plan))
 }
 
@@ -266,6 +306,7 @@ fn describe_config(config: &Config, err: &mut dyn Write) -> io::Result<()> {
     let remote_from = match config.remote_origin {
         RemoteOrigin::Flag => "--remote",
         RemoteOrigin::ProfileYaml => "profile.yaml secrets.remote",
+        RemoteOrigin::Target => "profile.yaml target: cloud",
     };
     writeln!(
         err,

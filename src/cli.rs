@@ -55,6 +55,10 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Seconds each request to a network remote may take before it is retried
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30.0, value_parser = parse_timeout)]
+    pub timeout: f64,
+
     /// Run as if started in DIR
     #[arg(short = 'C', long = "directory", global = true, value_name = "DIR")]
     pub directory: Option<PathBuf>,
@@ -94,6 +98,10 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub allow_mass_removal: bool,
 
+    /// How many removals a network remote is sent at once
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallelism: u16,
+
     /// Seconds to wait while another apply holds the store's lock
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub lock_timeout: u64,
@@ -108,4 +116,11 @@ pub enum ColorChoice {
     Always,
     /// Never colour
     Never,
+}
+
+fn parse_timeout(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds <= 3600.0 => Ok(seconds),
+        _ => Err("expected a number of seconds between 0 and 3600".to_owned()),
+    }
 }

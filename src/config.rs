@@ -4,11 +4,16 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use crate::backend::RemoteSpec;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::backend::{self, Address, Connection, DEFAULT_API_URL, RemoteSpec};
 use crate::cli::{Cli, Command};
 use crate::color::Palette;
-use crate::error::{Error, Location, Result};
+use crate::credentials;
+use crate::error::{Error, Location, Result, display_path};
 use crate::project::{self, Profile, ProfileOrigin, SourceKind, Target};
+use crate::secret::SecretValue;
 
 /// What the process environment contributes. Read once, at the edge.
 #[derive(Debug, Clone, Default)]
@@ -17,6 +22,10 @@ pub struct Env {
     pub cwd: PathBuf,
     /// `SYSTEMPROMPT_PROFILE`.
     pub profile: Option<String>,
+    /// `SYSTEMPROMPT_API_TOKEN`.
+    pub api_token: Option<SecretValue>,
+    /// `SYSTEMPROMPT_API_URL`.
+    pub api_url: Option<String>,
     /// `NO_COLOR` is set to a non-empty value.
     pub no_color: bool,
     /// `CI` is set to a true value: never prompt.
@@ -47,6 +56,8 @@ impl Env {
         Ok(Self {
             cwd,
             profile: var("SYSTEMPROMPT_PROFILE"),
+            api_token: var("SYSTEMPROMPT_API_TOKEN").map(SecretValue::new),
+            api_url: var("SYSTEMPROMPT_API_URL"),
             no_color: var("NO_COLOR").is_some(),
             ci: var("CI").is_some_and(|v| !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "no")),
             home: var("HOME").map(PathBuf::from),
@@ -91,6 +102,8 @@ pub enum RemoteOrigin {
     Flag,
     /// `secrets.remote` in profile.yaml.
     ProfileYaml,
+    /// `target: cloud` in profile.yaml, with the API URL from the environment or credentials.
+    Target,
 }
 
 /// What the run does.
@@ -125,6 +138,8 @@ pub struct Config {
     pub remote: RemoteSpec,
     /// Where the remote address came from.
     pub remote_origin: RemoteOrigin,
+    /// How a network remote is reached (token, timeouts, concurrency).
+    pub connection: Connection,
     /// Whether a confirmation can be asked on the terminal.
     pub can_prompt: bool,
 }
@@ -166,51 +181,103 @@ impl Config {
                 "remove the line to read the desired state from the profile's secrets.json",
             ));
         }
-        let (remote, remote_origin) = resolve_remote(cli.remote.as_deref(), &cwd, &profile)?;
+        let (remote, remote_origin, token) = resolve_remote(cli.remote.as_deref(), &cwd, &profile, env)?;
+        let parallelism = match &cli.command {
+            Command::Apply(args) | Command::Sync(args) => usize::from(args.parallelism),
+            Command::Plan(_) => 1,
+        };
+        let connection = Connection {
+            token,
+            timeout: Duration::from_secs_f64(cli.timeout),
+            retries: RETRIES,
+            parallelism,
+            progress: env.terminals.stderr && !cli.quiet,
+        };
         let config = Config {
             cwd,
             profile,
             profile_origin,
             remote,
             remote_origin,
+            connection,
             can_prompt: env.terminals.stdin && !env.ci,
         };
         Ok((config, action))
     }
 }
 
+/// How many times a transient failure of a network remote is retried.
+pub const RETRIES: u32 = 4;
+
+/// The remote, where its address came from, and the API token when it is the cloud.
 fn resolve_remote(
     flag: Option<&str>,
-    cwd: &std::path::Path,
+    cwd: &Path,
     profile: &Profile,
-) -> Result<(RemoteSpec, RemoteOrigin)> {
-    if let Some(text) = flag {
-        let spec = RemoteSpec::parse(text, cwd).map_err(|message| {
+    env: &Env,
+) -> Result<(RemoteSpec, RemoteOrigin, Option<SecretValue>)> {
+    let yaml = || Location::file(&profile.yaml);
+    let (address, origin) = if let Some(text) = flag {
+        let address = Address::parse(text, cwd).map_err(|message| {
             Error::usage(format!("--remote {message}"), "for example --remote file:store.json")
         })?;
-        return Ok((spec, RemoteOrigin::Flag));
-    }
-    if let Some(text) = &profile.settings.secrets.remote {
-        let spec = RemoteSpec::parse(text, &profile.dir).map_err(|message| {
+        (Some(address), RemoteOrigin::Flag)
+    } else if let Some(text) = &profile.settings.secrets.remote {
+        let address = Address::parse(text, &profile.dir).map_err(|message| {
             Error::input(
-                Location::file(&profile.yaml),
+                yaml(),
                 format!("secrets.remote: {message}"),
-                "set secrets.remote to file:PATH (relative to the profile directory)",
+                "set secrets.remote to file:PATH (relative to the profile directory) or an https:// API URL",
             )
         })?;
-        return Ok((spec, RemoteOrigin::ProfileYaml));
-    }
-    if profile.settings.target == Some(Target::Cloud) {
+        (Some(address), RemoteOrigin::ProfileYaml)
+    } else if profile.settings.target == Some(Target::Cloud) {
+        (None, RemoteOrigin::Target)
+    } else {
         return Err(Error::config(
-            format!(
-                "profile `{}` targets the systemprompt cloud, which this version of cloud-secrets cannot reach yet",
-                profile.name
-            ),
-            "use the local store: pass --remote file:PATH, or set secrets.remote: file:PATH in profile.yaml",
+            format!("profile `{}` names no remote", profile.name),
+            "pass --remote file:PATH, add `secrets: {remote: file:store.json}` to the profile's profile.yaml, \
+             or set `target: cloud` with cloud.tenant_id",
         ));
-    }
-    Err(Error::config(
-        format!("profile `{}` names no remote", profile.name),
-        "pass --remote file:PATH, or add `secrets: {remote: file:store.json}` to the profile's profile.yaml",
-    ))
+    };
+    let explicit_url = match address {
+        Some(Address::File(path)) => return Ok((RemoteSpec::File(path), origin, None)),
+        Some(Address::Api(url)) => Some(url),
+        None => None,
+    };
+
+    let tenant =
+        profile.settings.cloud.tenant_id.clone().filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+            Error::input(
+                yaml(),
+                format!("profile `{}` uses the systemprompt cloud but names no tenant", profile.name),
+                "add `cloud: {tenant_id: <your tenant>}` to profile.yaml",
+            )
+        })?;
+    let credentials_path = project::find_root(&profile.dir).map(|root| credentials::path(&root));
+    let credentials = match &credentials_path {
+        Some(path) => credentials::load(path)?,
+        None => credentials::Credentials::default(),
+    };
+    let api_url = match explicit_url {
+        Some(url) => url,
+        None => {
+            let (text, from) = match (&env.api_url, &credentials.api_url) {
+                (Some(url), _) => (url.clone(), "SYSTEMPROMPT_API_URL".to_owned()),
+                (None, Some(url)) => {
+                    let file = credentials_path.as_deref().map(display_path).unwrap_or_default();
+                    (url.clone(), format!("api_url in {file}"))
+                }
+                (None, None) => (DEFAULT_API_URL.to_owned(), "the default".to_owned()),
+            };
+            backend::api_url(&text).map_err(|message| {
+                Error::config(
+                    format!("{from}: {message}"),
+                    "use the https:// address of the systemprompt API",
+                )
+            })?
+        }
+    };
+    let token = env.api_token.clone().or(credentials.api_token);
+    Ok((RemoteSpec::Cloud { api_url, tenant }, origin, token))
 }

@@ -200,13 +200,10 @@ mod tests {
 
     #[test]
     fn a_custom_key_not_set_here_but_kept_on_the_remote_stays_listed() {
-        let remote = Remote {
-            vars: [("JWT_SECRET", "j"), ("OTHER", "o")]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), SecretValue::new(v)))
-                .collect(),
-            revision: None,
-        };
+        let vars = [("JWT_SECRET", "j"), ("OTHER", "o")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), SecretValue::new(v)));
+        let remote = Remote::with_values(vars.collect(), None);
         let pairs = [("jwt_secret", None), ("zeta", Some("z")), ("unknown", None)];
         let d = Desired::from_entries(entries(&pairs), &remote).unwrap();
         assert_eq!(value(&d, "SYSTEMPROMPT_CUSTOM_SECRETS").as_deref(), Some("JWT_SECRET,ZETA"));

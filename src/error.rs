@@ -115,6 +115,15 @@ pub enum Error {
         holder: Option<u32>,
     },
 
+    /// The remote failed or refused a request.
+    #[error("{message}")]
+    Remote {
+        /// What happened, and what was and was not written.
+        message: String,
+        /// What to do.
+        hint: Option<String>,
+    },
+
     /// The remote or the desired state changed since the plan was made: nothing was written.
     #[error("{message}")]
     Stale {
@@ -143,9 +152,11 @@ impl Error {
             Error::Usage { .. } => exit::USAGE,
             Error::Stale { .. } => exit::STALE,
             Error::NotConfirmed { .. } => exit::NOT_CONFIRMED,
-            Error::Input { .. } | Error::Config { .. } | Error::Io { .. } | Error::Locked { .. } => {
-                exit::ERROR
-            }
+            Error::Input { .. }
+            | Error::Config { .. }
+            | Error::Io { .. }
+            | Error::Locked { .. }
+            | Error::Remote { .. } => exit::ERROR,
         }
     }
 
@@ -155,6 +166,7 @@ impl Error {
             Error::Usage { hint, .. }
             | Error::Input { hint, .. }
             | Error::Config { hint, .. }
+            | Error::Remote { hint, .. }
             | Error::NotConfirmed { hint, .. } => hint.clone(),
             Error::Io { source, .. } => match source.kind() {
                 io::ErrorKind::PermissionDenied => Some("check the file's owner and permissions".to_owned()),

@@ -7,15 +7,66 @@ use std::collections::BTreeMap;
 
 use crate::desired::{Desired, Skipped, Source};
 use crate::policy::{self, VarClass};
+use crate::record::LastApplied;
 use crate::secret::SecretValue;
 
 /// What the remote holds, as fetched by a backend.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Remote {
-    /// Every variable on the remote, by name.
-    pub vars: BTreeMap<String, SecretValue>,
-    /// The store's revision when fetched, if it has one; apply checks it has not moved.
+    /// Every variable on the remote, by name, with what the remote tells of its value.
+    pub vars: BTreeMap<String, RemoteValue>,
+    /// The key of the HMAC-SHA256 digests in `vars`, when the remote lists digests.
+    pub digest_salt: Option<Vec<u8>>,
+    /// The store's revision when fetched, if it numbers them; apply checks it has not moved.
     pub revision: Option<u64>,
+    /// The listing's `ETag`, if it gave one; writes are conditional on it.
+    pub etag: Option<String>,
+}
+
+impl Remote {
+    /// A remote whose values can all be read (the local store).
+    pub fn with_values(vars: BTreeMap<String, SecretValue>, revision: Option<u64>) -> Self {
+        let vars = vars.into_iter().map(|(k, v)| (k, RemoteValue::Value(v))).collect();
+        Self { vars, revision, ..Self::default() }
+    }
+}
+
+/// What a remote tells of one variable's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteValue {
+    /// The value itself (the local store).
+    Value(SecretValue),
+    /// A hex HMAC-SHA256 of the value, keyed with [`Remote::digest_salt`].
+    Digest(String),
+    /// Nothing: a names-only listing.
+    Unreadable,
+}
+
+/// How a desired value was compared with the remote, and what came of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Comparison {
+    /// Not on the remote: an addition.
+    Absent,
+    /// Compared with the remote's value or digest: equal.
+    Equal,
+    /// Compared with the remote's value or digest: different, changed here.
+    Differs,
+    /// Compared with the remote's digest: different, although the desired value is the one last
+    /// applied, so the remote was changed outside cloud-secrets (drift).
+    DriftedOnRemote,
+    /// The remote's value cannot be read; the desired value is the one last applied.
+    SameAsLastApply,
+    /// The remote's value cannot be read; the desired value differs from the one last applied.
+    ChangedSinceLastApply,
+    /// The remote's value cannot be read and there is no record of the last apply.
+    Unverifiable,
+}
+
+impl Comparison {
+    /// Whether the remote itself was compared (its value or its digest).
+    pub fn verified(self) -> bool {
+        matches!(self, Comparison::Equal | Comparison::Differs | Comparison::DriftedOnRemote)
+    }
 }
 
 /// A variable the plan writes (adds or changes), or leaves unchanged.
@@ -27,6 +78,8 @@ pub struct Write {
     pub key: Option<String>,
     /// Where the desired value came from.
     pub source: Source,
+    /// How the value was compared with the remote.
+    pub comparison: Comparison,
 }
 
 /// Why a variable is cleaned up.
@@ -139,6 +192,12 @@ impl Plan {
     }
 }
 
+impl From<SecretValue> for RemoteValue {
+    fn from(value: SecretValue) -> Self {
+        RemoteValue::Value(value)
+    }
+}
+
 /// Everything a backend must do to carry out a plan, handed over whole so that a store that can
 /// write atomically does.
 #[derive(Debug, Clone, Default)]
@@ -151,9 +210,9 @@ pub struct ChangeSet<'a> {
 
 impl ChangeSet<'_> {
     /// Applies the changes to an in-memory copy of a store.
-    pub fn apply_to(&self, vars: &mut BTreeMap<String, SecretValue>) {
+    pub fn apply_to<V: From<SecretValue>>(&self, vars: &mut BTreeMap<String, V>) {
         for (name, value) in &self.upserts {
-            vars.insert((*name).to_owned(), (*value).clone());
+            vars.insert((*name).to_owned(), V::from((*value).clone()));
         }
         for name in &self.deletes {
             vars.remove(*name);
@@ -167,15 +226,37 @@ impl ChangeSet<'_> {
 }
 
 /// Computes the plan that brings `remote` to `desired`. Pure and deterministic.
-pub fn plan(desired: &Desired, remote: &Remote) -> Plan {
+///
+/// `record` is what cloud-secrets last applied to this remote: it stands in for a value the
+/// remote does not let us read, and tells drift from a local change where it does.
+pub fn plan(desired: &Desired, remote: &Remote, record: Option<&LastApplied>) -> Plan {
     let mut plan = Plan { skipped: desired.skipped.clone(), ..Plan::default() };
 
     for (name, var) in &desired.vars {
-        let write = Write { name: name.clone(), key: var.key.clone(), source: var.source };
-        match remote.vars.get(name) {
-            None => plan.add.push(write),
-            Some(current) if *current == var.value => plan.unchanged.push(write),
-            Some(_) => plan.change.push(write),
+        let last_applied = record.and_then(|r| r.matches(name, &var.value));
+        let comparison = match remote.vars.get(name) {
+            None => Comparison::Absent,
+            Some(RemoteValue::Value(current)) if *current == var.value => Comparison::Equal,
+            Some(RemoteValue::Value(_)) => Comparison::Differs,
+            Some(RemoteValue::Digest(digest)) => {
+                let salt = remote.digest_salt.as_deref().unwrap_or_default();
+                match (var.value.digest(salt) == digest.to_ascii_lowercase(), last_applied) {
+                    (true, _) => Comparison::Equal,
+                    (false, Some(true)) => Comparison::DriftedOnRemote,
+                    (false, _) => Comparison::Differs,
+                }
+            }
+            Some(RemoteValue::Unreadable) => match last_applied {
+                Some(true) => Comparison::SameAsLastApply,
+                Some(false) => Comparison::ChangedSinceLastApply,
+                None => Comparison::Unverifiable,
+            },
+        };
+        let write = Write { name: name.clone(), key: var.key.clone(), source: var.source, comparison };
+        match comparison {
+            Comparison::Absent => plan.add.push(write),
+            Comparison::Equal | Comparison::SameAsLastApply => plan.unchanged.push(write),
+            _ => plan.change.push(write),
         }
     }
 
@@ -219,7 +300,11 @@ mod tests {
 
     fn remote(pairs: &[(&str, &str)]) -> Remote {
         let vars = pairs.iter().map(|(k, v)| ((*k).to_owned(), SecretValue::new(*v))).collect();
-        Remote { vars, revision: Some(1) }
+        Remote::with_values(vars, Some(1))
+    }
+
+    fn plan(desired: &Desired, remote: &Remote) -> Plan {
+        super::plan(desired, remote, None)
     }
 
     fn names(writes: &[Write]) -> Vec<&str> {
@@ -327,7 +412,7 @@ mod tests {
         let p = plan(&d, &r);
         let mut vars = r.vars.clone();
         p.change_set(&d).apply_to(&mut vars);
-        let after = Remote { vars, revision: None };
+        let after = Remote { vars, ..Remote::default() };
         let again = plan(&d, &after);
         assert!(again.is_empty(), "{again:?}");
         assert_eq!(again.unmanaged, ["SIGNING_KEY_PEM"]);
@@ -350,6 +435,78 @@ mod tests {
         assert_eq!(plan(&desired(&[("x", "1")]), &Remote::default()).mass_removal(0.0), None);
         // Cleanup and deploy-owned variables do not count as managed.
         assert_eq!(all.managed_on_remote(), 3);
+    }
+
+    fn names_only(names: &[&str]) -> Remote {
+        let vars = names.iter().map(|n| ((*n).to_owned(), RemoteValue::Unreadable)).collect();
+        Remote { vars, ..Remote::default() }
+    }
+
+    fn comparisons(p: &Plan) -> Vec<(&str, Comparison)> {
+        let mut all: Vec<_> = p
+            .add
+            .iter()
+            .chain(&p.change)
+            .chain(&p.unchanged)
+            .map(|w| (w.name.as_str(), w.comparison))
+            .collect();
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn names_only_remotes_are_compared_with_the_last_apply() {
+        let d = desired(&[("openai", "o"), ("gemini", "g-new"), ("github", "gh"), ("anthropic", "a")]);
+        let r = names_only(&["OPENAI_API_KEY", "GEMINI_API_KEY", "GITHUB_TOKEN"]);
+        let mut record = LastApplied::new(vec![7; 16]);
+        record.remember("OPENAI_API_KEY", &SecretValue::new("o"));
+        record.remember("GEMINI_API_KEY", &SecretValue::new("g-old"));
+        let p = super::plan(&d, &r, Some(&record));
+        assert_eq!(
+            comparisons(&p),
+            [
+                ("ANTHROPIC_API_KEY", Comparison::Absent),
+                ("GEMINI_API_KEY", Comparison::ChangedSinceLastApply),
+                ("GITHUB_TOKEN", Comparison::Unverifiable),
+                ("OPENAI_API_KEY", Comparison::SameAsLastApply),
+            ]
+        );
+        assert_eq!(names(&p.unchanged), ["OPENAI_API_KEY"]);
+        assert_eq!(names(&p.change), ["GEMINI_API_KEY", "GITHUB_TOKEN"]);
+        // Without any record, every key on both sides is rewritten.
+        let p = plan(&d, &r);
+        assert_eq!(names(&p.change), ["GEMINI_API_KEY", "GITHUB_TOKEN", "OPENAI_API_KEY"]);
+        assert!(p.unchanged.is_empty());
+    }
+
+    #[test]
+    fn digests_compare_the_remote_and_tell_drift_from_local_change() {
+        let salt = vec![3u8; 16];
+        let d = desired(&[("openai", "o"), ("gemini", "g-new"), ("github", "gh")]);
+        let digest = |v: &str| RemoteValue::Digest(SecretValue::new(v).digest(&salt).to_ascii_uppercase());
+        let r = Remote {
+            vars: [
+                ("OPENAI_API_KEY".to_owned(), digest("o")),
+                ("GEMINI_API_KEY".to_owned(), digest("g-old")),
+                ("GITHUB_TOKEN".to_owned(), digest("changed-elsewhere")),
+            ]
+            .into_iter()
+            .collect(),
+            digest_salt: Some(salt.clone()),
+            etag: Some("\"v1\"".into()),
+            revision: None,
+        };
+        let mut record = LastApplied::new(vec![9; 16]);
+        record.remember("GITHUB_TOKEN", &SecretValue::new("gh"));
+        let p = super::plan(&d, &r, Some(&record));
+        assert_eq!(
+            comparisons(&p),
+            [
+                ("GEMINI_API_KEY", Comparison::Differs),
+                ("GITHUB_TOKEN", Comparison::DriftedOnRemote),
+                ("OPENAI_API_KEY", Comparison::Equal),
+            ]
+        );
     }
 
     #[test]

@@ -23,6 +23,15 @@ impl SecretValue {
         &self.0
     }
 
+    /// The hex HMAC-SHA256 of the value keyed with `salt`: how a remote's listing digests a
+    /// value, and how the last-applied record remembers one. Without the salt it reveals nothing
+    /// a dictionary could match.
+    pub fn digest(&self, salt: &[u8]) -> String {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, salt);
+        let tag = ring::hmac::sign(&key, self.0.as_bytes());
+        tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Whether the value is empty ("not set" in the brief's terms).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -45,6 +54,13 @@ mod tests {
         let shown = format!("{value:?} {value:#?} {:?}", Some(&value));
         assert!(!shown.contains("CANARY"), "{shown}");
         assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn digest_is_hmac_sha256_in_hex() {
+        // RFC 4231, test case 2.
+        let value = SecretValue::new("what do ya want for nothing?");
+        assert_eq!(value.digest(b"Jefe"), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 
     #[test]

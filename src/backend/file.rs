@@ -51,10 +51,11 @@ impl FileStore {
         Ok(Self { path, _lock: lock })
     }
 
-    fn read(&self) -> Result<Remote> {
+    /// The store's version and variables; a missing file is version 0 with none.
+    fn read(&self) -> Result<(u64, BTreeMap<String, SecretValue>)> {
         let bytes = match crate::files::read_limited(&self.path, MAX_STORE_BYTES, "the local store")? {
             Some(bytes) => Zeroizing::new(bytes),
-            None => return Ok(Remote { vars: BTreeMap::new(), revision: Some(0) }),
+            None => return Ok((0, BTreeMap::new())),
         };
         let doc: Document = serde_json::from_slice(&bytes).map_err(|e| {
             Error::input(
@@ -64,7 +65,7 @@ impl FileStore {
             )
         })?;
         let vars = doc.variables.into_iter().map(|(k, v)| (k, SecretValue::new(v))).collect();
-        Ok(Remote { vars, revision: Some(doc.version) })
+        Ok((doc.version, vars))
     }
 
     fn write(&self, version: u64, vars: &BTreeMap<String, SecretValue>) -> Result<()> {
@@ -72,33 +73,20 @@ impl FileStore {
             DocumentRef { version, variables: vars.iter().map(|(k, v)| (k.as_str(), v.expose())).collect() };
         let mut bytes = Zeroizing::new(serde_json::to_vec_pretty(&doc).expect("a map of strings serializes"));
         bytes.push(b'\n');
-        let dir = parent_dir(&self.path);
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".cloud-secrets-")
-            .suffix(".tmp")
-            .tempfile_in(&dir)
-            .map_err(|e| Error::io("create a temporary file in", &dir, e))?;
-        set_private(tmp.as_file(), tmp.path())?;
-        tmp.write_all(&bytes).map_err(|e| Error::io("write", tmp.path(), e))?;
-        tmp.as_file().sync_all().map_err(|e| Error::io("sync", tmp.path(), e))?;
-        tmp.persist(&self.path).map_err(|e| Error::io("replace", &self.path, e.error))?;
-        // Make the rename itself durable.
-        if let Ok(d) = File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        crate::files::write_private(&self.path, &bytes)
     }
 }
 
 impl Backend for FileStore {
     fn fetch(&mut self) -> Result<Remote> {
-        self.read()
+        let (version, vars) = self.read()?;
+        Ok(Remote::with_values(vars, Some(version)))
     }
 
     fn apply(&mut self, base: &Remote, changes: &ChangeSet<'_>) -> Result<Applied> {
-        let current = self.read()?;
-        if current.revision != base.revision || current.vars != base.vars {
-            let (then, now) = (base.revision.unwrap_or(0), current.revision.unwrap_or(0));
+        let (version, mut vars) = self.read()?;
+        if Remote::with_values(vars.clone(), Some(version)) != *base {
+            let (then, now) = (base.revision.unwrap_or(0), version);
             let how = if then == now {
                 format!("it was edited outside cloud-secrets (still version {now})")
             } else {
@@ -111,9 +99,8 @@ impl Backend for FileStore {
                 ),
             });
         }
-        let mut vars = current.vars;
         changes.apply_to(&mut vars);
-        let version = current.revision.unwrap_or(0).checked_add(1).ok_or_else(|| {
+        let version = version.checked_add(1).ok_or_else(|| {
             Error::input(
                 Location::file(&self.path),
                 "the local store's version is at its maximum and cannot grow",
@@ -121,20 +108,8 @@ impl Backend for FileStore {
             )
         })?;
         self.write(version, &vars)?;
-        Ok(Applied { revision: Some(version) })
+        Ok(Applied { revision: Some(version), ..Applied::default() })
     }
-}
-
-#[cfg(unix)]
-fn set_private(file: &File, path: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| Error::io("set permissions on", path, e))
-}
-
-#[cfg(not(unix))]
-fn set_private(_file: &File, _path: &Path) -> Result<()> {
-    Ok(())
 }
 
 /// The largest store read (about 50 MB holds hundreds of thousands of variables).

@@ -1,14 +1,22 @@
 //! Remote secret stores behind one small trait. The engine never knows which store it talks to.
 
+mod cloud;
 mod file;
 
 use std::fmt;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+pub use cloud::CloudBackend;
 pub use file::FileStore;
 
 use crate::error::Result;
 use crate::plan::{ChangeSet, Remote};
+use crate::secret::SecretValue;
+
+/// The systemprompt cloud's address when neither the credentials nor the environment name one.
+pub const DEFAULT_API_URL: &str = "https://api.systemprompt.io";
 
 /// A remote secret store.
 pub trait Backend {
@@ -17,14 +25,19 @@ pub trait Backend {
 
     /// Carries out a whole change set, but only if the store still matches `base`, the state the
     /// plan was computed from; otherwise it writes nothing and returns [`crate::Error::Stale`].
+    ///
+    /// An error means nothing was written (or, for an unknown outcome, says so). A store that
+    /// cannot write everything at once reports the steps that failed in [`Applied::failed`].
     fn apply(&mut self, base: &Remote, changes: &ChangeSet<'_>) -> Result<Applied>;
 }
 
-/// What a backend reports after a successful apply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a backend reports after an apply that wrote at least part of the change set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
     /// The store's revision after the write, if it has revisions.
     pub revision: Option<u64>,
+    /// Deletions that failed, with the reason; every other change was made.
+    pub failed: Vec<(String, String)>,
 }
 
 /// Whether a backend is opened to read or to write.
@@ -35,18 +48,49 @@ pub enum Access {
     /// Plan and apply: the store is locked until the backend is dropped.
     Write {
         /// How long to wait for another process's lock.
-        lock_timeout: std::time::Duration,
+        lock_timeout: Duration,
     },
 }
 
-/// Where the remote is, as named by `--remote` or `secrets.remote` in profile.yaml.
+/// How a network remote is reached.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// The API token (for the systemprompt cloud).
+    pub token: Option<SecretValue>,
+    /// The limit on each request.
+    pub timeout: Duration,
+    /// How many times a transient failure is retried.
+    pub retries: u32,
+    /// How many deletions are in flight at once.
+    pub parallelism: usize,
+    /// Whether to draw a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// Where the remote is, as named by `--remote`, `secrets.remote` or the profile's target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemoteSpec {
     /// The embedded local store: a JSON file.
     File(PathBuf),
+    /// A tenant of the systemprompt cloud.
+    Cloud {
+        /// The API's base URL.
+        api_url: reqwest::Url,
+        /// The tenant.
+        tenant: String,
+    },
 }
 
-impl RemoteSpec {
+/// A remote address before the tenant and credentials are known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    /// `file:PATH`.
+    File(PathBuf),
+    /// An `https://` (or loopback `http://`) API URL.
+    Api(reqwest::Url),
+}
+
+impl Address {
     /// Parses a remote address; a relative file path is taken relative to `base`.
     pub fn parse(text: &str, base: &Path) -> std::result::Result<Self, String> {
         if let Some(path) = text.strip_prefix("file:") {
@@ -54,21 +98,68 @@ impl RemoteSpec {
             if path.is_empty() || path.ends_with('/') {
                 return Err("`file:` needs the path of a file, as in file:store.json".to_owned());
             }
-            return Ok(RemoteSpec::File(base.join(path)));
+            return Ok(Address::File(base.join(path)));
         }
-        let shown = redact_address(text);
         if text.starts_with("https://") || text.starts_with("http://") {
-            return Err(format!(
-                "`{shown}`: the systemprompt cloud remote is not available in this version of cloud-secrets"
-            ));
+            return api_url(text).map(Address::Api);
         }
-        Err(format!("`{shown}` is not a remote cloud-secrets knows; use file:PATH"))
+        Err(format!(
+            "`{}` is not a remote cloud-secrets knows; use file:PATH or https://HOST",
+            redact_address(text)
+        ))
     }
+}
 
+/// Parses and checks a systemprompt cloud API URL: HTTPS, or plain HTTP to a loopback address
+/// only, so that a token never crosses a network in clear. Nothing is sent before this passes.
+pub fn api_url(text: &str) -> std::result::Result<reqwest::Url, String> {
+    let shown = redact_address(text);
+    let url = reqwest::Url::parse(text).map_err(|e| format!("`{shown}` is not a valid URL ({e})"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "`{shown}`: credentials do not belong in the URL; use credentials.json or SYSTEMPROMPT_API_TOKEN"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("`{shown}`: the API URL takes no query or fragment"));
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(format!(
+            "`{shown}`: plain http:// is refused for an address that is not loopback, because the API token \
+             would cross the network unencrypted; use https://"
+        )),
+        other => Err(format!("`{shown}`: unsupported scheme `{other}`; use https://")),
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+impl RemoteSpec {
     /// Opens the store.
-    pub fn open(&self, access: Access) -> Result<Box<dyn Backend>> {
+    pub fn open(&self, access: Access, connection: &Connection) -> Result<Box<dyn Backend>> {
         match self {
             RemoteSpec::File(path) => Ok(Box::new(FileStore::open(path, access)?)),
+            RemoteSpec::Cloud { api_url, tenant } => {
+                Ok(Box::new(CloudBackend::new(api_url.clone(), tenant.clone(), connection)?))
+            }
+        }
+    }
+
+    /// The key of this remote in the last-applied record, for remotes whose values cannot all
+    /// be read back; `None` for the local store, which needs no record.
+    pub fn record_key(&self) -> Option<String> {
+        match self {
+            RemoteSpec::File(_) => None,
+            RemoteSpec::Cloud { api_url, tenant } => Some(format!("systemprompt-cloud {api_url} {tenant}")),
         }
     }
 }
@@ -95,6 +186,9 @@ impl fmt::Display for RemoteSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RemoteSpec::File(path) => write!(f, "file:{}", crate::error::display_path(path)),
+            RemoteSpec::Cloud { api_url, tenant } => {
+                write!(f, "{} tenant {tenant}", api_url.as_str().trim_end_matches('/'))
+            }
         }
     }
 }
@@ -106,11 +200,27 @@ mod tests {
     #[test]
     fn parses_file_remotes_relative_to_base() {
         let base = Path::new("/project/profile");
-        assert_eq!(RemoteSpec::parse("file:s.json", base), Ok(RemoteSpec::File(base.join("s.json"))));
-        assert_eq!(RemoteSpec::parse("file:///tmp/s.json", base), Ok(RemoteSpec::File("/tmp/s.json".into())));
-        assert!(RemoteSpec::parse("file:", base).is_err());
-        assert!(RemoteSpec::parse("ftp://x", base).unwrap_err().contains("file:PATH"));
-        assert!(RemoteSpec::parse("file:/", base).is_err());
+        assert_eq!(Address::parse("file:s.json", base), Ok(Address::File(base.join("s.json"))));
+        assert_eq!(Address::parse("file:///tmp/s.json", base), Ok(Address::File("/tmp/s.json".into())));
+        assert!(Address::parse("file:", base).is_err());
+        assert!(Address::parse("ftp://x", base).unwrap_err().contains("file:PATH"));
+        assert!(Address::parse("file:/", base).is_err());
+    }
+
+    #[test]
+    fn api_urls_must_be_https_unless_loopback() {
+        for ok in
+            ["https://api.systemprompt.io", "http://127.0.0.1:8787", "http://localhost:1", "http://[::1]:9"]
+        {
+            assert!(api_url(ok).is_ok(), "{ok}");
+        }
+        for bad in ["http://api.systemprompt.io", "http://10.0.0.1", "http://127.example.com", "ftp://x"] {
+            assert!(api_url(bad).is_err(), "{bad}");
+        }
+        let e = api_url("http://example.com").unwrap_err();
+        assert!(e.contains("plain http:// is refused"), "{e}");
+        let e = api_url("https://u:CANARY@h").unwrap_err();
+        assert!(!e.contains("CANARY"), "{e}");
     }
 
     #[test]
@@ -122,7 +232,7 @@ mod tests {
         assert_eq!(redact_address("vault://root:CANARY@h"), "vault://<redacted>@h");
         assert_eq!(redact_address("https://h/p?token=CANARY"), "https://h/p?<redacted>");
         assert_eq!(redact_address("https://h/p@x"), "https://h/p@x");
-        let e = RemoteSpec::parse("https://u:CANARY@h", Path::new("/")).unwrap_err();
+        let e = Address::parse("https://u:CANARY@h", Path::new("/")).unwrap_err();
         assert!(!e.contains("CANARY"), "{e}");
     }
 }

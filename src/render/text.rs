@@ -11,7 +11,7 @@ use similar::{ChangeTag, TextDiff};
 use super::{Detail, Subject};
 use crate::color::Palette;
 use crate::desired::{SkipReason, Source};
-use crate::plan::{CleanupReason, Plan, Summary, Write as PlanWrite};
+use crate::plan::{CleanupReason, Comparison, Plan, Summary, Write as PlanWrite};
 
 const REDACTED: &str = "<redacted>";
 
@@ -44,8 +44,8 @@ pub fn write_plan(
             writeln!(w, "{}", palette.added().apply_to(line))?;
         }
         for write in &plan.change {
-            let line =
-                format!("  ~ {:width$}  change    {}: the value differs", safe(&write.name), origin(write));
+            let why = change_reason(write.comparison);
+            let line = format!("  ~ {:width$}  change    {}: {why}", safe(&write.name), origin(write));
             writeln!(w, "{}", palette.changed().apply_to(line))?;
         }
         for name in &plan.remove {
@@ -66,6 +66,22 @@ pub fn write_plan(
         let width = plan.unchanged.iter().map(|w| w.name.len()).max().unwrap_or(0);
         for write in &plan.unchanged {
             writeln!(w, "    {:width$}  {}", safe(&write.name), palette.dim().apply_to(origin(write)))?;
+        }
+        writeln!(w)?;
+    }
+
+    let unverified: Vec<&PlanWrite> =
+        plan.unchanged.iter().filter(|w| w.comparison == Comparison::SameAsLastApply).collect();
+    if !unverified.is_empty() {
+        writeln!(
+            w,
+            "{}",
+            palette.heading().apply_to(
+                "Not verified (the remote lists names only; unchanged since the last apply, so not rewritten):"
+            )
+        )?;
+        for write in unverified {
+            writeln!(w, "    {}", safe(&write.name))?;
         }
         writeln!(w)?;
     }
@@ -147,6 +163,35 @@ pub fn write_applied(
     )
 }
 
+/// What apply reports when some removals failed: what was done, and what was not.
+pub fn write_partly_applied(
+    w: &mut dyn Write,
+    plan: &Plan,
+    failed: &[(String, String)],
+    remote: &str,
+    palette: &Palette,
+) -> io::Result<()> {
+    let s = plan.summary();
+    let failed_removals = plan.remove.iter().filter(|n| failed.iter().any(|(f, _)| f == *n)).count();
+    let failed_cleanups = failed.len() - failed_removals;
+    writeln!(
+        w,
+        "{} {} added, {} changed, {} of {} removed, {} of {} cleaned up on {remote}.",
+        palette.heading().apply_to("Applied in part:"),
+        s.add,
+        s.change,
+        s.remove - failed_removals,
+        s.remove,
+        s.cleanup - failed_cleanups,
+        s.cleanup,
+    )?;
+    writeln!(w, "{}", palette.removed().apply_to("Not removed (still on the remote):"))?;
+    for (name, why) in failed {
+        writeln!(w, "    {}  {}", safe(name), palette.dim().apply_to(why))?;
+    }
+    Ok(())
+}
+
 /// A unified diff of the redacted remote and the redacted desired state.
 fn write_diff(w: &mut dyn Write, plan: &Plan, subject: Subject<'_>, palette: &Palette) -> io::Result<()> {
     let (remote_view, desired_view) = redacted_views(plan);
@@ -180,8 +225,9 @@ fn redacted_views(plan: &Plan) -> (String, String) {
         desired.push((&write.name, " (new value)"));
     }
     for write in &plan.unchanged {
-        remote.push((&write.name, ""));
-        desired.push((&write.name, ""));
+        let note = if write.comparison == Comparison::SameAsLastApply { " (not verified)" } else { "" };
+        remote.push((&write.name, note));
+        desired.push((&write.name, note));
     }
     for name in &plan.remove {
         remote.push((name, ""));
@@ -232,6 +278,21 @@ fn origin(write: &PlanWrite) -> String {
     }
 }
 
+fn change_reason(comparison: Comparison) -> &'static str {
+    match comparison {
+        Comparison::DriftedOnRemote => "changed on the remote outside cloud-secrets (drift)",
+        Comparison::ChangedSinceLastApply => {
+            "changed since the last apply (the remote's value cannot be read)"
+        }
+        Comparison::Unverifiable => {
+            "cannot be verified (the remote lists names only and there is no record of the last apply): will be rewritten"
+        }
+        Comparison::Absent | Comparison::Equal | Comparison::Differs | Comparison::SameAsLastApply => {
+            "the value differs"
+        }
+    }
+}
+
 fn cleanup_reason(reason: CleanupReason) -> &'static str {
     match reason {
         CleanupReason::SystemManaged => "system-managed: set by the hosting platform, never synced",
@@ -257,7 +318,12 @@ mod tests {
     use crate::plan::Cleanup;
 
     fn write(name: &str, key: &str) -> PlanWrite {
-        PlanWrite { name: name.into(), key: Some(key.into()), source: Source::File }
+        PlanWrite {
+            name: name.into(),
+            key: Some(key.into()),
+            source: Source::File,
+            comparison: Comparison::Differs,
+        }
     }
 
     fn render(plan: &Plan, detail: Detail) -> String {

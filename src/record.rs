@@ -1,0 +1,179 @@
+//! The last-applied record: for each remote a profile was applied to, salted digests of the
+//! values cloud-secrets last wrote there (never the values).
+//!
+//! A remote that lists names only does not let a value be compared; the record stands in for it
+//! ("unchanged since the last apply"). A remote that lists digests is compared directly, and the
+//! record tells a change made here from drift made on the remote. The file is
+//! `<profile>/last-applied.json`, mode 0600, and should be gitignored like secrets.json.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Location, Result};
+use crate::secret::SecretValue;
+
+/// The record file's name, in the profile directory.
+pub const FILE_NAME: &str = "last-applied.json";
+
+const FORMAT: u32 = 1;
+
+/// What was last applied to one remote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastApplied {
+    /// The HMAC key of `digests`, hex. Random per record, so digests cannot be matched against
+    /// a dictionary or across records.
+    #[serde(with = "hex_bytes")]
+    salt: Vec<u8>,
+    /// Variable name to hex HMAC-SHA256 of the value last applied.
+    digests: BTreeMap<String, String>,
+}
+
+impl LastApplied {
+    /// An empty record with this salt.
+    pub fn new(salt: Vec<u8>) -> Self {
+        Self { salt, digests: BTreeMap::new() }
+    }
+
+    /// An empty record with a fresh random salt.
+    pub fn fresh() -> Result<Self> {
+        use ring::rand::SecureRandom;
+        let mut salt = vec![0u8; 32];
+        ring::rand::SystemRandom::new().fill(&mut salt).map_err(|_| Error::Config {
+            message: "the system's random number generator failed".to_owned(),
+            hint: None,
+        })?;
+        Ok(Self::new(salt))
+    }
+
+    /// Whether `value` is what was last applied as `name`; `None` when there is no record of it.
+    pub fn matches(&self, name: &str, value: &SecretValue) -> Option<bool> {
+        self.digests.get(name).map(|digest| *digest == value.digest(&self.salt))
+    }
+
+    /// Records that `value` was applied as `name`.
+    pub fn remember(&mut self, name: &str, value: &SecretValue) {
+        self.digests.insert(name.to_owned(), value.digest(&self.salt));
+    }
+
+    /// Records that `name` was removed.
+    pub fn forget(&mut self, name: &str) {
+        self.digests.remove(name);
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordFile {
+    format: u32,
+    remotes: BTreeMap<String, LastApplied>,
+}
+
+/// The record file of a profile directory.
+pub fn path(profile_dir: &Path) -> PathBuf {
+    profile_dir.join(FILE_NAME)
+}
+
+fn read(path: &Path) -> Result<RecordFile> {
+    let Some(bytes) = crate::files::read_limited(path, 64 * 1024 * 1024, FILE_NAME)? else {
+        return Ok(RecordFile { format: FORMAT, remotes: BTreeMap::new() });
+    };
+    let file: RecordFile = serde_json::from_slice(&bytes).map_err(|e| {
+        Error::input(
+            Location::at(path, e.line().max(1), e.column().max(1)),
+            format!("the last-applied record is damaged: {}", crate::secrets_file::safe_json_message(&e)),
+            "delete the file: the next plan will then rewrite every key it cannot verify",
+        )
+    })?;
+    if file.format != FORMAT {
+        return Err(Error::input(
+            Location::file(path),
+            format!("the last-applied record has format {}, which this version does not read", file.format),
+            "upgrade cloud-secrets, or delete the file",
+        ));
+    }
+    Ok(file)
+}
+
+/// The record of what was last applied to `remote` from the profile in `profile_dir`.
+pub fn load(profile_dir: &Path, remote: &str) -> Result<Option<LastApplied>> {
+    Ok(read(&path(profile_dir))?.remotes.remove(remote))
+}
+
+/// Stores the record of `remote`, keeping those of other remotes.
+pub fn save(profile_dir: &Path, remote: &str, record: &LastApplied) -> Result<()> {
+    let path = path(profile_dir);
+    let mut file = read(&path)?;
+    file.format = FORMAT;
+    file.remotes.insert(remote.to_owned(), record.clone());
+    let mut bytes = serde_json::to_vec_pretty(&file).expect("the record serializes");
+    bytes.push(b'\n');
+    crate::files::write_private(&path, &bytes)
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::record::decode_hex(&text).ok_or_else(|| serde::de::Error::custom("the salt is not hex"))
+    }
+}
+
+/// Decodes lowercase or uppercase hex.
+pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_digests_not_values_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut record = LastApplied::fresh().unwrap();
+        record.remember("A", &SecretValue::new("CANARY-record-1"));
+        record.remember("B", &SecretValue::new("b"));
+        record.forget("B");
+        save(dir.path(), "cloud https://x tenant t", &record).unwrap();
+        save(dir.path(), "other", &LastApplied::new(vec![1])).unwrap();
+        let text = std::fs::read_to_string(path(dir.path())).unwrap();
+        assert!(!text.contains("CANARY"), "{text}");
+        let loaded = load(dir.path(), "cloud https://x tenant t").unwrap().unwrap();
+        assert_eq!(loaded, record);
+        assert_eq!(loaded.matches("A", &SecretValue::new("CANARY-record-1")), Some(true));
+        assert_eq!(loaded.matches("A", &SecretValue::new("other")), Some(false));
+        assert_eq!(loaded.matches("B", &SecretValue::new("b")), None);
+        assert!(load(dir.path(), "nowhere").unwrap().is_none());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path(dir.path())).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+    }
+
+    #[test]
+    fn two_records_digest_the_same_value_differently() {
+        let (mut a, mut b) = (LastApplied::fresh().unwrap(), LastApplied::fresh().unwrap());
+        a.remember("A", &SecretValue::new("same"));
+        b.remember("A", &SecretValue::new("same"));
+        assert_ne!(a.digests["A"], b.digests["A"]);
+    }
+
+    #[test]
+    fn hex() {
+        assert_eq!(decode_hex("00ffA0"), Some(vec![0, 255, 160]));
+        assert_eq!(decode_hex("0"), None);
+        assert_eq!(decode_hex("zz"), None);
+    }
+}
