@@ -129,7 +129,7 @@ pub fn run(config: &Config, action: Action, output: &Output, streams: &mut Strea
                 text::write_partly_applied(streams.out, &plan, &applied.failed, &remote_name, &output.stdout);
             Err(Error::Remote {
                 message: format!(
-                    "{} of {} removals failed on {remote_name}; every other change in the plan was made",
+                    "{} of {} deletions failed on {remote_name}; every other change in the plan was made",
                     applied.failed.len(),
                     changes.deletes.len()
                 ),

@@ -105,6 +105,9 @@ struct State {
     count: usize,
     log: Vec<LoggedRequest>,
     quiet: bool,
+    latency: Duration,
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 /// A running emulator. Dropping it stops the server.
@@ -138,6 +141,9 @@ impl Emulator {
             count: 0,
             log: Vec::new(),
             quiet,
+            latency: Duration::ZERO,
+            in_flight: 0,
+            max_in_flight: 0,
         }));
         let (tx, rx) = tokio::sync::oneshot::channel();
         let served = Arc::clone(&state);
@@ -209,6 +215,16 @@ impl Emulator {
     /// Injects a fault into the `n`th request from now on counted since start (1-based).
     pub fn inject(&self, n: usize, fault: Fault) {
         self.state().faults.insert(n, fault);
+    }
+
+    /// Makes every request take at least this long.
+    pub fn set_latency(&self, latency: Duration) {
+        self.state().latency = latency;
+    }
+
+    /// The most requests that were being handled at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.state().max_in_flight
     }
 
     /// Forgets every access token issued, as if they had all expired.
@@ -291,9 +307,11 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Repl
     };
     let path =
         parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
-    let fault = {
+    let (fault, latency) = {
         let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
         s.count += 1;
+        s.in_flight += 1;
+        s.max_in_flight = s.max_in_flight.max(s.in_flight);
         let n = s.count;
         let fault = s.faults.remove(&n);
         let headers = parts
@@ -309,8 +327,24 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Repl
             body: String::from_utf8_lossy(&body).into_owned(),
             fault: fault.clone(),
         });
-        fault
+        (fault, s.latency)
     };
+    let reply = answer(&state, fault, latency, &parts, &path, &body).await;
+    state.lock().unwrap_or_else(|e| e.into_inner()).in_flight -= 1;
+    reply
+}
+
+async fn answer(
+    state: &Mutex<State>,
+    fault: Option<Fault>,
+    latency: Duration,
+    parts: &hyper::http::request::Parts,
+    path: &str,
+    body: &[u8],
+) -> Result<Reply, DropConnection> {
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     match fault {
         Some(Fault::Drop) => return Err(DropConnection),
         Some(Fault::Status { status, retry_after }) => {
@@ -319,13 +353,13 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Repl
             if let Some(seconds) = retry_after {
                 reply.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
             }
-            return Ok(trace(&state, &parts.method, &path, reply));
+            return Ok(trace(state, &parts.method, path, reply));
         }
         Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
         None => {}
     }
-    let reply = route(&state, &parts, &body);
-    Ok(trace(&state, &parts.method, &path, reply))
+    let reply = route(state, parts, body);
+    Ok(trace(state, &parts.method, path, reply))
 }
 
 fn trace(state: &Mutex<State>, method: &Method, path: &str, reply: Reply) -> Reply {

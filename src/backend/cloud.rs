@@ -480,7 +480,10 @@ impl Api {
         let (message, hint) = match failure {
             Failure::Status { status, .. } if *status == StatusCode::UNAUTHORIZED => (
                 match op {
-                    Op::Exchange => format!("the systemprompt cloud at {} rejected the API token (401)", self.api_url),
+                    Op::Exchange => format!(
+                        "the systemprompt cloud at {} rejected the API token (401)",
+                        self.api_url.as_str().trim_end_matches('/')
+                    ),
                     _ => format!("the systemprompt cloud rejected the credentials for {target} (401)"),
                 },
                 "log in again: the token may have expired (or set SYSTEMPROMPT_API_TOKEN to a valid one)".to_owned(),

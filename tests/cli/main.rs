@@ -4,5 +4,6 @@
 mod support;
 
 mod apply;
+mod cloud;
 mod errors;
 mod plan;

@@ -105,6 +105,10 @@ impl Project {
     }
 
     fn with_canaries(mut self) -> Self {
+        let credentials = PathBuf::from(".systemprompt/credentials.json");
+        if self.path(".systemprompt/credentials.json").exists() && !self.value_files.contains(&credentials) {
+            self.value_files.push(credentials);
+        }
         if let Ok(profiles) = std::fs::read_dir(self.path(".systemprompt/profiles")) {
             for profile in profiles.flatten() {
                 let rel = Path::new(".systemprompt/profiles").join(profile.file_name());
@@ -280,6 +284,7 @@ pub fn snapshot(project: &Project, name: &str, outcome: &Outcome) {
     let root = project.root().canonicalize().unwrap();
     settings.add_filter(&regex::escape(&root.display().to_string()), "[PROJECT]");
     settings.add_filter(&regex::escape(&project.root().display().to_string()), "[PROJECT]");
+    settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
     settings.bind(|| insta::assert_snapshot!(name, outcome.transcript()));
 }
 
