@@ -10,7 +10,7 @@ use crate::backend::{Access, Backend};
 use crate::config::{Action, Config, Output, RemoteOrigin};
 use crate::desired::{Desired, SkipReason};
 use crate::error::{Error, Result, display_path, exit};
-use crate::plan::{self, MassRemoval, Plan, Remote};
+use crate::plan::{self, Comparison, MassRemoval, Plan, Remote};
 use crate::project::{DEFAULT_MASS_REMOVAL_THRESHOLD, ProfileOrigin};
 use crate::record::{self, LastApplied};
 use crate::render::{Detail, Subject, text};
@@ -107,6 +107,12 @@ pub fn run(config: &Config, action: Action, output: &Output, streams: &mut Strea
                 };
                 for (name, value) in &changes.upserts {
                     record.remember(name, value);
+                }
+                // Values the remote itself showed equal are as good as applied.
+                for write in plan.unchanged.iter().filter(|w| w.comparison == Comparison::Equal) {
+                    if let Some(var) = desired.vars.get(&write.name) {
+                        record.remember(&write.name, &var.value);
+                    }
                 }
                 for name in changes.deletes.iter().filter(|n| !applied.failed.iter().any(|(f, _)| f == *n)) {
                     record.forget(name);

@@ -146,6 +146,14 @@ fn digests_round_trip_verifies_the_remote_and_reports_drift() {
     assert_eq!(again.code, 0, "{}", again.transcript());
     assert!(!again.stdout.contains("Not verified"), "{}", again.stdout);
 
+    // Had the service listed names only, the record would vouch for every key, including
+    // JWT_SECRET, which was verified equal and never sent.
+    emulator.set_listing(Listing::NamesOnly);
+    let names_only = cs(&project, &emulator, &["plan", "--detailed-exitcode"]).run();
+    assert_eq!(names_only.code, 0, "{}", names_only.transcript());
+    assert!(names_only.stdout.contains("    JWT_SECRET\n"), "{}", names_only.stdout);
+    emulator.set_listing(Listing::Digests);
+
     // The PUT carried If-Match with the listing's ETag, and only the planned keys.
     let log = emulator.log();
     let put = log.iter().find(|r| r.method == "PUT").expect("a PUT");
