@@ -10,6 +10,8 @@ Examples:
   cloud-secrets plan --profile production --detailed-exitcode
   cloud-secrets apply --remote file:/tmp/store.json
   cloud-secrets apply --yes                  apply without asking (deploy pipelines)
+  cloud-secrets set OPENAI_API_KEY --stdin < key.txt
+  cloud-secrets init --profile local
 
 Exit codes: 0 ok · 1 error · 2 changes pending (plan --detailed-exitcode) ·
 3 remote or desired state changed since planning · 4 not confirmed · 64 usage error";
@@ -18,13 +20,49 @@ const PLAN_EXAMPLES: &str = "\
 Examples:
   cloud-secrets plan
   cloud-secrets plan --profile production --remote file:store.json
-  cloud-secrets plan --detailed-exitcode || [ $? -eq 2 ] && echo drift";
+  cloud-secrets plan --detailed-exitcode -q; [ $? -eq 2 ] && echo drift";
 
 const APPLY_EXAMPLES: &str = "\
 Examples:
   cloud-secrets apply                        show the plan, then ask before writing
   cloud-secrets apply --yes                  no question: for pipelines
   cloud-secrets apply --profile staging --remote file:staging-store.json";
+
+const SET_EXAMPLES: &str = "\
+Examples:
+  cloud-secrets set anthropic=sk-ant-...     KEY may be the secrets.json key...
+  cloud-secrets set ANTHROPIC_API_KEY=sk-ant-...  ...or the variable name
+  cloud-secrets set K1=v1 K2=v2 --save       also write the values into secrets.json
+  cloud-secrets set OPENAI_API_KEY --stdin < key.txt   keep the value out of shell history";
+
+const UNSET_EXAMPLES: &str = "\
+Examples:
+  cloud-secrets unset GITHUB_TOKEN
+  cloud-secrets unset OLD_KEY UNUSED_KEY --yes";
+
+const CLEANUP_EXAMPLES: &str = "\
+Examples:
+  cloud-secrets cleanup                      remove FLY_APP_NAME, SYSTEMPROMPT_API_URL... if synced
+  cloud-secrets cleanup --profile production --yes";
+
+const VALIDATE_EXAMPLES: &str = "\
+Examples:
+  cloud-secrets validate
+  cloud-secrets validate --profile production";
+
+const GENERATE_EXAMPLES: &str = "\
+Examples:
+  cloud-secrets generate jwt-secret          print 48 random bytes, base64 (as openssl rand -base64 48)
+  cloud-secrets generate jwt-secret --into jwt_secret   write it into secrets.json, unprinted";
+
+const INIT_EXAMPLES: &str = "\
+Examples:
+  cloud-secrets init                         scaffold .systemprompt/profiles/local/
+  cloud-secrets init --profile production";
+
+const PROFILES_EXAMPLES: &str = "\
+Examples:
+  cloud-secrets profiles";
 
 /// Plan and apply an application's secrets: a redacted plan first, changes only on confirmation.
 #[derive(Debug, Parser)]
@@ -35,7 +73,8 @@ pub struct Cli {
     pub command: Command,
 
     /// Profile to use: a name under .systemprompt/profiles/, or a path to a profile directory or
-    /// its profile.yaml [default: $SYSTEMPROMPT_PROFILE, else the only profile]
+    /// its profile.yaml [default: $SYSTEMPROMPT_PROFILE, else the only profile]. For init: the
+    /// name of the profile to create [default: local]
     #[arg(long, global = true, value_name = "NAME|PATH")]
     pub profile: Option<String>,
 
@@ -76,6 +115,27 @@ pub enum Command {
     /// The same as apply (the platform playbook's name for it)
     #[command(after_help = APPLY_EXAMPLES)]
     Sync(ApplyArgs),
+    /// Set variables on the remote directly: a plan of just those keys, confirmed like apply
+    #[command(after_help = SET_EXAMPLES)]
+    Set(SetArgs),
+    /// Remove variables from the remote: a plan of just those keys, confirmed like apply
+    #[command(after_help = UNSET_EXAMPLES)]
+    Unset(UnsetArgs),
+    /// Remove system-managed and stale variables found on the remote, confirmed like apply
+    #[command(after_help = CLEANUP_EXAMPLES)]
+    Cleanup(ApplyArgs),
+    /// Check the desired state offline, with the profile's validation rules
+    #[command(after_help = VALIDATE_EXAMPLES)]
+    Validate,
+    /// Generate a secret
+    #[command(after_help = GENERATE_EXAMPLES)]
+    Generate(GenerateArgs),
+    /// Scaffold a profile: secrets.json (mode 0600), profile.yaml and a .gitignore
+    #[command(after_help = INIT_EXAMPLES)]
+    Init,
+    /// List the project's profiles with their target, tenant and remote
+    #[command(after_help = PROFILES_EXAMPLES)]
+    Profiles,
 }
 
 /// Options of `plan`.
@@ -86,7 +146,7 @@ pub struct PlanArgs {
     pub detailed_exitcode: bool,
 }
 
-/// Options of `apply` and `sync`.
+/// Options of `apply`, `sync`, and every command that changes the remote.
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     /// Apply without asking
@@ -105,6 +165,58 @@ pub struct ApplyArgs {
     /// Seconds to wait while another apply holds the store's lock
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub lock_timeout: u64,
+}
+
+/// Options of `set`.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// KEY=VALUE pairs; KEY is a secrets.json key (`anthropic`) or a variable name
+    /// (`ANTHROPIC_API_KEY`). With --stdin, one KEY alone.
+    #[arg(required = true, value_name = "KEY=VALUE")]
+    pub assignments: Vec<String>,
+
+    /// Read the value of the one KEY from standard input (keeps it out of shell history)
+    #[arg(long)]
+    pub stdin: bool,
+
+    /// Also write the values into the profile's secrets.json (order and formatting kept)
+    #[arg(long)]
+    pub save: bool,
+
+    /// How the change is applied.
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+}
+
+/// Options of `unset`.
+#[derive(Debug, Args)]
+pub struct UnsetArgs {
+    /// Keys to remove: secrets.json keys or variable names
+    #[arg(required = true, value_name = "KEY")]
+    pub keys: Vec<String>,
+
+    /// How the change is applied.
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+}
+
+/// Options of `generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// What to generate
+    #[arg(value_enum)]
+    pub kind: GenerateKind,
+
+    /// Write it into the profile's secrets.json under this key instead of printing it
+    #[arg(long, value_name = "KEY")]
+    pub into: Option<String>,
+}
+
+/// What `generate` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenerateKind {
+    /// 48 random bytes, base64-encoded (64 characters)
+    JwtSecret,
 }
 
 /// `--color`.

@@ -4,15 +4,16 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use crate::backend::{self, Address, Connection, DEFAULT_API_URL, RemoteSpec};
-use crate::cli::{Cli, Command};
+use crate::cli::Cli;
 use crate::color::Palette;
 use crate::credentials;
 use crate::error::{Error, Location, Result, display_path};
-use crate::project::{self, Profile, ProfileOrigin, SourceKind, Target};
+use crate::project::{self, Profile, ProfileOrigin, Target};
 use crate::secret::SecretValue;
 
 /// What the process environment contributes. Read once, at the edge.
@@ -26,6 +27,8 @@ pub struct Env {
     pub api_token: Option<SecretValue>,
     /// `SYSTEMPROMPT_API_URL`.
     pub api_url: Option<String>,
+    /// Every non-empty process environment variable (values that can override secrets.json).
+    pub vars: BTreeMap<String, SecretValue>,
     /// `NO_COLOR` is set to a non-empty value.
     pub no_color: bool,
     /// `CI` is set to a true value: never prompt.
@@ -58,6 +61,11 @@ impl Env {
             profile: var("SYSTEMPROMPT_PROFILE"),
             api_token: var("SYSTEMPROMPT_API_TOKEN").map(SecretValue::new),
             api_url: var("SYSTEMPROMPT_API_URL"),
+            vars: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k, SecretValue::new(v)))
+                .collect(),
             no_color: var("NO_COLOR").is_some(),
             ci: var("CI").is_some_and(|v| !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "no")),
             home: var("HOME").map(PathBuf::from),
@@ -106,26 +114,7 @@ pub enum RemoteOrigin {
     Target,
 }
 
-/// What the run does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Show the plan.
-    Plan {
-        /// Exit 2 when there are changes.
-        detailed_exitcode: bool,
-    },
-    /// Show the plan, confirm, apply.
-    Apply {
-        /// Skip the question.
-        yes: bool,
-        /// How long to wait for another apply's lock on the store.
-        lock_timeout: std::time::Duration,
-        /// Apply a plan that removes most or all managed variables.
-        allow_mass_removal: bool,
-    },
-}
-
-/// Everything a command needs to know, validated.
+/// Everything a command that reads a profile needs to know, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The directory the run acts in.
@@ -134,58 +123,67 @@ pub struct Config {
     pub profile: Profile,
     /// How it was selected.
     pub profile_origin: ProfileOrigin,
-    /// The remote.
-    pub remote: RemoteSpec,
-    /// Where the remote address came from.
-    pub remote_origin: RemoteOrigin,
-    /// How a network remote is reached (token, timeouts, concurrency).
-    pub connection: Connection,
+    /// The project root, if the profile lies in a project (where `.env` is read).
+    pub root: Option<PathBuf>,
+    /// The process environment's non-empty variables.
+    pub environment: BTreeMap<String, SecretValue>,
     /// Whether a confirmation can be asked on the terminal.
     pub can_prompt: bool,
 }
 
-impl Config {
-    /// Builds the configuration and the action from the command line and the environment.
-    pub fn from_cli(cli: &Cli, env: &Env) -> Result<(Self, Action)> {
-        let action = match &cli.command {
-            Command::Plan(args) => Action::Plan { detailed_exitcode: args.detailed_exitcode },
-            Command::Apply(args) | Command::Sync(args) => Action::Apply {
-                yes: args.yes,
-                lock_timeout: std::time::Duration::from_secs(args.lock_timeout),
-                allow_mass_removal: args.allow_mass_removal,
-            },
-        };
-        let cwd = match &cli.directory {
-            Some(dir) => {
-                let dir = env.cwd.join(dir);
-                if !dir.is_dir() {
-                    return Err(Error::usage(
-                        format!("-C {}: no such directory", dir.display()),
-                        "pass an existing directory",
-                    ));
-                }
-                dir
+/// The directory the run acts in: the working directory, or `-C DIR`.
+pub fn working_dir(cli: &Cli, env: &Env) -> Result<PathBuf> {
+    match &cli.directory {
+        Some(dir) => {
+            let dir = env.cwd.join(dir);
+            if !dir.is_dir() {
+                return Err(Error::usage(
+                    format!("-C {}: no such directory", dir.display()),
+                    "pass an existing directory",
+                ));
             }
-            None => env.cwd.clone(),
-        };
+            Ok(dir)
+        }
+        None => Ok(env.cwd.clone()),
+    }
+}
+
+impl Config {
+    /// Selects the profile and reads its settings.
+    pub fn from_cli(cli: &Cli, env: &Env) -> Result<Self> {
+        let cwd = working_dir(cli, env)?;
         let (profile, profile_origin) = project::select_profile(
             &cwd,
             cli.profile.as_deref(),
             env.profile.as_deref(),
             env.home.as_deref(),
         )?;
-        if profile.settings.secrets.source == SourceKind::Env {
-            return Err(Error::input(
-                Location::file(&profile.yaml),
-                "secrets.source: env is not supported by this version of cloud-secrets",
-                "remove the line to read the desired state from the profile's secrets.json",
-            ));
-        }
-        let (remote, remote_origin, token) = resolve_remote(cli.remote.as_deref(), &cwd, &profile, env)?;
-        let parallelism = match &cli.command {
-            Command::Apply(args) | Command::Sync(args) => usize::from(args.parallelism),
-            Command::Plan(_) => 1,
-        };
+        Ok(Config {
+            root: project::find_root(&profile.dir),
+            cwd,
+            profile,
+            profile_origin,
+            environment: env.vars.clone(),
+            can_prompt: env.terminals.stdin && !env.ci,
+        })
+    }
+}
+
+/// The remote of a command that plans, and how to reach it.
+#[derive(Debug, Clone)]
+pub struct RemoteConfig {
+    /// The remote.
+    pub spec: RemoteSpec,
+    /// Where the remote address came from.
+    pub origin: RemoteOrigin,
+    /// How a network remote is reached (token, timeouts, concurrency).
+    pub connection: Connection,
+}
+
+impl RemoteConfig {
+    /// Resolves the remote of `config`'s profile; `parallelism` is the apply's (1 for a plan).
+    pub fn from_cli(cli: &Cli, env: &Env, config: &Config, parallelism: usize) -> Result<Self> {
+        let (spec, origin, token) = resolve_remote(cli.remote.as_deref(), &config.cwd, &config.profile, env)?;
         let connection = Connection {
             token,
             timeout: Duration::from_secs_f64(cli.timeout),
@@ -193,16 +191,7 @@ impl Config {
             parallelism,
             progress: env.terminals.stderr && !cli.quiet,
         };
-        let config = Config {
-            cwd,
-            profile,
-            profile_origin,
-            remote,
-            remote_origin,
-            connection,
-            can_prompt: env.terminals.stdin && !env.ci,
-        };
-        Ok((config, action))
+        Ok(Self { spec, origin, connection })
     }
 }
 

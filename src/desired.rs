@@ -2,21 +2,39 @@
 //! which keys were skipped and why. Built by a pure function from the entries read from files.
 
 use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
+use std::collections::btree_map::Entry as MapEntry;
 
 use crate::error::{Error, Location, Result};
 use crate::plan::Remote;
 use crate::policy::{self, VarClass};
 use crate::secret::SecretValue;
-use crate::secrets_file::FileEntry;
 
 /// Where a desired value came from. Shown in the plan; the value never is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Source {
     /// The profile's secrets.json.
     File,
+    /// The `.env` file at the project root.
+    DotEnv,
+    /// The process environment.
+    Environment,
+    /// The command line (or standard input) of `set`.
+    CommandLine,
     /// Computed by cloud-secrets (`SYSTEMPROMPT_CUSTOM_SECRETS`).
     Derived,
+}
+
+/// One key of the desired state, from wherever its value came.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The secrets.json key (for a key read from the environment, the key it maps from).
+    pub key: String,
+    /// The value; `None` when null or empty ("not set").
+    pub value: Option<SecretValue>,
+    /// Where the value came from.
+    pub source: Source,
+    /// Where the key is written (secrets.json), or which variable it was read from.
+    pub location: Location,
 }
 
 /// A variable the profile wants on the remote.
@@ -76,11 +94,9 @@ impl Desired {
     ///
     /// The remote is consulted for one thing only: a custom key that is not set here but whose
     /// variable the remote holds is kept there, so it stays listed in the derived variable.
-    pub fn from_entries(entries: Vec<FileEntry>, remote: &Remote) -> Result<Self> {
-        let entries: Vec<FileEntry> = entries
-            .into_iter()
-            .map(|e| FileEntry { value: e.value.filter(|v| !v.is_empty()), ..e })
-            .collect();
+    pub fn from_entries(entries: Vec<Entry>, remote: &Remote) -> Result<Self> {
+        let entries: Vec<Entry> =
+            entries.into_iter().map(|e| Entry { value: e.value.filter(|v| !v.is_empty()), ..e }).collect();
         let internal_db_set =
             entries.iter().any(|e| e.key == policy::INTERNAL_DATABASE_URL_KEY && e.value.is_some());
         let mut claimed: BTreeMap<String, (String, Location)> = BTreeMap::new();
@@ -93,7 +109,7 @@ impl Desired {
             let yields = entry.key == policy::INTERNAL_DATABASE_URL_KEY && entry.value.is_none();
             if !shadowed && !yields {
                 match claimed.entry(name.clone()) {
-                    Entry::Occupied(first) => {
+                    MapEntry::Occupied(first) => {
                         let (first_key, first_at) = first.get();
                         let (line, column) = first_at.position.unwrap_or((0, 0));
                         return Err(Error::input(
@@ -105,7 +121,7 @@ impl Desired {
                             "keep only one of the two keys",
                         ));
                     }
-                    Entry::Vacant(slot) => {
+                    MapEntry::Vacant(slot) => {
                         slot.insert((entry.key.clone(), entry.location.clone()));
                     }
                 }
@@ -126,7 +142,7 @@ impl Desired {
             };
             match (reason, entry.value) {
                 (None, Some(value)) => {
-                    let var = DesiredVar { key: Some(entry.key), value, source: Source::File };
+                    let var = DesiredVar { key: Some(entry.key), value, source: entry.source };
                     desired.vars.insert(name, var);
                 }
                 (reason, _) => desired.skipped.push(Skipped {
@@ -138,23 +154,64 @@ impl Desired {
             }
         }
 
-        let kept = desired.unset_names().filter(|name| remote.vars.contains_key(*name));
-        let mut custom: Vec<&str> = desired
-            .vars
-            .keys()
-            .map(String::as_str)
-            .chain(kept)
-            .filter(|name| !policy::is_standard(name))
-            .collect();
-        custom.sort_unstable();
-        custom.dedup();
-        if !custom.is_empty() {
-            let value = SecretValue::new(custom.join(","));
-            let var = DesiredVar { key: None, value, source: Source::Derived };
-            desired.vars.insert(policy::CUSTOM_SECRETS_VAR.to_owned(), var);
-        }
+        let kept: Vec<String> =
+            desired.unset_names().filter(|name| remote.vars.contains_key(*name)).map(str::to_owned).collect();
+        let synced: Vec<String> = desired.vars.keys().cloned().collect();
+        desired.derive_custom_secrets(synced.iter().chain(&kept).map(String::as_str));
         desired.skipped.sort_by(|a, b| (&a.name, &a.key).cmp(&(&b.name, &b.key)));
         Ok(desired)
+    }
+
+    /// The desired state of `set`: these variables, and the custom-secrets list as it must read
+    /// once they are on the remote beside the custom variables already there.
+    pub fn for_set(vars: Vec<(String, DesiredVar)>, remote: &Remote) -> Self {
+        let mut desired = Desired::default();
+        desired.vars.extend(vars);
+        let on_remote = managed_names(remote);
+        let set: Vec<String> = desired.vars.keys().cloned().collect();
+        desired.derive_custom_secrets(
+            on_remote.iter().map(String::as_str).chain(set.iter().map(String::as_str)),
+        );
+        desired
+    }
+
+    /// The desired state of `unset`: only the custom-secrets list, as it must read once `names`
+    /// are gone from the remote.
+    pub fn for_unset(names: &[String], remote: &Remote) -> Self {
+        let mut desired = Desired::default();
+        let left = managed_names(remote).into_iter().filter(|name| !names.contains(name));
+        desired.derive_custom_secrets(left.collect::<Vec<_>>().iter().map(String::as_str));
+        desired
+    }
+
+    /// Sets `SYSTEMPROMPT_CUSTOM_SECRETS` to the sorted, comma-joined non-standard names among
+    /// `names`, or leaves it out when there are none.
+    fn derive_custom_secrets<'a>(&mut self, names: impl Iterator<Item = &'a str>) {
+        let mut custom: Vec<&str> =
+            names.filter(|name| !policy::is_standard(name) && *name != policy::CUSTOM_SECRETS_VAR).collect();
+        custom.sort_unstable();
+        custom.dedup();
+        if custom.is_empty() {
+            self.vars.remove(policy::CUSTOM_SECRETS_VAR);
+        } else {
+            let value = SecretValue::new(custom.join(","));
+            let var = DesiredVar { key: None, value, source: Source::Derived };
+            self.vars.insert(policy::CUSTOM_SECRETS_VAR.to_owned(), var);
+        }
+    }
+
+    /// A copy of `remote` restricted to the variables this desired state is about (its own, and
+    /// `extra`), so that a plan over it concerns nothing else.
+    pub fn scope_of(&self, remote: &Remote, extra: &[String]) -> Remote {
+        let vars = remote
+            .vars
+            .iter()
+            .filter(|(name, _)| {
+                self.vars.contains_key(*name) || extra.contains(name) || *name == policy::CUSTOM_SECRETS_VAR
+            })
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        Remote { vars, ..remote.clone() }
     }
 
     /// Variable names of keys that are present but not set; such variables are never removed.
@@ -163,19 +220,25 @@ impl Desired {
     }
 }
 
+/// The managed variables on the remote (those a profile owns).
+fn managed_names(remote: &Remote) -> Vec<String> {
+    remote.vars.keys().filter(|name| policy::classify(name) == VarClass::Managed).cloned().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
     use super::*;
 
-    fn entries(pairs: &[(&str, Option<&str>)]) -> Vec<FileEntry> {
+    fn entries(pairs: &[(&str, Option<&str>)]) -> Vec<Entry> {
         pairs
             .iter()
             .enumerate()
-            .map(|(i, (k, v))| FileEntry {
+            .map(|(i, (k, v))| Entry {
                 key: (*k).to_owned(),
                 value: v.map(SecretValue::new),
+                source: Source::File,
                 location: Location::at(Path::new("secrets.json"), i + 2, 3),
             })
             .collect()
@@ -209,6 +272,34 @@ mod tests {
         assert_eq!(value(&d, "SYSTEMPROMPT_CUSTOM_SECRETS").as_deref(), Some("JWT_SECRET,ZETA"));
         let only_kept = Desired::from_entries(entries(&[("jwt_secret", None)]), &remote).unwrap();
         assert_eq!(value(&only_kept, "SYSTEMPROMPT_CUSTOM_SECRETS").as_deref(), Some("JWT_SECRET"));
+    }
+
+    fn names_only(names: &[&str]) -> Remote {
+        let vars = names.iter().map(|n| ((*n).to_owned(), crate::plan::RemoteValue::Unreadable)).collect();
+        Remote { vars, ..Remote::default() }
+    }
+
+    #[test]
+    fn set_and_unset_keep_the_custom_list_true_to_the_remote() {
+        let remote = names_only(&[
+            "OLD_ONE",
+            "JWT_SECRET",
+            "OPENAI_API_KEY",
+            "FLY_APP_NAME",
+            "SIGNING_KEY_PEM",
+            "SYSTEMPROMPT_CUSTOM_SECRETS",
+        ]);
+        let var =
+            |v: &str| DesiredVar { key: Some("k".into()), value: SecretValue::new(v), source: Source::File };
+        let d =
+            Desired::for_set(vec![("NEW_ONE".into(), var("n")), ("GITHUB_TOKEN".into(), var("g"))], &remote);
+        assert_eq!(value(&d, "SYSTEMPROMPT_CUSTOM_SECRETS").as_deref(), Some("JWT_SECRET,NEW_ONE,OLD_ONE"));
+        let d = Desired::for_unset(&["OLD_ONE".into()], &remote);
+        assert_eq!(value(&d, "SYSTEMPROMPT_CUSTOM_SECRETS").as_deref(), Some("JWT_SECRET"));
+        let d = Desired::for_unset(&["OLD_ONE".into(), "JWT_SECRET".into()], &remote);
+        assert!(d.vars.is_empty(), "no custom names left: the list goes");
+        let scoped = d.scope_of(&remote, &["OLD_ONE".into()]);
+        assert_eq!(scoped.vars.keys().collect::<Vec<_>>(), ["OLD_ONE", "SYSTEMPROMPT_CUSTOM_SECRETS"]);
     }
 
     #[test]

@@ -36,6 +36,11 @@ impl Location {
         Self { path: display_path(path), position: None }
     }
 
+    /// Something that is not a file, such as an environment variable.
+    pub fn named(what: impl Into<String>) -> Self {
+        Self { path: what.into(), position: None }
+    }
+
     /// A line and column in a file.
     pub fn at(path: &Path, line: usize, column: usize) -> Self {
         Self { path: display_path(path), position: Some((line, column)) }

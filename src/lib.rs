@@ -5,10 +5,10 @@
 //! [`plan::Remote`] -> [`plan::plan`] -> [`plan::Plan`] -> render -> confirm -> apply -> report.
 //! See ARCHITECTURE.md for the code map and the invariants.
 
-pub mod app;
 pub mod backend;
 pub mod cli;
 pub mod color;
+pub mod commands;
 pub mod config;
 pub mod credentials;
 pub mod desired;
@@ -20,7 +20,10 @@ pub mod project;
 pub mod prompt;
 pub mod record;
 pub mod render;
+pub mod safety;
 pub mod secret;
 pub mod secrets_file;
+pub mod sources;
+pub mod validate;
 
 pub use error::{Error, Result};

@@ -4,9 +4,9 @@ use std::io::Write;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use cloud_secrets::app::{self, Streams};
 use cloud_secrets::cli::Cli;
-use cloud_secrets::config::{Config, Env, Output};
+use cloud_secrets::commands::{self, Streams};
+use cloud_secrets::config::{Env, Output};
 use cloud_secrets::error::{Error, exit};
 
 fn main() {
@@ -30,14 +30,11 @@ fn real_main() -> i32 {
         Err(e) => return report(&e, &Output::from_cli(&cli, &Env::default())),
     };
     let output = Output::from_cli(&cli, &env);
-    let result = Config::from_cli(&cli, &env).and_then(|(config, action)| {
-        let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
-        let mut input = std::io::stdin().lock();
-        let mut streams = Streams { out: &mut out, err: &mut err, input: &mut input };
-        let code = app::run(&config, action, &output, &mut streams);
-        let _ = streams.out.flush();
-        code
-    });
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
+    let mut input = std::io::stdin().lock();
+    let mut streams = Streams { out: &mut out, err: &mut err, input: &mut input };
+    let result = commands::run(&cli, &env, &output, &mut streams);
+    let _ = streams.out.flush();
     match result {
         Ok(code) => code,
         Err(e) => report(&e, &output),

@@ -282,15 +282,16 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::desired::Entry;
     use crate::desired::SkipReason;
     use crate::error::Location;
-    use crate::secrets_file::FileEntry;
 
     fn desired(pairs: &[(&str, &str)]) -> Desired {
         let entries = pairs
             .iter()
-            .map(|(k, v)| FileEntry {
+            .map(|(k, v)| Entry {
                 key: (*k).to_owned(),
+                source: Source::File,
                 value: (!v.is_empty()).then(|| SecretValue::new(*v)),
                 location: Location::at(Path::new("secrets.json"), 1, 1),
             })

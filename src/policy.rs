@@ -74,6 +74,18 @@ pub fn variable_name(key: &str) -> String {
     }
 }
 
+/// The secrets.json key a variable name comes from: the inverse of [`variable_name`] (with
+/// `DATABASE_URL` read back as `database_url`).
+pub fn key_for(name: &str) -> String {
+    match name {
+        "GEMINI_API_KEY" => "gemini".to_owned(),
+        "ANTHROPIC_API_KEY" => "anthropic".to_owned(),
+        "OPENAI_API_KEY" => "openai".to_owned(),
+        "GITHUB_TOKEN" => "github".to_owned(),
+        other => other.to_ascii_lowercase(),
+    }
+}
+
 /// Whether a variable is one the platform reads without listing it in [`CUSTOM_SECRETS_VAR`].
 pub fn is_standard(name: &str) -> bool {
     STANDARD_VARS.contains(&name)
@@ -97,6 +109,15 @@ mod tests {
             ("oauth_at_rest_pepper", "OAUTH_AT_REST_PEPPER"),
         ] {
             assert_eq!(variable_name(key), var, "{key}");
+        }
+    }
+
+    #[test]
+    fn keys_for_names_invert_the_mapping() {
+        for key in
+            ["gemini", "anthropic", "openai", "github", "database_url", "jwt_secret", "moltbook_builder"]
+        {
+            assert_eq!(key_for(&variable_name(key)), key);
         }
     }
 

@@ -28,6 +28,8 @@ pub struct FileEntry {
     pub value: Option<SecretValue>,
     /// Where the key is written.
     pub location: Location,
+    /// The byte range of the value in the file, to rewrite it in place.
+    pub value_span: std::ops::Range<usize>,
 }
 
 /// Reads and parses a secrets file; `Ok(None)` when it does not exist.
@@ -36,6 +38,70 @@ pub fn load(path: &Path) -> Result<Option<Vec<FileEntry>>> {
         Some(bytes) => parse(path, &Zeroizing::new(bytes)).map(Some),
         None => Ok(None),
     }
+}
+
+/// Writes values into the secrets file at `path` under the given keys: a key already there gets
+/// its value replaced in place, a new key is appended after the last one with the same
+/// indentation. Every other byte (order, spacing, other values) is kept. The file is replaced
+/// atomically with mode 0600; a missing file is created.
+pub fn save_values(path: &Path, updates: &[(String, &SecretValue)]) -> Result<()> {
+    let existing =
+        crate::files::read_limited(path, MAX_FILE_BYTES as u64, "secrets.json")?.map(Zeroizing::new);
+    let text = match &existing {
+        Some(bytes) => std::str::from_utf8(bytes).map_err(|_| {
+            Error::input(Location::file(path), "the file is not valid UTF-8", "save the file as UTF-8")
+        })?,
+        None => "{}\n",
+    };
+    let entries = parse(path, text.as_bytes())?;
+    let updated = with_values(text, &entries, updates);
+    // Follow a symbolic link, so the file it points to is the one updated.
+    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    crate::files::write_private(&target, updated.as_bytes())
+}
+
+/// `text` with the updates applied; see [`save_values`].
+fn with_values(text: &str, entries: &[FileEntry], updates: &[(String, &SecretValue)]) -> Zeroizing<String> {
+    let quote = |value: &SecretValue| {
+        Zeroizing::new(serde_json::to_string(value.expose()).expect("a string serializes"))
+    };
+    let mut replacements: Vec<(std::ops::Range<usize>, Zeroizing<String>)> = Vec::new();
+    let mut appended = Zeroizing::new(String::new());
+    let last = entries.iter().max_by_key(|e| e.value_span.end);
+    let indent = last
+        .map(|e| {
+            let line_start = text[..e.value_span.start].rfind('\n').map_or(0, |i| i + 1);
+            text[line_start..].chars().take_while(|c| *c == ' ' || *c == '\t').collect::<String>()
+        })
+        .unwrap_or_else(|| "  ".to_owned());
+    for (key, value) in updates {
+        match entries.iter().find(|e| &e.key == key) {
+            Some(entry) => replacements.push((entry.value_span.clone(), quote(value))),
+            None => {
+                let key = serde_json::to_string(key).expect("a string serializes");
+                appended.push_str(&format!(",\n{indent}{key}: {}", quote(value).as_str()));
+            }
+        }
+    }
+    let mut out = Zeroizing::new(text.to_owned());
+    match last {
+        Some(last) if !appended.is_empty() => {
+            replacements.push((last.value_span.end..last.value_span.end, appended))
+        }
+        None if !appended.is_empty() => {
+            // An empty object: rewrite it whole, keeping anything around it.
+            let open = text.find('{').unwrap_or(0);
+            let close = text.rfind('}').map_or(text.len(), |i| i + 1);
+            let body = Zeroizing::new(format!("{{\n{}\n}}", appended.trim_start_matches(",\n")));
+            replacements.push((open..close, body));
+        }
+        _ => {}
+    }
+    replacements.sort_by_key(|(range, _)| std::cmp::Reverse(range.start));
+    for (range, replacement) in replacements {
+        out.replace_range(range, &replacement);
+    }
+    out
 }
 
 /// Parses the bytes of a secrets file named `path` (the path is used in messages only).
@@ -99,6 +165,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<FileEntry>> {
                 "name keys in snake_case: lowercase letters, digits and underscores, as in `jwt_secret`",
             ));
         }
+        let value_span = value_offset..value_offset + value.get().len();
         let value = match json_kind(value.get()) {
             JsonKind::String => {
                 let s: String = serde_json::from_str(value.get()).map_err(|e| {
@@ -122,7 +189,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<FileEntry>> {
                 ));
             }
         };
-        entries.push(FileEntry { key: key.clone(), value, location });
+        entries.push(FileEntry { key: key.clone(), value, location, value_span });
     }
     Ok(entries)
 }
@@ -363,6 +430,39 @@ mod tests {
         let e = err("{\n  \"a\": \"x\",\n  \"b\": \"CANARY-\\ud800\"\n}");
         assert!(e.starts_with("/p/secrets.json:3:"), "{e}");
         assert!(!e.contains("CANARY"), "{e}");
+    }
+
+    fn saved(text: &str, updates: &[(&str, &str)]) -> String {
+        let entries = parse_str(text).unwrap();
+        let values: Vec<(String, SecretValue)> =
+            updates.iter().map(|(k, v)| ((*k).to_owned(), SecretValue::new(*v))).collect();
+        let refs: Vec<(String, &SecretValue)> = values.iter().map(|(k, v)| (k.clone(), v)).collect();
+        with_values(text, &entries, &refs).to_string()
+    }
+
+    #[test]
+    fn saving_keeps_order_and_formatting() {
+        let text = "{\n    \"b\": \"1\",\n    \"a\":   null ,\n    \"c\": \"3\"\n}\n";
+        assert_eq!(
+            saved(text, &[("a", "new \"q\""), ("d", "4")]),
+            "{\n    \"b\": \"1\",\n    \"a\":   \"new \\\"q\\\"\" ,\n    \"c\": \"3\",\n    \"d\": \"4\"\n}\n"
+        );
+        assert_eq!(saved("{}\n", &[("k", "v")]), "{\n  \"k\": \"v\"\n}\n");
+        assert_eq!(saved("{\"x\":\"1\"}", &[("x", "2")]), "{\"x\":\"2\"}");
+        let round = saved(text, &[("d", "4")]);
+        assert_eq!(parse_str(&round).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn save_values_writes_a_private_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.json");
+        std::fs::write(&path, "{\"a\": \"1\"}\n").unwrap();
+        let v = SecretValue::new("2");
+        save_values(&path, &[("b".to_owned(), &v)]).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\": \"1\",\n\"b\": \"2\"}\n");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
 
     #[test]

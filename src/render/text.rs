@@ -275,6 +275,9 @@ fn origin(write: &PlanWrite) -> String {
     match (write.source, &write.key) {
         (Source::Derived, _) | (_, None) => "derived: the sorted list of custom secret names".to_owned(),
         (Source::File, Some(key)) => format!("from secrets.json `{key}`"),
+        (Source::DotEnv, Some(_)) => format!("from .env ({}, overrides secrets.json)", safe(&write.name)),
+        (Source::Environment, Some(_)) => format!("from the environment ({})", safe(&write.name)),
+        (Source::CommandLine, Some(_)) => "given to set".to_owned(),
     }
 }
 

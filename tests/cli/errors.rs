@@ -167,14 +167,7 @@ fn an_empty_profile_argument_is_a_usage_error() {
 }
 
 #[test]
-fn settings_this_version_cannot_honour_are_refused_or_warned_about() {
-    let project = project_with("{}").write(
-        ".systemprompt/profiles/dev/profile.yaml",
-        "secrets:\n  remote: file:store.json\n  source: env\n",
-    );
-    let out = project.cmd(&["plan"]).run();
-    assert_eq!(out.code, 1);
-    snapshot(&project, "profile_yaml_source_env", &out);
+fn unknown_secrets_settings_are_warned_about() {
     let project = project_with("{}").write(
         ".systemprompt/profiles/dev/profile.yaml",
         "secrets:\n  remote: file:store.json\n  remtoe: x\n",

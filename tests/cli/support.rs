@@ -69,7 +69,8 @@ impl Project {
     pub fn write(mut self, rel: &str, contents: &str) -> Self {
         let path = self.root().join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, contents).unwrap();
+        std::fs::write(&path, contents).unwrap();
+        make_private_if_secret(&path);
         if contents.contains(CANARY) {
             self.value_files.push(PathBuf::from(rel));
         }
@@ -296,8 +297,19 @@ fn copy_dir(from: &Path, to: &Path) {
         if entry.file_type().unwrap().is_dir() {
             copy_dir(&entry.path(), &target);
         } else {
-            std::fs::copy(entry.path(), target).unwrap();
+            std::fs::copy(entry.path(), &target).unwrap();
+            make_private_if_secret(&target);
         }
+    }
+}
+
+/// Gives secrets files mode 0600, as a careful user has them (git checks files out 0644); the
+/// permission warning has tests of its own.
+fn make_private_if_secret(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if matches!(name, "secrets.json" | "credentials.json") {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
 }
 

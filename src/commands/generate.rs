@@ -1,0 +1,71 @@
+//! `generate jwt-secret`: 48 random bytes, base64, as `openssl rand -base64 48` gives.
+
+use base64::Engine;
+use ring::rand::SecureRandom;
+
+use super::{Streams, stdout_error};
+use crate::cli::{Cli, GenerateArgs, GenerateKind};
+use crate::config::{Config, Env, Output};
+use crate::error::{Error, Result, display_path, exit};
+use crate::policy;
+use crate::secret::SecretValue;
+
+/// Runs `generate`.
+pub(super) fn run(
+    cli: &Cli,
+    env: &Env,
+    args: &GenerateArgs,
+    output: &Output,
+    streams: &mut Streams<'_>,
+) -> Result<i32> {
+    let GenerateKind::JwtSecret = args.kind;
+    let secret = jwt_secret()?;
+    let Some(key) = &args.into else {
+        // Printing is the point of this form, as with openssl rand.
+        writeln!(streams.out, "{}", secret.expose()).map_err(stdout_error)?;
+        return Ok(exit::OK);
+    };
+    let key = if key.chars().any(|c| c.is_ascii_uppercase()) { policy::key_for(key) } else { key.clone() };
+    if !crate::validate::is_snake_case(&key) {
+        return Err(Error::usage(
+            format!("--into `{}` is not a secrets.json key", key.escape_debug()),
+            "name a snake_case key, such as jwt_secret or oauth_at_rest_pepper",
+        ));
+    }
+    let config = Config::from_cli(cli, env)?;
+    let path = config.profile.secrets_path();
+    crate::secrets_file::save_values(&path, &[(key.clone(), &secret)])?;
+    if !output.quiet {
+        let _ = writeln!(
+            streams.err,
+            "Wrote a new {}-character secret to `{key}` in {} (not shown). Run cloud-secrets plan to see the change.",
+            secret.expose().len(),
+            display_path(&path)
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// 48 bytes from the system's secure random generator, base64 with padding: 64 characters.
+fn jwt_secret() -> Result<SecretValue> {
+    let mut bytes = zeroize::Zeroizing::new([0u8; 48]);
+    ring::rand::SystemRandom::new().fill(bytes.as_mut()).map_err(|_| Error::Config {
+        message: "the system's random number generator failed".to_owned(),
+        hint: None,
+    })?;
+    Ok(SecretValue::new(base64::engine::general_purpose::STANDARD.encode(bytes.as_ref())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwt_secrets_are_64_base64_characters_and_differ() {
+        let (a, b) = (jwt_secret().unwrap(), jwt_secret().unwrap());
+        assert_eq!(a.expose().len(), 64);
+        let decoded = base64::engine::general_purpose::STANDARD.decode(a.expose()).unwrap();
+        assert_eq!(decoded.len(), 48);
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,593 @@
+//! `plan`, and every command that changes the remote: `apply`/`sync` (the whole desired state),
+//! `set`, `unset` and `cleanup` (a plan of just some keys). Each shows a redacted plan, asks, and
+//! applies exactly that plan.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use super::validate::{Review, gate, load_entries};
+use super::{Streams, stderr_error, stdout_error, warn};
+use crate::backend::{Access, Backend};
+use crate::cli::ApplyArgs;
+use crate::config::{Config, Output, RemoteConfig, RemoteOrigin};
+use crate::desired::{Desired, DesiredVar, SkipReason, Source};
+use crate::error::{Error, Result, display_path, exit};
+use crate::plan::{self, Comparison, MassRemoval, Plan, Remote};
+use crate::policy::{self, VarClass};
+use crate::project::{DEFAULT_MASS_REMOVAL_THRESHOLD, ProfileOrigin};
+use crate::record::{self, LastApplied};
+use crate::render::{Detail, Subject, text};
+use crate::secret::SecretValue;
+
+/// Which part of the remote a command changes.
+pub(super) enum Scope {
+    /// Everything the profile owns (`apply`, `sync`).
+    Everything,
+    /// These variables only (`set`).
+    Set {
+        /// Variable name, and the value or `None` to read it from stdin.
+        assignments: Vec<(String, Option<SecretValue>)>,
+        /// Also write the values into secrets.json.
+        save: bool,
+    },
+    /// Remove these variables (`unset`).
+    Unset(Vec<String>),
+    /// Remove the system-managed and stale variables (`cleanup`).
+    Cleanup,
+}
+
+/// How an apply behaves.
+pub(super) struct ApplyOptions {
+    yes: bool,
+    lock_timeout: Duration,
+    allow_mass_removal: bool,
+}
+
+impl From<&ApplyArgs> for ApplyOptions {
+    fn from(args: &ApplyArgs) -> Self {
+        Self {
+            yes: args.yes,
+            lock_timeout: Duration::from_secs(args.lock_timeout),
+            allow_mass_removal: args.allow_mass_removal,
+        }
+    }
+}
+
+/// Parses `set` arguments: `KEY=VALUE` each, or one `KEY` with `--stdin`. KEY is a secrets.json
+/// key or a variable name; the result carries variable names.
+pub(super) fn parse_assignments(args: &[String], stdin: bool) -> Result<Vec<(String, Option<SecretValue>)>> {
+    if stdin {
+        return match args {
+            [key] if !key.contains('=') => Ok(vec![(variable_for(key)?, None)]),
+            _ => Err(Error::usage(
+                "--stdin reads the value of exactly one KEY, given without `=`",
+                "cloud-secrets set OPENAI_API_KEY --stdin < key.txt",
+            )),
+        };
+    }
+    args.iter()
+        .map(|arg| match arg.split_once('=') {
+            Some((key, value)) if !value.is_empty() => {
+                Ok((variable_for(key)?, Some(SecretValue::new(value))))
+            }
+            Some((key, _)) => Err(Error::usage(
+                format!("`{}=` gives an empty value", key.escape_debug()),
+                "give a value, or remove the variable with cloud-secrets unset",
+            )),
+            None => Err(Error::usage(
+                format!("`{}` is not KEY=VALUE", arg.escape_debug()),
+                "write KEY=VALUE, or use --stdin to read one value from standard input",
+            )),
+        })
+        .collect()
+}
+
+/// Parses `unset` arguments into variable names.
+pub(super) fn parse_names(args: &[String]) -> Result<Vec<String>> {
+    args.iter().map(|key| variable_for(key)).collect()
+}
+
+/// The variable a command-line KEY names: an upper-case name is taken as is, anything else is a
+/// secrets.json key and is mapped.
+fn variable_for(key: &str) -> Result<String> {
+    let valid = !key.is_empty()
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !key.starts_with(|c: char| c.is_ascii_digit());
+    if !valid {
+        return Err(Error::usage(
+            format!("`{}` cannot name a variable", key.escape_debug()),
+            "use a secrets.json key such as `anthropic` or a variable name such as ANTHROPIC_API_KEY",
+        ));
+    }
+    let is_name = key.chars().any(|c| c.is_ascii_uppercase()) && !key.chars().any(|c| c.is_ascii_lowercase());
+    Ok(if is_name { key.to_owned() } else { policy::variable_name(key) })
+}
+
+/// `plan`.
+pub(super) fn plan(
+    config: &Config,
+    remote: &RemoteConfig,
+    detailed_exitcode: bool,
+    output: &Output,
+    streams: &mut Streams<'_>,
+) -> Result<i32> {
+    describe(config, remote, output, streams.err);
+    let entries = load_entries(config)?;
+    gate(config, &Review::of(config, &entries), output, streams.err)?;
+    let mut backend = remote.spec.open(Access::Read, &remote.connection)?;
+    let record = load_record(config, remote)?;
+    let fetched = backend.fetch()?;
+    let desired = Desired::from_entries(entries, &fetched)?;
+    warn_skipped(&desired, output, streams.err);
+    let plan = plan::plan(&desired, &fetched, record.as_ref());
+    // A reader that stops reading (`| head`) is not an error: the plan was computed.
+    match show(remote, config, output, &plan, detail(output, false), streams.out) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        other => other.map_err(stdout_error)?,
+    }
+    if let Some(mass) = plan.mass_removal(threshold(config)) {
+        // Shown even with --quiet: it is the one warning a drift check must not miss.
+        let _ = writeln!(
+            streams.err,
+            "{} this plan removes {} of the {} managed variables on the remote; apply will refuse it without \
+             --allow-mass-removal",
+            output.stderr.warning().apply_to("warning:"),
+            mass.removing,
+            mass.managed
+        );
+    }
+    Ok(if detailed_exitcode && !plan.is_empty() { exit::CHANGES } else { exit::OK })
+}
+
+/// `apply`, `sync`, `set`, `unset`, `cleanup`: plan the scope, show it, ask, apply it.
+pub(super) fn apply(
+    config: &Config,
+    remote: &RemoteConfig,
+    scope: Scope,
+    options: &ApplyOptions,
+    output: &Output,
+    streams: &mut Streams<'_>,
+) -> Result<i32> {
+    describe(config, remote, output, streams.err);
+    let entries = match scope {
+        Scope::Everything => {
+            let entries = load_entries(config)?;
+            gate(config, &Review::of(config, &entries), output, streams.err)?;
+            Some(entries)
+        }
+        _ => None,
+    };
+    let scope = read_stdin_values(scope, config, streams)?;
+
+    let mut backend = open_for_write(remote, options.lock_timeout, output, streams.err)?;
+    let record = load_record(config, remote)?;
+    let fetched = backend.fetch()?;
+    let (desired, scoped) = match &scope {
+        Scope::Everything => {
+            let desired = Desired::from_entries(entries.unwrap_or_default(), &fetched)?;
+            warn_skipped(&desired, output, streams.err);
+            (desired, fetched.clone())
+        }
+        Scope::Set { assignments, .. } => {
+            let vars = settable(assignments, output, streams.err)?;
+            let desired = Desired::for_set(vars, &fetched);
+            let scoped = desired.scope_of(&fetched, &[]);
+            (desired, scoped)
+        }
+        Scope::Unset(names) => {
+            let names = removable(names, &fetched, output, streams.err);
+            let desired = Desired::for_unset(&names, &fetched);
+            let scoped = desired.scope_of(&fetched, &names);
+            (desired, scoped)
+        }
+        Scope::Cleanup => {
+            let names: Vec<String> = fetched
+                .vars
+                .keys()
+                .filter(|n| matches!(policy::classify(n), VarClass::SystemManaged | VarClass::Stale))
+                .cloned()
+                .collect();
+            let scoped = Remote {
+                vars: fetched
+                    .vars
+                    .iter()
+                    .filter(|(n, _)| names.contains(n))
+                    .map(|(n, v)| (n.clone(), v.clone()))
+                    .collect(),
+                ..fetched.clone()
+            };
+            (Desired::default(), scoped)
+        }
+    };
+    let plan = plan::plan(&desired, &scoped, record.as_ref());
+
+    let will_ask = !options.yes && config.can_prompt;
+    // Whoever confirms sees the whole plan, even with --quiet. A plan that cannot be shown is
+    // not applied.
+    show(remote, config, output, &plan, detail(output, will_ask), streams.out)
+        .and_then(|()| streams.out.flush())
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::BrokenPipe => Error::Config {
+                message: "standard output was closed before the plan could be shown; nothing was applied"
+                    .to_owned(),
+                hint: Some("let the plan be read in full, or redirect it to a file".to_owned()),
+            },
+            _ => stdout_error(e),
+        })?;
+    if plan.is_empty() {
+        if let Scope::Set { assignments, save: true } = &scope {
+            save(config, assignments, output, streams.err)?;
+        }
+        return Ok(exit::OK);
+    }
+    if matches!(scope, Scope::Everything)
+        && let Some(mass) = plan.mass_removal(threshold(config))
+        && !options.allow_mass_removal
+    {
+        return Err(mass_removal_error(mass, config, remote));
+    }
+    confirm(config, remote, options.yes, streams)?;
+    if will_ask && matches!(scope, Scope::Everything) {
+        // The question may have waited a long time: the desired state must still be the one
+        // the plan was made from.
+        let again = Desired::from_entries(load_entries(config)?, &fetched)?;
+        if again.vars != desired.vars {
+            return Err(Error::Stale {
+                message: format!(
+                    "{} changed while the question was waiting; the plan shown is no longer what would be \
+                     applied, so nothing was written",
+                    display_path(&config.profile.secrets_path())
+                ),
+            });
+        }
+    }
+
+    let changes = plan.change_set(&desired);
+    let applied = backend.apply(&fetched, &changes)?;
+    // What was written is remembered before anything else can fail.
+    if let Some(key) = remote.spec.record_key() {
+        let mut record = match record {
+            Some(record) => record,
+            None => LastApplied::fresh()?,
+        };
+        for (name, value) in &changes.upserts {
+            record.remember(name, value);
+        }
+        // Values the remote itself showed equal are as good as applied.
+        for write in plan.unchanged.iter().filter(|w| w.comparison == Comparison::Equal) {
+            if let Some(var) = desired.vars.get(&write.name) {
+                record.remember(&write.name, &var.value);
+            }
+        }
+        for name in changes.deletes.iter().filter(|n| !applied.failed.iter().any(|(f, _)| f == *n)) {
+            record.forget(name);
+        }
+        record::save(&config.profile.dir, &key, &record)?;
+    }
+    // The work is done; a reader that went away does not undo it.
+    let remote_name = remote.spec.to_string();
+    if !applied.failed.is_empty() {
+        let _ = text::write_partly_applied(streams.out, &plan, &applied.failed, &remote_name, &output.stdout);
+        return Err(Error::Remote {
+            message: format!(
+                "{} of {} deletions failed on {remote_name}; every other change in the plan was made",
+                applied.failed.len(),
+                changes.deletes.len()
+            ),
+            hint: Some("run the command again to finish: it plans from what the remote holds now".to_owned()),
+        });
+    }
+    let _ = text::write_applied(streams.out, plan.summary(), &remote_name, applied.revision, &output.stdout);
+    if let Scope::Set { assignments, save: want_save } = &scope {
+        if *want_save {
+            save(config, assignments, output, streams.err)?;
+        } else {
+            warn_unsaved(config, assignments, output, streams.err);
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Reads the value of a `set KEY --stdin` (hidden when typed on a terminal).
+fn read_stdin_values(scope: Scope, config: &Config, streams: &mut Streams<'_>) -> Result<Scope> {
+    let Scope::Set { assignments, save } = scope else { return Ok(scope) };
+    let mut filled = Vec::with_capacity(assignments.len());
+    for (name, value) in assignments {
+        let value = match value {
+            Some(value) => value,
+            None if config.can_prompt => {
+                let _ = write!(streams.err, "Value for {name} (not shown): ");
+                let _ = streams.err.flush();
+                let line = zeroize::Zeroizing::new(
+                    console::Term::stderr()
+                        .read_secure_line()
+                        .map_err(|e| Error::io("read", std::path::Path::new("the terminal"), e))?,
+                );
+                SecretValue::new(line.as_str())
+            }
+            None => {
+                let mut text = zeroize::Zeroizing::new(String::new());
+                std::io::Read::read_to_string(&mut streams.input, &mut text)
+                    .map_err(|e| Error::io("read", std::path::Path::new("standard input"), e))?;
+                let trimmed =
+                    text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text);
+                SecretValue::new(trimmed)
+            }
+        };
+        if value.is_empty() {
+            return Err(Error::usage(
+                format!("the value read for {name} is empty"),
+                "pipe the value in, or use cloud-secrets unset to remove the variable",
+            ));
+        }
+        filled.push((name, Some(value)));
+    }
+    Ok(Scope::Set { assignments: filled, save })
+}
+
+/// The variables `set` may write; refuses (with a warning) the ones the platform owns.
+fn settable(
+    assignments: &[(String, Option<SecretValue>)],
+    output: &Output,
+    err: &mut dyn Write,
+) -> Result<Vec<(String, DesiredVar)>> {
+    let mut vars = Vec::new();
+    for (name, value) in assignments {
+        let refusal = match policy::classify(name) {
+            _ if name == policy::CUSTOM_SECRETS_VAR => {
+                Some("cloud-secrets computes it from the custom secrets")
+            }
+            VarClass::SystemManaged => Some("the hosting platform sets it"),
+            VarClass::Stale => Some("it is stale and must no longer be synced"),
+            VarClass::DeployOwned => Some("the platform's deploy step writes it"),
+            VarClass::Managed => None,
+        };
+        match (refusal, value) {
+            (Some(why), _) => warn(output, err, &format!("not setting {name}: {why}")),
+            (None, Some(value)) => vars.push((
+                name.clone(),
+                DesiredVar {
+                    key: Some(policy::key_for(name)),
+                    value: value.clone(),
+                    source: Source::CommandLine,
+                },
+            )),
+            (None, None) => {}
+        }
+    }
+    if vars.is_empty() {
+        return Err(Error::Config {
+            message: "every variable given is one cloud-secrets must not set; nothing was changed".to_owned(),
+            hint: Some("set variables the profile owns; see docs/secrets-json.md for the classes".to_owned()),
+        });
+    }
+    Ok(vars)
+}
+
+/// The variables `unset` may remove; says which are not there or not managed here.
+fn removable(names: &[String], remote: &Remote, output: &Output, err: &mut dyn Write) -> Vec<String> {
+    let mut kept = Vec::new();
+    for name in names {
+        if !remote.vars.contains_key(name) {
+            warn(output, err, &format!("{name} is not on the remote; nothing to remove"));
+        } else if policy::classify(name) == VarClass::DeployOwned {
+            warn(output, err, &format!("not removing {name}: the platform's deploy step owns it"));
+        } else if name == policy::CUSTOM_SECRETS_VAR {
+            warn(
+                output,
+                err,
+                &format!("not removing {name}: cloud-secrets keeps it in step with the custom secrets"),
+            );
+        } else if !kept.contains(name) {
+            kept.push(name.clone());
+        }
+    }
+    kept
+}
+
+/// Writes `set` values into secrets.json, under the key already providing each variable.
+fn save(
+    config: &Config,
+    assignments: &[(String, Option<SecretValue>)],
+    output: &Output,
+    err: &mut dyn Write,
+) -> Result<()> {
+    let path = config.profile.secrets_path();
+    let existing = crate::secrets_file::load(&path)?.unwrap_or_default();
+    let updates: Vec<(String, &SecretValue)> = assignments
+        .iter()
+        .filter(|(name, _)| policy::classify(name) == VarClass::Managed && name != policy::CUSTOM_SECRETS_VAR)
+        .filter_map(|(name, value)| {
+            let key = existing
+                .iter()
+                .rev()
+                .find(|e| {
+                    policy::variable_name(&e.key) == *name
+                        && (e.value.is_some() || e.key != policy::INTERNAL_DATABASE_URL_KEY)
+                })
+                .map_or_else(|| policy::key_for(name), |e| e.key.clone());
+            value.as_ref().map(|v| (key, v))
+        })
+        .collect();
+    crate::secrets_file::save_values(&path, &updates)?;
+    if !output.quiet {
+        let keys: Vec<&str> = updates.iter().map(|(k, _)| k.as_str()).collect();
+        let _ = writeln!(err, "Saved {} to {}.", keys.join(", "), display_path(&path));
+    }
+    Ok(())
+}
+
+/// After `set` without `--save`: says which keys secrets.json still has otherwise.
+fn warn_unsaved(
+    config: &Config,
+    assignments: &[(String, Option<SecretValue>)],
+    output: &Output,
+    err: &mut dyn Write,
+) {
+    let Ok(Some(existing)) = crate::secrets_file::load(&config.profile.secrets_path()) else { return };
+    let stale: Vec<&str> = assignments
+        .iter()
+        .filter(|(name, value)| {
+            policy::classify(name) == VarClass::Managed
+                && !existing
+                    .iter()
+                    .any(|e| policy::variable_name(&e.key) == *name && e.value.as_ref() == value.as_ref())
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if !stale.is_empty() {
+        warn(
+            output,
+            err,
+            &format!(
+                "{} still holds the old state of {}, so the next plan will show the difference; use --save to \
+                 write the new values there too",
+                display_path(&config.profile.secrets_path()),
+                stale.join(", ")
+            ),
+        );
+    }
+}
+
+fn detail(output: &Output, will_ask: bool) -> Detail {
+    match (output.quiet && !will_ask, output.verbose) {
+        (true, _) => Detail::Summary,
+        (false, 0) => Detail::Normal,
+        (false, _) => Detail::Verbose,
+    }
+}
+
+fn threshold(config: &Config) -> f64 {
+    config.profile.settings.secrets.mass_removal_threshold.unwrap_or(DEFAULT_MASS_REMOVAL_THRESHOLD)
+}
+
+/// Opens the remote for writing; if another process holds its lock, says so before waiting.
+fn open_for_write(
+    remote: &RemoteConfig,
+    lock_timeout: Duration,
+    output: &Output,
+    err: &mut dyn Write,
+) -> Result<Box<dyn Backend>> {
+    match remote.spec.open(Access::Write { lock_timeout: Duration::ZERO }, &remote.connection) {
+        Err(Error::Locked { path, holder }) if !lock_timeout.is_zero() => {
+            if !output.quiet {
+                let holder = holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
+                let _ = writeln!(
+                    err,
+                    "Waiting up to {}s for another cloud-secrets process{holder} to release {}...",
+                    lock_timeout.as_secs(),
+                    display_path(&path)
+                );
+            }
+            remote.spec.open(Access::Write { lock_timeout }, &remote.connection)
+        }
+        other => other,
+    }
+}
+
+/// What was last applied to this remote, for remotes whose values cannot all be read back.
+fn load_record(config: &Config, remote: &RemoteConfig) -> Result<Option<LastApplied>> {
+    match remote.spec.record_key() {
+        Some(key) => record::load(&config.profile.dir, &key),
+        None => Ok(None),
+    }
+}
+
+fn show(
+    remote: &RemoteConfig,
+    config: &Config,
+    output: &Output,
+    plan: &Plan,
+    detail: Detail,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let remote = remote.spec.to_string();
+    let subject = Subject { profile: &config.profile.name, remote: &remote };
+    text::write_plan(out, plan, subject, &output.stdout, detail)
+}
+
+fn confirm(config: &Config, remote: &RemoteConfig, yes: bool, streams: &mut Streams<'_>) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !config.can_prompt {
+        return Err(Error::NotConfirmed {
+            message: "not applying: there is no terminal to confirm the plan on (standard input is not a \
+                      terminal, or CI is set); nothing was changed"
+                .to_owned(),
+            hint: Some(
+                "review the plan above, then run again with --yes to apply without a prompt".to_owned(),
+            ),
+        });
+    }
+    let question = format!("Apply these changes to {} (profile {})?", remote.spec, config.profile.name);
+    let confirmed = crate::prompt::confirm(&question, streams.input, streams.err).map_err(stderr_error)?;
+    if confirmed {
+        Ok(())
+    } else {
+        Err(Error::NotConfirmed { message: "Apply cancelled; nothing was changed.".to_owned(), hint: None })
+    }
+}
+
+fn mass_removal_error(mass: MassRemoval, config: &Config, remote: &RemoteConfig) -> Error {
+    Error::Config {
+        message: format!(
+            "refusing to apply: the plan removes {} of the {} managed variables on {}{}; nothing was changed",
+            mass.removing,
+            mass.managed,
+            remote.spec,
+            if mass.removing == mass.managed { " (all of them)" } else { "" },
+        ),
+        hint: Some(format!(
+            "check that {} is complete (an emptied or truncated file removes everything); if the removals \
+             are intended, run again with --allow-mass-removal",
+            display_path(&config.profile.secrets_path())
+        )),
+    }
+}
+
+fn warn_skipped(desired: &Desired, output: &Output, err: &mut dyn Write) {
+    for skipped in &desired.skipped {
+        let why = match &skipped.reason {
+            SkipReason::SystemManaged => "which the hosting platform sets",
+            SkipReason::Stale => "which is stale and must no longer be synced",
+            SkipReason::DeployOwned => "which the platform's deploy step writes",
+            SkipReason::Derived => "which cloud-secrets computes from the other keys",
+            SkipReason::NotSet | SkipReason::ShadowedBy(_) => continue,
+        };
+        warn(
+            output,
+            err,
+            &format!(
+                "{}: `{}` maps to {}, {why}; it is skipped. Remove it from secrets.json.",
+                skipped.location, skipped.key, skipped.name
+            ),
+        );
+    }
+}
+
+fn describe(config: &Config, remote: &RemoteConfig, output: &Output, err: &mut dyn Write) {
+    for warning in &config.profile.warnings {
+        warn(output, err, warning);
+    }
+    if output.verbose == 0 {
+        return;
+    }
+    let chosen = match config.profile_origin {
+        ProfileOrigin::Flag => "--profile",
+        ProfileOrigin::Environment => "SYSTEMPROMPT_PROFILE",
+        ProfileOrigin::OnlyOne => "the only profile",
+    };
+    let remote_from = match remote.origin {
+        RemoteOrigin::Flag => "--remote",
+        RemoteOrigin::ProfileYaml => "profile.yaml secrets.remote",
+        RemoteOrigin::Target => "profile.yaml target: cloud",
+    };
+    let _ = writeln!(
+        err,
+        "profile: {} ({}; chosen by {chosen})",
+        config.profile.name,
+        display_path(&config.profile.dir)
+    );
+    let _ = writeln!(err, "remote: {} (from {remote_from})", remote.spec);
+}
