@@ -121,7 +121,7 @@ pub(super) fn plan(
     warn_skipped(&desired, output, streams.err);
     let plan = plan::plan(&desired, &fetched, record.as_ref());
     // A reader that stops reading (`| head`) is not an error: the plan was computed.
-    match show(remote, config, output, &plan, detail(output, false), streams.out) {
+    match show(remote, config, output, (&plan, true), detail(output, false), streams.out) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
         other => other.map_err(stdout_error)?,
     }
@@ -204,7 +204,8 @@ pub(super) fn apply(
     let will_ask = !options.yes && config.can_prompt;
     // Whoever confirms sees the whole plan, even with --quiet. A plan that cannot be shown is
     // not applied.
-    show(remote, config, output, &plan, detail(output, will_ask), streams.out)
+    let whole = matches!(scope, Scope::Everything);
+    show(remote, config, output, (&plan, whole), detail(output, will_ask), streams.out)
         .and_then(|()| streams.out.flush())
         .map_err(|e| match e.kind() {
             io::ErrorKind::BrokenPipe => Error::Config {
@@ -497,12 +498,12 @@ fn show(
     remote: &RemoteConfig,
     config: &Config,
     output: &Output,
-    plan: &Plan,
+    (plan, whole): (&Plan, bool),
     detail: Detail,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let remote = remote.spec.to_string();
-    let subject = Subject { profile: &config.profile.name, remote: &remote };
+    let subject = Subject { profile: &config.profile.name, remote: &remote, whole };
     text::write_plan(out, plan, subject, &output.stdout, detail)
 }
 

@@ -10,6 +10,9 @@ pub struct Subject<'a> {
     pub profile: &'a str,
     /// The remote, as the user named it (e.g. `file:store.json`).
     pub remote: &'a str,
+    /// Whether the plan covers the whole desired state (`plan`, `apply`) rather than some keys
+    /// (`set`, `unset`, `cleanup`).
+    pub whole: bool,
 }
 
 /// How much to show.

@@ -120,7 +120,9 @@ pub fn write_plan(
 
 /// The closing line: the counts, or that there is nothing to do.
 fn write_summary(w: &mut dyn Write, plan: &Plan, subject: Subject<'_>, palette: &Palette) -> io::Result<()> {
-    if plan.is_empty() {
+    if plan.is_empty() && !subject.whole {
+        writeln!(w, "{} Nothing to do on {}.", palette.heading().apply_to("No changes."), subject.remote)
+    } else if plan.is_empty() {
         let count = plan.unchanged.len();
         let noun = if count == 1 { "variable" } else { "variables" };
         writeln!(
@@ -331,7 +333,7 @@ mod tests {
 
     fn render(plan: &Plan, detail: Detail) -> String {
         let mut out = Vec::new();
-        let subject = Subject { profile: "prod", remote: "file:store.json" };
+        let subject = Subject { profile: "prod", remote: "file:store.json", whole: true };
         write_plan(&mut out, plan, subject, &Palette::plain(), detail).unwrap();
         String::from_utf8(out).unwrap()
     }

@@ -5,5 +5,7 @@ mod support;
 
 mod apply;
 mod cloud;
+mod commands;
+mod corpus;
 mod errors;
 mod plan;

@@ -1,0 +1,1 @@
+//! set, unset, cleanup, validate, generate, init, profiles; environment overrides.
