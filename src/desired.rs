@@ -154,33 +154,42 @@ impl Desired {
             }
         }
 
-        let kept: Vec<String> =
-            desired.unset_names().filter(|name| remote.vars.contains_key(*name)).map(str::to_owned).collect();
-        let synced: Vec<String> = desired.vars.keys().cloned().collect();
-        desired.derive_custom_secrets(synced.iter().chain(&kept).map(String::as_str));
+        let listed = desired.listed_names(remote);
+        desired.derive_custom_secrets(listed.iter().map(String::as_str));
         desired.skipped.sort_by(|a, b| (&a.name, &a.key).cmp(&(&b.name, &b.key)));
         Ok(desired)
     }
 
+    /// The variables this desired state keeps on `remote`: those it syncs, and those it leaves
+    /// in place because their key is not set here. The custom-secrets list names the custom ones.
+    pub fn listed_names(&self, remote: &Remote) -> Vec<String> {
+        let kept = self.unset_names().filter(|name| remote.vars.contains_key(*name)).map(str::to_owned);
+        self.vars.keys().filter(|n| *n != policy::CUSTOM_SECRETS_VAR).cloned().chain(kept).collect()
+    }
+
     /// The desired state of `set`: these variables, and the custom-secrets list as it must read
-    /// once they are on the remote beside the custom variables already there.
-    pub fn for_set(vars: Vec<(String, DesiredVar)>, remote: &Remote) -> Self {
+    /// with them added to `listed` (the variables the profile keeps on the remote).
+    /// The list is left out of it when no custom variable is set.
+    pub fn for_set(vars: Vec<(String, DesiredVar)>, listed: &[String]) -> Self {
         let mut desired = Desired::default();
         desired.vars.extend(vars);
-        let on_remote = managed_names(remote);
         let set: Vec<String> = desired.vars.keys().cloned().collect();
-        desired.derive_custom_secrets(
-            on_remote.iter().map(String::as_str).chain(set.iter().map(String::as_str)),
-        );
+        if touches_custom_list(&set) {
+            desired.derive_custom_secrets(listed.iter().chain(&set).map(String::as_str));
+        }
         desired
     }
 
     /// The desired state of `unset`: only the custom-secrets list, as it must read once `names`
-    /// are gone from the remote.
-    pub fn for_unset(names: &[String], remote: &Remote) -> Self {
+    /// are gone from `listed`.
+    /// Nothing, when no custom variable is removed.
+    pub fn for_unset(names: &[String], listed: &[String]) -> Self {
         let mut desired = Desired::default();
-        let left = managed_names(remote).into_iter().filter(|name| !names.contains(name));
-        desired.derive_custom_secrets(left.collect::<Vec<_>>().iter().map(String::as_str));
+        if touches_custom_list(names) {
+            desired.derive_custom_secrets(
+                listed.iter().filter(|name| !names.contains(name)).map(String::as_str),
+            );
+        }
         desired
     }
 
@@ -206,9 +215,7 @@ impl Desired {
         let vars = remote
             .vars
             .iter()
-            .filter(|(name, _)| {
-                self.vars.contains_key(*name) || extra.contains(name) || *name == policy::CUSTOM_SECRETS_VAR
-            })
+            .filter(|(name, _)| self.vars.contains_key(*name) || extra.contains(name))
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
         Remote { vars, ..remote.clone() }
@@ -220,8 +227,13 @@ impl Desired {
     }
 }
 
+/// Whether setting or removing `names` changes the custom-secrets list.
+pub fn touches_custom_list(names: &[String]) -> bool {
+    names.iter().any(|name| !policy::is_standard(name) && name != policy::CUSTOM_SECRETS_VAR)
+}
+
 /// The managed variables on the remote (those a profile owns).
-fn managed_names(remote: &Remote) -> Vec<String> {
+pub fn managed_names(remote: &Remote) -> Vec<String> {
     remote.vars.keys().filter(|name| policy::classify(name) == VarClass::Managed).cloned().collect()
 }
 
@@ -291,14 +303,22 @@ mod tests {
         ]);
         let var =
             |v: &str| DesiredVar { key: Some("k".into()), value: SecretValue::new(v), source: Source::File };
+        let listed = managed_names(&remote);
+        assert_eq!(listed, ["JWT_SECRET", "OLD_ONE", "OPENAI_API_KEY", "SYSTEMPROMPT_CUSTOM_SECRETS"]);
         let d =
-            Desired::for_set(vec![("NEW_ONE".into(), var("n")), ("GITHUB_TOKEN".into(), var("g"))], &remote);
+            Desired::for_set(vec![("NEW_ONE".into(), var("n")), ("GITHUB_TOKEN".into(), var("g"))], &listed);
         assert_eq!(value(&d, "SYSTEMPROMPT_CUSTOM_SECRETS").as_deref(), Some("JWT_SECRET,NEW_ONE,OLD_ONE"));
-        let d = Desired::for_unset(&["OLD_ONE".into()], &remote);
+        let d = Desired::for_unset(&["OLD_ONE".into()], &listed);
         assert_eq!(value(&d, "SYSTEMPROMPT_CUSTOM_SECRETS").as_deref(), Some("JWT_SECRET"));
-        let d = Desired::for_unset(&["OLD_ONE".into(), "JWT_SECRET".into()], &remote);
+        let d = Desired::for_unset(&["OLD_ONE".into(), "JWT_SECRET".into()], &listed);
         assert!(d.vars.is_empty(), "no custom names left: the list goes");
-        let scoped = d.scope_of(&remote, &["OLD_ONE".into()]);
+        let standard_only = Desired::for_set(vec![("GITHUB_TOKEN".into(), var("g"))], &listed);
+        assert_eq!(
+            standard_only.vars.keys().collect::<Vec<_>>(),
+            ["GITHUB_TOKEN"],
+            "the list is not touched"
+        );
+        let scoped = d.scope_of(&remote, &["OLD_ONE".into(), "SYSTEMPROMPT_CUSTOM_SECRETS".into()]);
         assert_eq!(scoped.vars.keys().collect::<Vec<_>>(), ["OLD_ONE", "SYSTEMPROMPT_CUSTOM_SECRETS"]);
     }
 

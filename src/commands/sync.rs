@@ -170,14 +170,16 @@ pub(super) fn apply(
         }
         Scope::Set { assignments, .. } => {
             let vars = settable(assignments, output, streams.err)?;
-            let desired = Desired::for_set(vars, &fetched);
-            let scoped = desired.scope_of(&fetched, &[]);
+            let desired = Desired::for_set(vars, &listed_names(config, &fetched)?);
+            let names: Vec<String> = vars_names(&desired);
+            let list = list_if_touched(&names);
+            let scoped = desired.scope_of(&fetched, &list);
             (desired, scoped)
         }
         Scope::Unset(names) => {
             let names = removable(names, &fetched, output, streams.err);
-            let desired = Desired::for_unset(&names, &fetched);
-            let scoped = desired.scope_of(&fetched, &names);
+            let desired = Desired::for_unset(&names, &listed_names(config, &fetched)?);
+            let scoped = desired.scope_of(&fetched, &[names.clone(), list_if_touched(&names)].concat());
             (desired, scoped)
         }
         Scope::Cleanup => {
@@ -287,6 +289,30 @@ pub(super) fn apply(
         }
     }
     Ok(exit::OK)
+}
+
+fn vars_names(desired: &Desired) -> Vec<String> {
+    desired.vars.keys().filter(|n| *n != policy::CUSTOM_SECRETS_VAR).cloned().collect()
+}
+
+/// The custom-secrets list's name, when changing `names` changes the list.
+fn list_if_touched(names: &[String]) -> Vec<String> {
+    if crate::desired::touches_custom_list(names) {
+        vec![policy::CUSTOM_SECRETS_VAR.to_owned()]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The variables the profile keeps on the remote, from which `set` and `unset` derive the
+/// custom-secrets list: as the profile's desired state has them, so that the list is what the
+/// next plan would compute; from the remote's names when the profile has no secrets file.
+fn listed_names(config: &Config, remote: &Remote) -> Result<Vec<String>> {
+    let from_file = config.profile.settings.secrets.source == crate::project::SourceKind::File;
+    if from_file && !config.profile.secrets_path().exists() {
+        return Ok(crate::desired::managed_names(remote));
+    }
+    Ok(Desired::from_entries(load_entries(config)?, remote)?.listed_names(remote))
 }
 
 /// Reads the value of a `set KEY --stdin` (hidden when typed on a terminal).
