@@ -95,7 +95,14 @@ pub struct Cli {
     pub verbose: u8,
 
     /// Seconds each request to a network remote may take before it is retried
-    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30.0, value_parser = parse_timeout)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        default_value_t = 30.0,
+        value_parser = parse_timeout,
+        allow_negative_numbers = true
+    )]
     pub timeout: f64,
 
     /// Run as if started in DIR
@@ -163,7 +170,7 @@ pub struct ApplyArgs {
     pub parallelism: u16,
 
     /// Seconds to wait while another apply holds the store's lock
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, allow_negative_numbers = true)]
     pub lock_timeout: u64,
 }
 
@@ -233,6 +240,6 @@ pub enum ColorChoice {
 fn parse_timeout(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(seconds) if seconds > 0.0 && seconds <= 3600.0 => Ok(seconds),
-        _ => Err("expected a number of seconds between 0 and 3600".to_owned()),
+        _ => Err("expected a number of seconds, more than 0 and at most 3600".to_owned()),
     }
 }

@@ -12,7 +12,7 @@ use crate::backend::{self, Address, Connection, DEFAULT_API_URL, RemoteSpec};
 use crate::cli::Cli;
 use crate::color::Palette;
 use crate::credentials;
-use crate::error::{Error, Location, Result, display_path};
+use crate::error::{Error, Location, Result};
 use crate::project::{self, Profile, ProfileOrigin, Target};
 use crate::secret::SecretValue;
 
@@ -205,16 +205,18 @@ fn resolve_remote(
     profile: &Profile,
     env: &Env,
 ) -> Result<(RemoteSpec, RemoteOrigin, Option<SecretValue>)> {
-    let yaml = || Location::file(&profile.yaml);
     let (address, origin) = if let Some(text) = flag {
         let address = Address::parse(text, cwd).map_err(|message| {
-            Error::usage(format!("--remote {message}"), "for example --remote file:store.json")
+            Error::usage(
+                format!("--remote {message}"),
+                "name file:PATH for the local store, or an https:// API URL (plain http:// only on 127.0.0.1 or localhost)",
+            )
         })?;
         (Some(address), RemoteOrigin::Flag)
     } else if let Some(text) = &profile.settings.secrets.remote {
         let address = Address::parse(text, &profile.dir).map_err(|message| {
             Error::input(
-                yaml(),
+                project::locate(&profile.yaml, "remote"),
                 format!("secrets.remote: {message}"),
                 "set secrets.remote to file:PATH (relative to the profile directory) or an https:// API URL",
             )
@@ -235,14 +237,24 @@ fn resolve_remote(
         None => None,
     };
 
-    let tenant =
-        profile.settings.cloud.tenant_id.clone().filter(|t| !t.trim().is_empty()).ok_or_else(|| {
-            Error::input(
-                yaml(),
+    let tenant = profile.settings.cloud.tenant_id.clone().filter(|t| !t.trim().is_empty());
+    let tenant = match tenant {
+        Some(tenant) if backend::is_plain_name(&tenant) => tenant,
+        Some(tenant) => {
+            return Err(Error::input(
+                project::locate(&profile.yaml, "tenant_id"),
+                format!("cloud.tenant_id `{}` is not a tenant id", tenant.escape_debug()),
+                "a tenant id is made of letters, digits, `_`, `-` and `.`",
+            ));
+        }
+        None => {
+            return Err(Error::input(
+                project::locate(&profile.yaml, "target"),
                 format!("profile `{}` uses the systemprompt cloud but names no tenant", profile.name),
                 "add `cloud: {tenant_id: <your tenant>}` to profile.yaml",
-            )
-        })?;
+            ));
+        }
+    };
     let credentials_path = project::find_root(&profile.dir).map(|root| credentials::path(&root));
     let credentials = match &credentials_path {
         Some(path) => credentials::load(path)?,
@@ -251,17 +263,17 @@ fn resolve_remote(
     let api_url = match explicit_url {
         Some(url) => url,
         None => {
-            let (text, from) = match (&env.api_url, &credentials.api_url) {
-                (Some(url), _) => (url.clone(), "SYSTEMPROMPT_API_URL".to_owned()),
-                (None, Some(url)) => {
-                    let file = credentials_path.as_deref().map(display_path).unwrap_or_default();
-                    (url.clone(), format!("api_url in {file}"))
+            let (text, from) = match (&env.api_url, &credentials.api_url, &credentials_path) {
+                (Some(url), _, _) => {
+                    (url.clone(), Location::named("environment variable SYSTEMPROMPT_API_URL"))
                 }
-                (None, None) => (DEFAULT_API_URL.to_owned(), "the default".to_owned()),
+                (None, Some(url), Some(path)) => (url.clone(), credentials::locate(path, "api_url")),
+                _ => (DEFAULT_API_URL.to_owned(), Location::named("the default API URL")),
             };
             backend::api_url(&text).map_err(|message| {
-                Error::config(
-                    format!("{from}: {message}"),
+                Error::input(
+                    from,
+                    format!("api_url {message}"),
                     "use the https:// address of the systemprompt API",
                 )
             })?

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Location, Result};
@@ -25,31 +24,52 @@ pub struct Credentials {
     pub api_url: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct File {
-    #[serde(default)]
-    api_token: Option<String>,
-    #[serde(default)]
-    api_url: Option<String>,
-}
-
 /// Reads the credentials file; a missing file holds nothing.
 pub fn load(path: &Path) -> Result<Credentials> {
     let Some(bytes) = crate::files::read_limited(path, 1024 * 1024, "credentials.json")? else {
         return Ok(Credentials::default());
     };
     let bytes = Zeroizing::new(bytes);
-    let file: File = serde_json::from_slice(&bytes).map_err(|e| {
+    let hint = "log in again to rewrite it, or set SYSTEMPROMPT_API_TOKEN";
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return Err(Error::input(
+            Location::at(path, 1, 1),
+            "the file starts with a UTF-8 byte-order mark, which JSON does not allow",
+            "save it as UTF-8 without a byte-order mark",
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
         Error::input(
             Location::at(path, e.line().max(1), e.column().max(1)),
             format!("invalid credentials.json: {}", crate::secrets_file::safe_json_message(&e)),
-            "log in again to rewrite it, or set SYSTEMPROMPT_API_TOKEN",
+            hint,
         )
     })?;
-    Ok(Credentials {
-        api_token: file.api_token.filter(|t| !t.is_empty()).map(SecretValue::new),
-        api_url: file.api_url.filter(|u| !u.is_empty()),
-    })
+    let Some(object) = value.as_object() else {
+        return Err(Error::input(Location::at(path, 1, 1), "credentials.json must be a JSON object", hint));
+    };
+    let field = |name: &str| -> Result<Option<String>> {
+        match object.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(text)) => Ok(Some(text.clone()).filter(|t| !t.is_empty())),
+            Some(_) => Err(Error::input(locate(path, name), format!("`{name}` must be a string"), hint)),
+        }
+    };
+    Ok(Credentials { api_token: field("api_token")?.map(SecretValue::new), api_url: field("api_url")? })
+}
+
+/// Where `"field"` is written in the credentials file, for messages about its value.
+pub fn locate(path: &Path, field: &str) -> Location {
+    let text =
+        crate::files::read_limited(path, 1024 * 1024, "credentials.json").ok().flatten().unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    match text.find(&format!("\"{field}\"")) {
+        Some(offset) => {
+            let (line, column) = crate::secrets_file::line_column(&text, offset);
+            Location::at(path, line, column)
+        }
+        None => Location::file(path),
+    }
 }
 
 #[cfg(test)]

@@ -173,10 +173,20 @@ impl Error {
             | Error::Config { hint, .. }
             | Error::Remote { hint, .. }
             | Error::NotConfirmed { hint, .. } => hint.clone(),
-            Error::Io { source, .. } => match source.kind() {
-                io::ErrorKind::PermissionDenied => Some("check the file's owner and permissions".to_owned()),
-                _ => None,
-            },
+            Error::Io { source, .. } => Some(
+                match (source.kind(), format!("{:?}", source.kind()).as_str()) {
+                    (io::ErrorKind::PermissionDenied, _) => "check the file's owner and permissions",
+                    (io::ErrorKind::NotFound, _) => {
+                        "check that the path exists (a symbolic link may point nowhere)"
+                    }
+                    (_, "FilesystemLoop") => {
+                        "the path is a loop of symbolic links: point the link at a real file"
+                    }
+                    (_, "NotADirectory") => "a part of the path is a file where a directory is expected",
+                    _ => "check the file, then try again",
+                }
+                .to_owned(),
+            ),
             Error::Locked { .. } => Some(
                 "wait for the other apply to finish, or stop it; if no cloud-secrets process is \
                  running, the lock is released automatically"

@@ -10,7 +10,16 @@ use crate::error::{Error, Location, Result};
 pub fn read_limited(path: &Path, max: u64, what: &str) -> Result<Option<Vec<u8>>> {
     let metadata = match std::fs::metadata(path) {
         Ok(metadata) => metadata,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Ok(link) = std::fs::read_link(path) {
+                return Err(Error::input(
+                    Location::file(path),
+                    format!("{what} is a symbolic link to {}, which does not exist", link.display()),
+                    "point the link at the real file, or remove it",
+                ));
+            }
+            return Ok(None);
+        }
         Err(e) => return Err(Error::io("read", path, e)),
     };
     if !metadata.is_file() {

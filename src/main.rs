@@ -21,7 +21,14 @@ fn real_main() -> i32 {
             let _ = e.print();
             return match e.kind() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => exit::OK,
-                _ => exit::USAGE,
+                _ => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "  hint: `cloud-secrets help` lists the commands; `cloud-secrets <command> --help` shows a \
+                         command's options and examples"
+                    );
+                    exit::USAGE
+                }
             };
         }
     };

@@ -283,32 +283,83 @@ fn profile_dir_from_path(cwd: &Path, arg: &str, home: Option<&Path>) -> Result<(
     Ok((dir, yaml))
 }
 
+/// Every line where `key:` is written in `text` (any indentation), with its column.
+fn key_lines(text: &str, key: &str) -> Vec<(usize, usize)> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let trimmed = line.trim_start();
+            let rest = trimmed.strip_prefix(key)?;
+            rest.trim_start().starts_with(':').then(|| (i + 1, line.len() - trimmed.len() + 1))
+        })
+        .collect()
+}
+
+/// Where `key:` is first written in a YAML file, for messages about its value; the whole file
+/// when it cannot be found.
+pub fn locate(path: &Path, key: &str) -> Location {
+    let text =
+        crate::files::read_limited(path, MAX_YAML_BYTES, "profile.yaml").ok().flatten().unwrap_or_default();
+    match key_lines(&String::from_utf8_lossy(&text), key).first() {
+        Some((line, column)) => Location::at(path, *line, *column),
+        None => Location::file(path),
+    }
+}
+
 /// Reads profile.yaml; a missing file means every default.
 pub fn load_settings(path: &Path) -> Result<ProfileSettings> {
     let Some(bytes) = crate::files::read_limited(path, MAX_YAML_BYTES, "profile.yaml")? else {
         return Ok(ProfileSettings::default());
     };
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Error::input(Location::file(path), "the file is not valid UTF-8", "save it as UTF-8"))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let (line, column) =
+            crate::secrets_file::line_column(&String::from_utf8_lossy(&bytes[..valid]), valid);
+        Error::input(Location::at(path, line, column), "the file is not valid UTF-8", "save it as UTF-8")
+    })?;
     if text.trim().is_empty() {
         return Ok(ProfileSettings::default());
     }
     let settings: ProfileSettings = serde_yaml_ng::from_str(&text).map_err(|e| {
-        let location = match e.location() {
+        let full = e.to_string();
+        let mut message = safe_yaml_message(&full);
+        let mut location = match e.location() {
             Some(loc) => Location::at(path, loc.line(), loc.column()),
             None => Location::file(path),
         };
-        Error::input(
-            location,
-            format!("invalid profile.yaml: {}", safe_yaml_message(&e.to_string())),
-            "see docs/profile-yaml.md for the fields cloud-secrets reads (target, cloud.tenant_id, secrets.*)",
-        )
+        // libyaml ends some messages with where the construct began ("..., while scanning a
+        // quoted scalar at line 3 column 11"): that is where the fix goes.
+        if full.contains(", while ")
+            && let Some((_, tail)) = full.rsplit_once(" at line ")
+            && let Some((line, column)) = tail.split_once(" column ")
+            && let (Ok(line), Ok(column)) = (line.parse::<usize>(), column.parse::<usize>())
+        {
+            location = Location::at(path, line, column);
+            message.push_str(" that starts here");
+        }
+        // serde points a duplicate at the start of its mapping; point at the duplicate itself.
+        if let Some(field) = message.split('`').nth(1).filter(|_| message.contains("duplicate field"))
+            && let Some((line, column)) = key_lines(&text, field).get(1)
+        {
+            location = Location::at(path, *line, *column);
+        }
+        let tab = location
+            .position
+            .and_then(|(line, _)| text.lines().nth(line.saturating_sub(1)))
+            .is_some_and(|l| l.contains('\t'));
+        let hint = if tab {
+            "YAML does not allow tabs for indentation: indent with spaces"
+        } else {
+            "see docs/profile-yaml.md for the fields cloud-secrets reads (target, cloud.tenant_id, secrets.*)"
+        };
+        Error::input(location, format!("invalid profile.yaml: {message}"), hint)
     })?;
     if let Some(t) = settings.secrets.mass_removal_threshold
         && !(0.0..=1.0).contains(&t)
     {
         return Err(Error::input(
-            Location::file(path),
+            locate(path, "mass_removal_threshold"),
             "secrets.mass_removal_threshold must be between 0 and 1",
             "give the share of managed variables a plan may remove, for example 0.5",
         ));
@@ -320,7 +371,12 @@ pub fn load_settings(path: &Path) -> Result<ProfileSettings> {
 /// could be anything the user typed: "invalid type: string \"x\", expected ..." keeps only the
 /// kind of mistake and what was expected.
 fn safe_yaml_message(message: &str) -> String {
-    let message = message.split_once(" at line ").map_or(message, |(m, _)| m);
+    // Only the trailing position goes (it is in the location); libyaml's own context, such as
+    // "while scanning a quoted scalar at line 3 column 11", stays.
+    let message = match message.rsplit_once(" at line ") {
+        Some((head, tail)) if tail.split(" column ").all(|n| n.parse::<usize>().is_ok()) => head,
+        _ => message,
+    };
     for prefix in ["invalid type: ", "unknown variant ", "invalid value: ", "invalid length "] {
         if let Some(start) = message.find(prefix)
             && let Some(expected) = message[start..].find(", expected ")
@@ -367,7 +423,7 @@ mod tests {
         let path = dir.path().join("profile.yaml");
         std::fs::write(&path, "target: cloud\ntarget: moon\n").unwrap();
         let e = load_settings(&path).unwrap_err().to_string();
-        assert!(e.contains("profile.yaml:1:1: invalid profile.yaml: duplicate field `target`"), "{e}");
+        assert!(e.contains("profile.yaml:2:1: invalid profile.yaml: duplicate field `target`"), "{e}");
         std::fs::write(&path, "target: moon\n").unwrap();
         let e = load_settings(&path).unwrap_err().to_string();
         assert!(

@@ -141,7 +141,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<FileEntry>> {
         ));
     }
 
-    let raw: RawEntries<'_> = serde_json::from_str(text).map_err(|e| syntax_error(path, &e))?;
+    let raw: RawEntries<'_> = serde_json::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
 
     let mut first_seen: HashMap<&str, Location> = HashMap::new();
     let mut entries = Vec::with_capacity(raw.0.len());
@@ -268,8 +268,16 @@ fn json_kind(raw: &str) -> JsonKind {
 
 /// Turns a serde_json error into one that points into the file, without serde_json's own
 /// " at line L column C" suffix. serde_json messages quote no input values, only types and tokens.
-fn syntax_error(path: &Path, error: &serde_json::Error) -> Error {
+fn syntax_error(path: &Path, text: &str, error: &serde_json::Error) -> Error {
+    let at = text
+        .lines()
+        .nth(error.line().saturating_sub(1))
+        .and_then(|l| l.chars().nth(error.column().saturating_sub(1)));
     let (message, hint) = match error.classify() {
+        serde_json::error::Category::Syntax if at == Some('/') => (
+            "JSON does not allow comments".to_owned(),
+            "remove the comment (a key such as \"_comment\" would be synced as a secret, so do not add one either)",
+        ),
         serde_json::error::Category::Data => (
             "the top level must be a JSON object of keys to string values".to_owned(),
             "write the file as one object, such as {\"jwt_secret\": \"...\"}",

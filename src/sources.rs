@@ -65,22 +65,27 @@ fn definition_line(text: &str, name: &str) -> usize {
 }
 
 fn dotenv_error(path: &Path, text: &str, error: &dotenvy::Error) -> Error {
-    match error {
-        dotenvy::Error::LineParse(line, index) => {
-            // The line's text is not repeated: it may hold a value. Only its position is.
-            let number = text.lines().position(|l| l.trim_end() == line.trim_end()).map_or(1, |i| i + 1);
-            Error::input(
-                Location::at(path, number, index + 1),
-                "this line of .env cannot be parsed",
-                "write NAME=value, one per line; quote values that contain spaces or #",
-            )
-        }
-        _ => Error::input(
-            Location::file(path),
-            "the file cannot be parsed as .env",
-            "write NAME=value, one per line; quote values that contain spaces or #",
-        ),
+    let hint = "write NAME=value, one per line; quote values that contain spaces or #, and close every quote";
+    let dotenvy::Error::LineParse(fragment, index) = error else {
+        return Error::input(Location::file(path), "the file cannot be parsed as .env", hint);
+    };
+    // dotenvy names the offending text, not its line: find the first line at which a prefix of
+    // the file stops parsing (a binary search; parsing a prefix is monotone). The text itself is
+    // never repeated, as it may hold a value.
+    let lines: Vec<&str> = text.lines().collect();
+    let fails =
+        |k: usize| dotenvy::from_read_iter(lines[..k].join("\n").as_bytes()).any(|item| item.is_err());
+    let (mut good, mut bad) = (0, lines.len());
+    while bad - good > 1 {
+        let mid = (good + bad) / 2;
+        if fails(mid) { bad = mid } else { good = mid }
     }
+    let line = lines.get(bad.saturating_sub(1)).copied().unwrap_or_default();
+    let column = match line.find(fragment.lines().next().unwrap_or_default()) {
+        Some(start) if !fragment.is_empty() => (start + index + 1).min(line.chars().count() + 1),
+        _ => 1,
+    };
+    Error::input(Location::at(path, bad.max(1), column), "this line of .env cannot be parsed", hint)
 }
 
 /// secrets.json entries with each value taken from the first source that sets it.

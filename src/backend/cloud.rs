@@ -36,6 +36,10 @@ const BASE_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// The longest `Retry-After` honoured; a server asking for more gets this.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// The largest listing read (names and digests of hundreds of thousands of variables).
+const MAX_LISTING_BODY: usize = 256 * 1024 * 1024;
+/// The largest token or error answer read.
+const MAX_ERROR_BODY: usize = 1024 * 1024;
 /// Below this many requests an apply draws no progress bar.
 const PROGRESS_MIN_REQUESTS: usize = 4;
 
@@ -74,14 +78,39 @@ struct AccessToken {
 /// code, or what went wrong on the way. Never a body, a header or a token.
 #[derive(Debug, Clone)]
 enum Failure {
-    Status { op: Op, status: StatusCode, code: Option<String>, attempts: u32 },
-    Transport { op: Op, what: &'static str, attempts: u32, maybe_delivered: bool },
+    Status {
+        op: Op,
+        status: StatusCode,
+        code: Option<String>,
+        attempts: u32,
+        maybe_delivered: bool,
+    },
+    Transport {
+        op: Op,
+        what: &'static str,
+        attempts: u32,
+        maybe_delivered: bool,
+    },
+    /// A name from the listing that cannot be put in a URL path without changing its meaning.
+    Unaddressable {
+        op: Op,
+    },
 }
 
 impl Failure {
+    /// Whether an attempt may have been carried out although its answer was lost.
+    fn maybe_delivered(&self) -> bool {
+        match self {
+            Failure::Status { maybe_delivered, .. } | Failure::Transport { maybe_delivered, .. } => {
+                *maybe_delivered
+            }
+            Failure::Unaddressable { .. } => false,
+        }
+    }
+
     fn op(&self) -> Op {
         match self {
-            Failure::Status { op, .. } | Failure::Transport { op, .. } => *op,
+            Failure::Status { op, .. } | Failure::Transport { op, .. } | Failure::Unaddressable { op } => *op,
         }
     }
 }
@@ -106,7 +135,13 @@ impl CloudBackend {
         })?;
         // reqwest is built without a default crypto provider; ring is the one linked in.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if api_url.scheme() == "http" {
+            // Plain HTTP is allowed to loopback only; a proxy would carry the token across the
+            // network in clear. (Over HTTPS a proxy sees only an encrypted tunnel.)
+            builder = builder.no_proxy();
+        }
+        let client = builder
             .timeout(connection.timeout)
             .connect_timeout(connection.timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
@@ -199,7 +234,9 @@ fn progress_bar(total: usize) -> indicatif::ProgressBar {
     bar
 }
 
-/// How two listings differ, if they do: names added or gone, digests or `ETag` moved.
+/// How two listings differ, if they do: names added or gone, digests or `ETag` moved. Digests
+/// under different salts cannot be compared, so a server that salts each listing anew is judged
+/// by names and `ETag` alone.
 fn listing_difference(base: &Remote, current: &Remote) -> Option<String> {
     let added = current.vars.keys().filter(|k| !base.vars.contains_key(*k)).count();
     let gone = base.vars.keys().filter(|k| !current.vars.contains_key(*k)).count();
@@ -207,7 +244,7 @@ fn listing_difference(base: &Remote, current: &Remote) -> Option<String> {
         return Some(format!("{added} variable(s) appeared, {gone} disappeared"));
     }
     let changed = base.vars.iter().filter(|(k, v)| current.vars.get(*k) != Some(v)).count();
-    if changed > 0 || base.digest_salt != current.digest_salt {
+    if changed > 0 && base.digest_salt == current.digest_salt {
         return Some(format!("{changed} value(s) changed"));
     }
     (base.etag != current.etag).then(|| "its ETag moved".to_owned())
@@ -260,13 +297,25 @@ impl Api {
 
     async fn list(&self) -> Result<Remote, Failure> {
         let response = self.send(Op::List, Method::GET, self.secrets_url(), |r| r).await?;
-        let etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let listing: Listing = response.json().await.map_err(|_| Failure::Transport {
+        let malformed = |what: &'static str| Failure::Transport {
             op: Op::List,
-            what: "answered with a listing that is not the expected JSON",
+            what,
             attempts: 1,
             maybe_delivered: false,
-        })?;
+        };
+        // An ETag that is not plain text cannot be sent back in If-Match; better to stop than to
+        // write unconditionally.
+        let etag = match response.headers().get(ETAG) {
+            Some(value) => Some(
+                value.to_str().map_err(|_| malformed("sent an ETag that cannot be sent back"))?.to_owned(),
+            ),
+            None => None,
+        };
+        let body = read_body(response, MAX_LISTING_BODY)
+            .await
+            .map_err(|()| malformed("sent a listing larger than cloud-secrets reads, or broke off"))?;
+        let listing: Listing = serde_json::from_slice(&body)
+            .map_err(|_| malformed("answered with a listing that is not the expected JSON"))?;
         let salt = listing.digest_salt.as_deref().and_then(decode_hex);
         let digests = listing.digests.filter(|_| salt.is_some()).unwrap_or_default();
         let vars = listing
@@ -303,13 +352,21 @@ impl Api {
             .await;
         match outcome {
             Ok(_) => Ok(()),
-            // A retried PUT can meet its own earlier attempt: if the remote now holds exactly
-            // the values sent, the write happened.
-            Err(Failure::Status { status: StatusCode::PRECONDITION_FAILED, attempts, .. })
-                if attempts > 1 && self.holds(changes).await =>
-            {
-                Ok(())
-            }
+            // A retried PUT can meet its own earlier attempt, whose answer was lost: if the
+            // remote now holds exactly the values sent, the write happened.
+            Err(Failure::Status {
+                status: StatusCode::PRECONDITION_FAILED, maybe_delivered: true, ..
+            }) if self.holds(changes).await => Ok(()),
+            Err(Failure::Status {
+                status: StatusCode::PRECONDITION_FAILED, maybe_delivered: true, ..
+            }) => Err(Error::Remote {
+                message: format!(
+                    "the write to {} may have been made (an earlier attempt's answer was lost), and the remote \
+                         has changed since (412 Precondition Failed); nothing more was sent",
+                    self.describe()
+                ),
+                hint: Some("run cloud-secrets plan to see where things stand, then apply again".to_owned()),
+            }),
             Err(Failure::Status { status: StatusCode::PRECONDITION_FAILED, .. }) => Err(Error::Stale {
                 message: format!(
                     "{} changed between the last read and the write (412 Precondition Failed); nothing was written",
@@ -330,6 +387,10 @@ impl Api {
     }
 
     async fn delete(&self, name: &str) -> Result<(), Failure> {
+        // `.`, `..` or an empty segment would address the collection itself, not this secret.
+        if !is_plain_name(name) {
+            return Err(Failure::Unaddressable { op: Op::Delete });
+        }
         let url = self.url(&["api", "v1", "tenants", &self.tenant, "secrets", name]);
         match self.send(Op::Delete, Method::DELETE, url, |r| r).await {
             // Already gone, perhaps by an earlier attempt whose answer was lost.
@@ -338,11 +399,12 @@ impl Api {
         }
     }
 
-    /// The access token, exchanged anew when there is none or it is about to expire.
-    async fn access_token(&self, force_fresh: bool) -> Result<SecretValue, Failure> {
+    /// The access token, exchanged anew when there is none, it is about to expire, or it is
+    /// `rejected` (answered 401) and no other request has replaced it meanwhile.
+    async fn access_token(&self, rejected: Option<&SecretValue>) -> Result<SecretValue, Failure> {
         let mut cached = self.access.lock().await;
         if let Some(token) = cached.as_ref()
-            && !force_fresh
+            && rejected != Some(&token.value)
             && Instant::now() < token.refresh_at
         {
             return Ok(token.value.clone());
@@ -356,8 +418,9 @@ impl Api {
     async fn exchange(&self) -> Result<AccessToken, Failure> {
         let url = self.url(&["api", "v1", "core", "oauth", "token"]);
         let resource = self.api_url.as_str().trim_end_matches('/').to_owned();
+        let started = Instant::now();
         let response = self
-            .attempt_loop(Op::Exchange, || {
+            .attempt_loop(Op::Exchange, &mut false, || {
                 let form = [
                     ("grant_type", GRANT_TYPE),
                     ("subject_token", self.token.expose()),
@@ -368,17 +431,20 @@ impl Api {
                 self.client.post(url.clone()).form(&form)
             })
             .await?;
-        let started = Instant::now();
-        let body: TokenResponse = response.json().await.map_err(|_| Failure::Transport {
+        let not_a_token = Failure::Transport {
             op: Op::Exchange,
             what: "answered the token exchange with something other than a token",
             attempts: 1,
             maybe_delivered: false,
-        })?;
-        let lifetime = Duration::from_secs(body.expires_in.unwrap_or(300));
+        };
+        let body =
+            Zeroizing::new(read_body(response, MAX_ERROR_BODY).await.map_err(|()| not_a_token.clone())?);
+        let body: TokenResponse = serde_json::from_slice(&body).map_err(|_| not_a_token)?;
+        // The lifetime counts from the request; a day at most, whatever the server says.
+        let lifetime = Duration::from_secs(body.expires_in.unwrap_or(300).min(86_400));
         Ok(AccessToken {
             value: SecretValue::new(body.access_token),
-            refresh_at: started + lifetime.saturating_sub(EXPIRY_MARGIN),
+            refresh_at: started.checked_add(lifetime.saturating_sub(EXPIRY_MARGIN)).unwrap_or(started),
         })
     }
 
@@ -390,17 +456,18 @@ impl Api {
         url: Url,
         customize: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, Failure> {
-        let mut refreshed = false;
+        let mut rejected: Option<SecretValue> = None;
+        let mut delivered = false;
         loop {
-            let token = self.access_token(refreshed).await?;
+            let token = self.access_token(rejected.as_ref()).await?;
             let outcome = self
-                .attempt_loop(op, || {
+                .attempt_loop(op, &mut delivered, || {
                     customize(self.client.request(method.clone(), url.clone()).bearer_auth(token.expose()))
                 })
                 .await;
             match outcome {
-                Err(Failure::Status { status: StatusCode::UNAUTHORIZED, .. }) if !refreshed => {
-                    refreshed = true
+                Err(Failure::Status { status: StatusCode::UNAUTHORIZED, .. }) if rejected.is_none() => {
+                    rejected = Some(token);
                 }
                 other => return other,
             }
@@ -408,14 +475,15 @@ impl Api {
     }
 
     /// Sends a request, retrying transient failures with backoff; any other answer than 2xx is
-    /// a [`Failure::Status`].
+    /// a [`Failure::Status`]. `delivered` is set once an attempt may have been carried out
+    /// without its answer arriving.
     async fn attempt_loop(
         &self,
         op: Op,
+        delivered: &mut bool,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, Failure> {
         let mut attempt = 0u32;
-        let mut maybe_delivered = false;
         loop {
             attempt += 1;
             let last = attempt > self.retries;
@@ -429,8 +497,19 @@ impl Api {
                         tokio::time::sleep(wait).await;
                         continue;
                     }
-                    let code = response.json::<ErrorBody>().await.ok().and_then(|b| b.error.code);
-                    return Err(Failure::Status { op, status, code, attempts: attempt });
+                    let code = read_body(response, MAX_ERROR_BODY)
+                        .await
+                        .ok()
+                        .and_then(|body| serde_json::from_slice::<ErrorBody>(&body).ok())
+                        .and_then(|b| b.error.code)
+                        .map(|code| printable_code(&code));
+                    return Err(Failure::Status {
+                        op,
+                        status,
+                        code,
+                        attempts: attempt,
+                        maybe_delivered: *delivered,
+                    });
                 }
                 Err(e) => {
                     // A timeout or a dropped connection after the request went out may have
@@ -442,12 +521,17 @@ impl Api {
                     } else {
                         "closed the connection without an answer"
                     };
-                    maybe_delivered |= !e.is_connect();
+                    *delivered |= !e.is_connect();
                     if !last {
                         tokio::time::sleep(backoff(attempt)).await;
                         continue;
                     }
-                    return Err(Failure::Transport { op, what, attempts: attempt, maybe_delivered });
+                    return Err(Failure::Transport {
+                        op,
+                        what,
+                        attempts: attempt,
+                        maybe_delivered: *delivered,
+                    });
                 }
             }
         }
@@ -455,13 +539,18 @@ impl Api {
 
     /// A short text for a failure, for per-key reports.
     fn failure_text(&self, failure: &Failure) -> String {
+        let maybe = if failure.maybe_delivered() { "; the request may have been carried out" } else { "" };
         match failure {
             Failure::Status { status, code, attempts, .. } => {
                 let code = code.as_deref().map(|c| format!(", code {c}")).unwrap_or_default();
-                format!("{status}{code} after {attempts} attempt(s)")
+                format!("{status}{code} after {attempts} attempt(s){maybe}")
             }
             Failure::Transport { what, attempts, .. } => {
-                format!("the server {what} after {attempts} attempt(s)")
+                format!("the server {what} after {attempts} attempt(s){maybe}")
+            }
+            Failure::Unaddressable { .. } => {
+                "not sent: its name cannot be put in a URL safely; remove it with the service's own tools"
+                    .to_owned()
             }
         }
     }
@@ -470,20 +559,19 @@ impl Api {
     fn error(&self, during: Op, failure: &Failure) -> Error {
         let target = self.describe();
         let op = failure.op();
-        let nothing = match (during, failure) {
-            (Op::Put, Failure::Transport { maybe_delivered: true, .. }) => {
-                " The write may or may not have reached the server: run `cloud-secrets plan` to see where things stand, then apply again."
+        let api = self.api_url.as_str().trim_end_matches('/');
+        let nothing = match during {
+            Op::Put if failure.maybe_delivered() => {
+                " The write may or may not have reached the server: run `cloud-secrets plan` to see where things \
+                 stand, then apply again."
             }
-            (Op::Put, _) => " Nothing was written.",
+            Op::Put => " Nothing was written.",
             _ => "",
         };
         let (message, hint) = match failure {
             Failure::Status { status, .. } if *status == StatusCode::UNAUTHORIZED => (
                 match op {
-                    Op::Exchange => format!(
-                        "the systemprompt cloud at {} rejected the API token (401)",
-                        self.api_url.as_str().trim_end_matches('/')
-                    ),
+                    Op::Exchange => format!("the systemprompt cloud at {api} rejected the API token (401)"),
                     _ => format!("the systemprompt cloud rejected the credentials for {target} (401)"),
                 },
                 "log in again: the token may have expired (or set SYSTEMPROMPT_API_TOKEN to a valid one)".to_owned(),
@@ -493,13 +581,12 @@ impl Api {
                 format!("you need the admin role on tenant {}; check the tenant's permissions", self.tenant),
             ),
             Failure::Status { status, .. } if *status == StatusCode::NOT_FOUND && !matches!(op, Op::Exchange) => (
-                format!("tenant {} not found at {} (404)", self.tenant, self.api_url.as_str().trim_end_matches('/')),
+                format!("tenant {} not found at {api} (404)", self.tenant),
                 "check cloud.tenant_id in the profile's profile.yaml".to_owned(),
             ),
-            Failure::Status { status, .. } if *status == StatusCode::PRECONDITION_FAILED => (
-                format!("{target} changed meanwhile (412)"),
-                "the remote changed: run plan again".to_owned(),
-            ),
+            Failure::Status { status, .. } if *status == StatusCode::PRECONDITION_FAILED => {
+                (format!("{target} changed meanwhile (412)"), "the remote changed: run plan again".to_owned())
+            }
             Failure::Status { status, .. } => (
                 format!("the systemprompt cloud answered {} for {target}: {}", op_name(op), self.failure_text(failure)),
                 if status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS {
@@ -509,15 +596,47 @@ impl Api {
                 },
             ),
             Failure::Transport { .. } => (
-                format!("the systemprompt cloud at {} {}", self.api_url.as_str().trim_end_matches('/'), {
+                format!("the systemprompt cloud at {api} {}", {
                     let text = self.failure_text(failure);
                     text.strip_prefix("the server ").map(str::to_owned).unwrap_or(text)
                 }),
-                "check the network and the API URL (credentials.json api_url, SYSTEMPROMPT_API_URL or --remote), then try again".to_owned(),
+                "check the network and the API URL (credentials.json api_url, SYSTEMPROMPT_API_URL or --remote), \
+                 then try again"
+                    .to_owned(),
+            ),
+            Failure::Unaddressable { .. } => (
+                format!("a name on {target} cannot be addressed safely"),
+                "remove it with the service's own tools".to_owned(),
             ),
         };
         Error::Remote { message: format!("{message}.{nothing}"), hint: Some(hint) }
     }
+}
+
+/// The server's error code, reduced to characters that cannot disturb a terminal.
+fn printable_code(code: &str) -> String {
+    code.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')).take(64).collect()
+}
+
+/// Reads a response body of at most `limit` bytes.
+async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ()> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(drop)? {
+        if body.len() + chunk.len() > limit {
+            return Err(());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Whether a name can be a URL path segment as it is: letters, digits, `_`, `-`, `.`, but not
+/// `.` or `..` alone (which would address the collection, not the secret).
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 fn op_name(op: Op) -> &'static str {
@@ -529,10 +648,17 @@ fn op_name(op: Op) -> &'static str {
     }
 }
 
-/// `Retry-After` in seconds, capped.
+/// `Retry-After`, in seconds or as an HTTP date, capped.
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let seconds: u64 = response.headers().get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
-    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
+    let text = response.headers().get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let wait = match text.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => httpdate::parse_http_date(text)
+            .ok()?
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 /// Exponential backoff with jitter: a random delay between half and all of
@@ -557,6 +683,16 @@ mod tests {
             assert!(d >= ceiling / 2 && d <= ceiling, "{attempt}: {d:?}");
         }
         assert!(backoff(40) <= MAX_BACKOFF);
+    }
+
+    #[test]
+    fn only_plain_names_are_put_in_paths() {
+        for ok in ["JWT_SECRET", "acme", "tenant-1.eu"] {
+            assert!(is_plain_name(ok), "{ok}");
+        }
+        for bad in ["", ".", "..", "a/b", "a b", "a%2F", "x?y", "é"] {
+            assert!(!is_plain_name(bad), "{bad}");
+        }
     }
 
     #[test]

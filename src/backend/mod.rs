@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use cloud::CloudBackend;
+pub use cloud::{CloudBackend, is_plain_name};
 pub use file::FileStore;
 
 use crate::error::Result;

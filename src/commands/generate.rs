@@ -25,10 +25,11 @@ pub(super) fn run(
         writeln!(streams.out, "{}", secret.expose()).map_err(stdout_error)?;
         return Ok(exit::OK);
     };
+    let given = key;
     let key = if key.chars().any(|c| c.is_ascii_uppercase()) { policy::key_for(key) } else { key.clone() };
     if !crate::validate::is_snake_case(&key) {
         return Err(Error::usage(
-            format!("--into `{}` is not a secrets.json key", key.escape_debug()),
+            format!("--into `{}` is not a secrets.json key", given.escape_debug()),
             "name a snake_case key, such as jwt_secret or oauth_at_rest_pepper",
         ));
     }
