@@ -51,10 +51,13 @@ pub enum Fault {
         /// A `Retry-After` header, in seconds.
         retry_after: Option<u64>,
     },
-    /// Wait this long, then process the request normally.
+    /// Process the request, then wait this long before answering: past the client's timeout,
+    /// the request takes effect but its answer is lost.
     Delay(Duration),
     /// Close the connection without answering and without processing the request.
     Drop,
+    /// Process the request, then close the connection without answering.
+    Lost,
 }
 
 /// One request as the emulator received it.
@@ -355,7 +358,17 @@ async fn answer(
             }
             return Ok(trace(state, &parts.method, path, reply));
         }
-        Some(Fault::Delay(delay)) => tokio::time::sleep(delay).await,
+        Some(Fault::Delay(delay)) => {
+            // A slow server: the request takes effect now, the answer comes late (and is lost
+            // if the client has given up by then).
+            let reply = route(state, parts, body);
+            tokio::time::sleep(delay).await;
+            return Ok(trace(state, &parts.method, path, reply));
+        }
+        Some(Fault::Lost) => {
+            route(state, parts, body);
+            return Err(DropConnection);
+        }
         None => {}
     }
     let reply = route(state, parts, body);

@@ -247,28 +247,29 @@ pub(super) fn apply(
 
     let changes = plan.change_set(&desired);
     let applied = backend.apply(&fetched, &changes)?;
-    // What was written is remembered before anything else can fail.
-    if let Some(key) = remote.spec.record_key() {
-        let mut record = match record {
-            Some(record) => record,
-            None => LastApplied::fresh()?,
-        };
-        for (name, value) in &changes.upserts {
-            record.remember(name, value);
-        }
-        // Values the remote itself showed equal are as good as applied.
-        for write in plan.unchanged.iter().filter(|w| w.comparison == Comparison::Equal) {
-            if let Some(var) = desired.vars.get(&write.name) {
-                record.remember(&write.name, &var.value);
-            }
-        }
-        for name in changes.deletes.iter().filter(|n| !applied.failed.iter().any(|(f, _)| f == *n)) {
-            record.forget(name);
-        }
-        record::save(&config.profile.dir, &key, &record)?;
-    }
+    // What was written is remembered before anything else is said.
+    let remembered = match remote.spec.record_key() {
+        Some(key) => remember(config, &key, record, &plan, &desired, &changes, &applied),
+        None => Ok(()),
+    };
     // The work is done; a reader that went away does not undo it.
     let remote_name = remote.spec.to_string();
+    if let Err(e) = remembered {
+        let _ = if applied.failed.is_empty() {
+            text::write_applied(streams.out, plan.summary(), &remote_name, applied.revision, &output.stdout)
+        } else {
+            text::write_partly_applied(streams.out, &plan, &applied.failed, &remote_name, &output.stdout)
+        };
+        return Err(Error::Remote {
+            message: format!(
+                "the changes above were made on {remote_name}, but the last-applied record could not be saved: {e}"
+            ),
+            hint: Some(
+                "fix the problem with the record file; until then the next plan rewrites keys it cannot verify"
+                    .to_owned(),
+            ),
+        });
+    }
     if !applied.failed.is_empty() {
         let _ = text::write_partly_applied(streams.out, &plan, &applied.failed, &remote_name, &output.stdout);
         return Err(Error::Remote {
@@ -313,6 +314,35 @@ fn listed_names(config: &Config, remote: &Remote) -> Result<Vec<String>> {
         return Ok(crate::desired::managed_names(remote));
     }
     Ok(Desired::from_entries(load_entries(config)?, remote)?.listed_names(remote))
+}
+
+/// Records what the apply wrote (and what the remote showed equal), and forgets what it removed.
+fn remember(
+    config: &Config,
+    key: &str,
+    record: Option<LastApplied>,
+    plan: &Plan,
+    desired: &Desired,
+    changes: &plan::ChangeSet<'_>,
+    applied: &crate::backend::Applied,
+) -> Result<()> {
+    let mut record = match record {
+        Some(record) => record,
+        None => LastApplied::fresh()?,
+    };
+    for (name, value) in &changes.upserts {
+        record.remember(name, value);
+    }
+    // Values the remote itself showed equal are as good as applied.
+    for write in plan.unchanged.iter().filter(|w| w.comparison == Comparison::Equal) {
+        if let Some(var) = desired.vars.get(&write.name) {
+            record.remember(&write.name, &var.value);
+        }
+    }
+    for name in changes.deletes.iter().filter(|n| !applied.failed.iter().any(|(f, _)| f == *n)) {
+        record.forget(name);
+    }
+    record::save(&config.profile.dir, key, &record)
 }
 
 /// Reads the value of a `set KEY --stdin` (hidden when typed on a terminal).

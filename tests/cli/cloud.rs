@@ -82,6 +82,15 @@ fn assert_tokens_kept(project: &Project, emulator: &Emulator, outcomes: &[&Outco
             let form: BTreeMap<String, String> = serde_urlencoded::from_str(&request.body).unwrap();
             assert_eq!(form.get("subject_token").map(String::as_str), Some(TOKEN));
             assert_eq!(form.get("client_id").map(String::as_str), Some("sp_web"));
+            assert_eq!(form.get("resource").map(String::as_str), Some(emulator.url().as_str()));
+            assert_eq!(
+                form.get("grant_type").map(String::as_str),
+                Some("urn:ietf:params:oauth:grant-type:token-exchange")
+            );
+            assert_eq!(
+                form.get("subject_token_type").map(String::as_str),
+                Some("urn:ietf:params:oauth:token-type:access_token")
+            );
             assert_eq!(request.header("authorization"), None, "the exchange carries no bearer");
         } else {
             assert!(!request.body.contains(TOKEN), "API token in a {} body", request.method);
@@ -274,6 +283,7 @@ fn every_fault_at_every_request_of_an_apply_converges() {
         ("401", Fault::Status { status: 401, retry_after: None }),
         ("delay", Fault::Delay(Duration::from_millis(1200))),
         ("drop", Fault::Drop),
+        ("lost", Fault::Lost),
     ];
     for listing in [Listing::NamesOnly, Listing::Digests] {
         for n in 1..=APPLY_REQUESTS {
@@ -445,4 +455,74 @@ fn the_cloud_is_named_in_the_prompt_and_the_report() {
     assert!(out.stderr.contains("Apply these changes to http://127.0.0.1:"), "{}", out.stderr);
     assert!(out.stderr.contains(" tenant acme (profile prod)? [y/N]"), "{}", out.stderr);
     snapshot(&project, "cloud_apply_confirmed", &out);
+}
+
+#[test]
+fn a_write_whose_answer_never_comes_is_reported_as_uncertain() {
+    // Every attempt of the PUT takes effect on the server, but no answer arrives in time.
+    let (project, emulator) = setup(Listing::Digests);
+    for n in 4..9 {
+        emulator.inject(n, Fault::Delay(Duration::from_millis(1500)));
+    }
+    let out = cs(&project, &emulator, &["apply", "--yes", "--timeout", "0.4"]).run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains("may or may not have reached the server"), "{}", out.stderr);
+    assert!(!out.stderr.contains("Nothing was written"), "{}", out.stderr);
+    std::thread::sleep(Duration::from_millis(1600));
+    let rerun = cs(&project, &emulator, &["apply", "--yes"]).run();
+    assert_eq!(rerun.code, 0, "{}", rerun.transcript());
+    assert_eq!(emulator.secrets(TENANT).unwrap(), expected());
+}
+
+#[test]
+fn a_lost_answer_to_the_write_is_recognised_on_retry() {
+    // The PUT takes effect and its answer is lost; the retry meets its own write (412 in the
+    // digests mode) and sees the values in place.
+    let (project, emulator) = setup(Listing::Digests);
+    emulator.inject(4, Fault::Lost);
+    let out = cs(&project, &emulator, &["apply", "--yes"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let puts: Vec<u16> = emulator.log().iter().filter(|r| r.method == "PUT").map(|r| r.n as u16).collect();
+    assert_eq!(puts.len(), 2, "the PUT was retried");
+    assert_eq!(emulator.secrets(TENANT).unwrap(), expected());
+    // A removal whose answer is lost is retried, meets a 404, and counts as done.
+    let (project, emulator) = setup(Listing::NamesOnly);
+    emulator.inject(5, Fault::Lost);
+    let out = cs(&project, &emulator, &["apply", "--yes", "--parallelism", "1"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert_eq!(emulator.secrets(TENANT).unwrap(), expected());
+}
+
+#[test]
+fn an_access_token_is_replaced_30_seconds_before_it_expires() {
+    // Tokens that live 20 s are already inside the margin: each request exchanges anew.
+    let (project, emulator) = setup(Listing::NamesOnly);
+    emulator.set_expires_in(20);
+    let out = cs(&project, &emulator, &["apply", "--yes", "--parallelism", "1"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let log = emulator.log();
+    let exchanges = log.iter().filter(|r| r.path == "/api/v1/core/oauth/token").count();
+    assert_eq!(exchanges, log.len() - exchanges, "one exchange per tenant request");
+    // Tokens that live 31 s are good for the whole run.
+    let (project, emulator) = setup(Listing::NamesOnly);
+    emulator.set_expires_in(31);
+    let out = cs(&project, &emulator, &["apply", "--yes"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert_eq!(emulator.log().iter().filter(|r| r.path == "/api/v1/core/oauth/token").count(), 1);
+}
+
+#[test]
+fn a_proxy_never_sees_plain_http() {
+    // A second emulator plays an HTTP proxy: a request sent through it would be logged there.
+    let proxy = Emulator::start();
+    let (project, emulator) = setup(Listing::NamesOnly);
+    for var in ["HTTP_PROXY", "http_proxy", "ALL_PROXY"] {
+        let out = cs(&project, &emulator, &["plan", "-q"]).env(var, &proxy.url()).run();
+        assert_eq!(out.code, 0, "{var}: {}", out.transcript());
+        let refused =
+            project.cmd(&["plan", "--remote", "http://api.example.com"]).env(var, &proxy.url()).run();
+        assert_eq!(refused.code, 64, "{var}: {}", refused.transcript());
+    }
+    assert_eq!(proxy.request_count(), 0, "a request went through the proxy");
+    assert!(emulator.request_count() > 0);
 }
