@@ -163,7 +163,7 @@ const BAD_SECRETS: &str = r#"{
   "jwt_secret": "CANARY-short",
   "database_url": "mysql://CANARY@db/app",
   "anthropic": "CANARY-not-sk-ant",
-  "openai": "sk-CANARY-fine",
+    "openai": "CANARY-not-sk",
   "gemini": "CANARY-not-aiza",
   "MixedCase": "CANARY-mixed"
 }
@@ -192,6 +192,12 @@ fn validate_reports_every_rule_by_file_key_and_rule() {
     let out = skip.cmd(&["validate"]).run();
     assert_eq!(out.code, 0);
     snapshot(&skip, "validate_skip", &out);
+        let empty = Project::empty()
+        .write(".systemprompt/profiles/dev/profile.yaml", "secrets:\n  remote: file:store.json\n")
+        .write(".systemprompt/profiles/dev/secrets.json", "{\"openai\": \"\"}\n");
+    let out = empty.cmd(&["validate"]).run();
+    assert_eq!(out.code, 0);
+    snapshot(&empty, "validate_required", &out);
     let good = Project::fixture("fresh");
     let out = good.cmd(&["validate"]).run();
     assert_eq!(out.code, 0, "{}", out.transcript());
