@@ -192,7 +192,7 @@ fn validate_reports_every_rule_by_file_key_and_rule() {
     let out = skip.cmd(&["validate"]).run();
     assert_eq!(out.code, 0);
     snapshot(&skip, "validate_skip", &out);
-        let empty = Project::empty()
+    let empty = Project::empty()
         .write(".systemprompt/profiles/dev/profile.yaml", "secrets:\n  remote: file:store.json\n")
         .write(".systemprompt/profiles/dev/secrets.json", "{\"openai\": \"\"}\n");
     let out = empty.cmd(&["validate"]).run();
