@@ -20,12 +20,16 @@ const PLAN_EXAMPLES: &str = "\
 Examples:
   cloud-secrets plan
   cloud-secrets plan --profile production --remote file:store.json
-  cloud-secrets plan --detailed-exitcode -q; [ $? -eq 2 ] && echo drift";
+  cloud-secrets plan --detailed-exitcode -q; [ $? -eq 2 ] && echo drift
+  cloud-secrets plan --format markdown > comment.md
+  cloud-secrets plan --out plan.json         save it for cloud-secrets apply plan.json";
 
 const APPLY_EXAMPLES: &str = "\
 Examples:
   cloud-secrets apply                        show the plan, then ask before writing
   cloud-secrets apply --yes                  no question: for pipelines
+  cloud-secrets apply plan.json              a plan saved with plan --out, if still current
+  cloud-secrets apply --yes --format json    the outcome of each change, as JSON
   cloud-secrets apply --profile staging --remote file:staging-store.json";
 
 const SET_EXAMPLES: &str = "\
@@ -63,6 +67,11 @@ Examples:
 const PROFILES_EXAMPLES: &str = "\
 Examples:
   cloud-secrets profiles";
+
+const SHOW_EXAMPLES: &str = "\
+Examples:
+  cloud-secrets plan --out plan.json && cloud-secrets show plan.json --format markdown
+  cloud-secrets apply plan.json              apply exactly the reviewed plan";
 
 /// Plan and apply an application's secrets: a redacted plan first, changes only on confirmation.
 #[derive(Debug, Parser)]
@@ -118,10 +127,10 @@ pub enum Command {
     Plan(PlanArgs),
     /// Show the plan, ask, then make the remote match the desired state
     #[command(after_help = APPLY_EXAMPLES)]
-    Apply(ApplyArgs),
+    Apply(ApplyCommand),
     /// The same as apply (the platform playbook's name for it)
     #[command(after_help = APPLY_EXAMPLES)]
-    Sync(ApplyArgs),
+    Sync(ApplyCommand),
     /// Set variables on the remote directly: a plan of just those keys, confirmed like apply
     #[command(after_help = SET_EXAMPLES)]
     Set(SetArgs),
@@ -143,6 +152,45 @@ pub enum Command {
     /// List the project's profiles with their target, tenant and remote
     #[command(after_help = PROFILES_EXAMPLES)]
     Profiles,
+    /// Show a plan saved with plan --out
+    #[command(after_help = SHOW_EXAMPLES)]
+    Show(ShowArgs),
+}
+
+/// Options of `apply` and `sync`.
+#[derive(Debug, Args)]
+pub struct ApplyCommand {
+    /// A plan saved with `plan --out`: apply exactly it, without a question, if neither the
+    /// desired state nor the remote changed since
+    #[arg(value_name = "PLAN_FILE")]
+    pub plan_file: Option<PathBuf>,
+
+    /// How the change is applied.
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+}
+
+/// Options of `show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The saved plan
+    #[arg(value_name = "PLAN_FILE")]
+    pub plan_file: PathBuf,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// How a plan is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people at a terminal
+    Text,
+    /// One JSON document (docs/plan-format.md)
+    Json,
+    /// For a pull-request comment
+    Markdown,
 }
 
 /// Options of `plan`.
@@ -151,6 +199,14 @@ pub struct PlanArgs {
     /// Exit 2 when there are changes, 0 when there are none (1 stays an error)
     #[arg(long)]
     pub detailed_exitcode: bool,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Also save the plan to FILE (mode 0600, no values) for `apply FILE`
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// Options of `apply`, `sync`, and every command that changes the remote.
@@ -159,6 +215,11 @@ pub struct ApplyArgs {
     /// Apply without asking
     #[arg(short, long)]
     pub yes: bool,
+
+    /// Output format (with json or markdown, a plan awaiting confirmation is shown as text on
+    /// stderr, and stdout carries only the final document)
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 
     /// Apply even when the plan removes more than the profile's mass_removal_threshold (default
     /// half) of the managed variables on the remote, or all of them

@@ -178,9 +178,16 @@ pub struct RemoteConfig {
     pub origin: RemoteOrigin,
     /// How a network remote is reached (token, timeouts, concurrency).
     pub connection: Connection,
+    /// The remote as shown to people.
+    shown: String,
 }
 
 impl RemoteConfig {
+    /// The remote as shown to people.
+    pub fn display(&self) -> &str {
+        &self.shown
+    }
+
     /// Resolves the remote of `config`'s profile; `parallelism` is the apply's (1 for a plan).
     pub fn from_cli(cli: &Cli, env: &Env, config: &Config, parallelism: usize) -> Result<Self> {
         let (spec, origin, token) = resolve_remote(cli.remote.as_deref(), &config.cwd, &config.profile, env)?;
@@ -191,7 +198,7 @@ impl RemoteConfig {
             parallelism,
             progress: env.terminals.stderr && !cli.quiet,
         };
-        Ok(Self { spec, origin, connection })
+        Ok(Self { shown: spec.to_string(), spec, origin, connection })
     }
 }
 

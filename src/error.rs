@@ -192,9 +192,7 @@ impl Error {
                  running, the lock is released automatically"
                     .to_owned(),
             ),
-            Error::Stale { .. } => {
-                Some("nothing was written; run the command again to review a fresh plan".to_owned())
-            }
+            Error::Stale { .. } => Some("plan again, and review the new plan before applying it".to_owned()),
         }
     }
 

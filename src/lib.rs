@@ -21,6 +21,7 @@ pub mod prompt;
 pub mod record;
 pub mod render;
 pub mod safety;
+pub mod saved;
 pub mod secret;
 pub mod secrets_file;
 pub mod sources;

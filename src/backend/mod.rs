@@ -154,6 +154,26 @@ impl RemoteSpec {
         }
     }
 
+    /// What identifies the remote wherever the command runs: an absolute path, or the API URL
+    /// and tenant. A saved plan records it.
+    pub fn identity(&self) -> String {
+        match self {
+            RemoteSpec::File(path) => {
+                let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| {
+                    let dir = path.parent().and_then(|d| std::fs::canonicalize(d).ok());
+                    match (dir, path.file_name()) {
+                        (Some(dir), Some(name)) => dir.join(name),
+                        _ => path.clone(),
+                    }
+                });
+                format!("file:{}", absolute.display())
+            }
+            RemoteSpec::Cloud { api_url, tenant } => {
+                format!("{} tenant {tenant}", api_url.as_str().trim_end_matches('/'))
+            }
+        }
+    }
+
     /// The key of this remote in the last-applied record, for remotes whose values cannot all
     /// be read back; `None` for the local store, which needs no record.
     pub fn record_key(&self) -> Option<String> {

@@ -35,13 +35,19 @@ pub fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'_>) -> 
         Command::Plan(args) => {
             let config = Config::from_cli(cli, env)?;
             let remote = RemoteConfig::from_cli(cli, env, &config, 1)?;
-            sync::plan(&config, &remote, args.detailed_exitcode, output, streams)
+            sync::plan(&config, &remote, args, output, streams)
         }
         Command::Apply(args) | Command::Sync(args) => {
+            // A saved plan is read (and its checksum checked) before anything else.
+            let scope = match &args.plan_file {
+                Some(path) => sync::Scope::Saved(Box::new(crate::saved::SavedPlan::read(path)?)),
+                None => sync::Scope::Everything,
+            };
             let config = Config::from_cli(cli, env)?;
-            let remote = RemoteConfig::from_cli(cli, env, &config, usize::from(args.parallelism))?;
-            sync::apply(&config, &remote, sync::Scope::Everything, &args.into(), output, streams)
+            let remote = RemoteConfig::from_cli(cli, env, &config, usize::from(args.apply.parallelism))?;
+            sync::apply(&config, &remote, scope, &(&args.apply).into(), output, streams)
         }
+        Command::Show(args) => sync::show_saved(args, output, streams),
         Command::Set(args) => {
             // Usage errors come before anything is read.
             let assignments = sync::parse_assignments(&args.assignments, args.stdin)?;

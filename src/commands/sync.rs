@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::validate::{Review, gate, load_entries};
 use super::{Streams, stderr_error, stdout_error, warn};
 use crate::backend::{Access, Backend};
-use crate::cli::ApplyArgs;
+use crate::cli::{ApplyArgs, Format, PlanArgs, ShowArgs};
 use crate::config::{Config, Output, RemoteConfig, RemoteOrigin};
 use crate::desired::{Desired, DesiredVar, SkipReason, Source};
 use crate::error::{Error, Result, display_path, exit};
@@ -16,7 +16,9 @@ use crate::plan::{self, Comparison, MassRemoval, Plan, Remote};
 use crate::policy::{self, VarClass};
 use crate::project::{DEFAULT_MASS_REMOVAL_THRESHOLD, ProfileOrigin};
 use crate::record::{self, LastApplied};
-use crate::render::{Detail, Subject, text};
+use crate::render::json::{self, PlanDocument};
+use crate::render::{Detail, Subject, markdown, text};
+use crate::saved::SavedPlan;
 use crate::secret::SecretValue;
 
 /// Which part of the remote a command changes.
@@ -34,11 +36,14 @@ pub(super) enum Scope {
     Unset(Vec<String>),
     /// Remove the system-managed and stale variables (`cleanup`).
     Cleanup,
+    /// Everything, exactly as a saved plan shows (`apply FILE`).
+    Saved(Box<SavedPlan>),
 }
 
 /// How an apply behaves.
 pub(super) struct ApplyOptions {
     yes: bool,
+    format: Format,
     lock_timeout: Duration,
     allow_mass_removal: bool,
 }
@@ -47,6 +52,7 @@ impl From<&ApplyArgs> for ApplyOptions {
     fn from(args: &ApplyArgs) -> Self {
         Self {
             yes: args.yes,
+            format: args.format,
             lock_timeout: Duration::from_secs(args.lock_timeout),
             allow_mass_removal: args.allow_mass_removal,
         }
@@ -107,7 +113,7 @@ fn variable_for(key: &str) -> Result<String> {
 pub(super) fn plan(
     config: &Config,
     remote: &RemoteConfig,
-    detailed_exitcode: bool,
+    args: &PlanArgs,
     output: &Output,
     streams: &mut Streams<'_>,
 ) -> Result<i32> {
@@ -120,8 +126,22 @@ pub(super) fn plan(
     let desired = Desired::from_entries(entries, &fetched)?;
     warn_skipped(&desired, output, streams.err);
     let plan = plan::plan(&desired, &fetched, record.as_ref());
+    if let Some(path) = &args.out {
+        let document = PlanDocument::of(&plan, subject(config, remote, true));
+        SavedPlan::new(document, &config.profile.dir, remote.spec.identity(), &desired, &fetched)?
+            .write(path)?;
+        if !output.quiet {
+            let _ = writeln!(
+                streams.err,
+                "Saved the plan to {}; apply it with: cloud-secrets apply {}",
+                display_path(path),
+                display_path(path)
+            );
+        }
+    }
     // A reader that stops reading (`| head`) is not an error: the plan was computed.
-    match show(remote, config, output, (&plan, true), detail(output, false), streams.out) {
+    let shown = show(remote, config, output, (&plan, true), detail(output, false), args.format, streams.out);
+    match shown {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
         other => other.map_err(stdout_error)?,
     }
@@ -136,7 +156,23 @@ pub(super) fn plan(
             mass.managed
         );
     }
-    Ok(if detailed_exitcode && !plan.is_empty() { exit::CHANGES } else { exit::OK })
+    Ok(if args.detailed_exitcode && !plan.is_empty() { exit::CHANGES } else { exit::OK })
+}
+
+/// `show FILE`: a saved plan, in any format.
+pub(super) fn show_saved(args: &ShowArgs, output: &Output, streams: &mut Streams<'_>) -> Result<i32> {
+    let saved = SavedPlan::read(&args.plan_file)?;
+    let plan = saved.plan.to_plan();
+    let subject = Subject { profile: &saved.plan.profile, remote: &saved.plan.remote, whole: true };
+    let written = match args.format {
+        Format::Text => text::write_plan(streams.out, &plan, subject, &output.stdout, detail(output, false)),
+        Format::Json => json::write_document(streams.out, &saved.plan),
+        Format::Markdown => markdown::write_plan(streams.out, &saved.plan, subject),
+    };
+    match written {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(exit::OK),
+        other => other.map(|()| exit::OK).map_err(stdout_error),
+    }
 }
 
 /// `apply`, `sync`, `set`, `unset`, `cleanup`: plan the scope, show it, ask, apply it.
@@ -149,13 +185,16 @@ pub(super) fn apply(
     streams: &mut Streams<'_>,
 ) -> Result<i32> {
     describe(config, remote, output, streams.err);
-    let entries = match scope {
-        Scope::Everything => {
-            let entries = load_entries(config)?;
-            gate(config, &Review::of(config, &entries), output, streams.err)?;
-            Some(entries)
-        }
-        _ => None,
+    if let Scope::Saved(saved) = &scope {
+        check_saved_for(saved, config, remote)?;
+    }
+    let whole = matches!(scope, Scope::Everything | Scope::Saved(_));
+    let entries = if whole {
+        let entries = load_entries(config)?;
+        gate(config, &Review::of(config, &entries), output, streams.err)?;
+        Some(entries)
+    } else {
+        None
     };
     let scope = read_stdin_values(scope, config, streams)?;
 
@@ -163,7 +202,7 @@ pub(super) fn apply(
     let record = load_record(config, remote)?;
     let fetched = backend.fetch()?;
     let (desired, scoped) = match &scope {
-        Scope::Everything => {
+        Scope::Everything | Scope::Saved(_) => {
             let desired = Desired::from_entries(entries.unwrap_or_default(), &fetched)?;
             warn_skipped(&desired, output, streams.err);
             (desired, fetched.clone())
@@ -183,54 +222,63 @@ pub(super) fn apply(
             (desired, scoped)
         }
         Scope::Cleanup => {
-            let names: Vec<String> = fetched
+            let vars = fetched
                 .vars
-                .keys()
-                .filter(|n| matches!(policy::classify(n), VarClass::SystemManaged | VarClass::Stale))
-                .cloned()
+                .iter()
+                .filter(|(n, _)| matches!(policy::classify(n), VarClass::SystemManaged | VarClass::Stale))
+                .map(|(n, v)| (n.clone(), v.clone()))
                 .collect();
-            let scoped = Remote {
-                vars: fetched
-                    .vars
-                    .iter()
-                    .filter(|(n, _)| names.contains(n))
-                    .map(|(n, v)| (n.clone(), v.clone()))
-                    .collect(),
-                ..fetched.clone()
-            };
-            (Desired::default(), scoped)
+            (Desired::default(), Remote { vars, ..fetched.clone() })
         }
     };
     let plan = plan::plan(&desired, &scoped, record.as_ref());
+    if let Scope::Saved(saved) = &scope {
+        check_saved_still_holds(saved, &desired, &fetched, &plan, config, remote)?;
+    }
 
-    let will_ask = !options.yes && config.can_prompt;
-    // Whoever confirms sees the whole plan, even with --quiet. A plan that cannot be shown is
-    // not applied.
-    let whole = matches!(scope, Scope::Everything);
-    show(remote, config, output, (&plan, whole), detail(output, will_ask), streams.out)
-        .and_then(|()| streams.out.flush())
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::BrokenPipe => Error::Config {
-                message: "standard output was closed before the plan could be shown; nothing was applied"
-                    .to_owned(),
-                hint: Some("let the plan be read in full, or redirect it to a file".to_owned()),
-            },
-            _ => stdout_error(e),
-        })?;
+    // A saved plan was reviewed when it was made: it is applied without a question.
+    let yes = options.yes || matches!(scope, Scope::Saved(_));
+    let will_ask = !yes && config.can_prompt;
+    // Whoever confirms sees the whole plan, even with --quiet; with a machine format, on stderr,
+    // so that stdout carries one document. A plan that cannot be shown is not applied.
+    let shown = match (options.format, will_ask) {
+        (Format::Text, _) => {
+            show(remote, config, output, (&plan, whole), detail(output, will_ask), Format::Text, streams.out)
+                .and_then(|()| streams.out.flush())
+        }
+        (_, true) => text::write_plan(
+            streams.err,
+            &plan,
+            subject(config, remote, whole),
+            &output.stderr,
+            detail(output, true),
+        ),
+        (_, false) => Ok(()),
+    };
+    shown.map_err(|e| match e.kind() {
+        io::ErrorKind::BrokenPipe => Error::Config {
+            message: "the output was closed before the plan could be shown; nothing was applied".to_owned(),
+            hint: Some("let the plan be read in full, or redirect it to a file".to_owned()),
+        },
+        _ => stdout_error(e),
+    })?;
     if plan.is_empty() {
+        if options.format != Format::Text {
+            let _ = report(options.format, &plan, &[], None, config, remote, whole, output, streams.out);
+        }
         if let Scope::Set { assignments, save: true } = &scope {
             save(config, assignments, output, streams.err)?;
         }
         return Ok(exit::OK);
     }
-    if matches!(scope, Scope::Everything)
+    if whole
         && let Some(mass) = plan.mass_removal(threshold(config))
         && !options.allow_mass_removal
     {
         return Err(mass_removal_error(mass, config, remote));
     }
-    confirm(config, remote, options.yes, streams)?;
-    if will_ask && matches!(scope, Scope::Everything) {
+    confirm(config, remote, yes, streams)?;
+    if will_ask && whole {
         // The question may have waited a long time: the desired state must still be the one
         // the plan was made from.
         let again = Desired::from_entries(load_entries(config)?, &fetched)?;
@@ -253,16 +301,22 @@ pub(super) fn apply(
         None => Ok(()),
     };
     // The work is done; a reader that went away does not undo it.
+    let _ = report(
+        options.format,
+        &plan,
+        &applied.failed,
+        applied.revision,
+        config,
+        remote,
+        whole,
+        output,
+        streams.out,
+    );
     let remote_name = remote.spec.to_string();
     if let Err(e) = remembered {
-        let _ = if applied.failed.is_empty() {
-            text::write_applied(streams.out, plan.summary(), &remote_name, applied.revision, &output.stdout)
-        } else {
-            text::write_partly_applied(streams.out, &plan, &applied.failed, &remote_name, &output.stdout)
-        };
         return Err(Error::Remote {
             message: format!(
-                "the changes above were made on {remote_name}, but the last-applied record could not be saved: {e}"
+                "the changes were made on {remote_name}, but the last-applied record could not be saved: {e}"
             ),
             hint: Some(
                 "fix the problem with the record file; until then the next plan rewrites keys it cannot verify"
@@ -271,7 +325,6 @@ pub(super) fn apply(
         });
     }
     if !applied.failed.is_empty() {
-        let _ = text::write_partly_applied(streams.out, &plan, &applied.failed, &remote_name, &output.stdout);
         return Err(Error::Remote {
             message: format!(
                 "{} of {} deletions failed on {remote_name}; every other change in the plan was made",
@@ -281,7 +334,6 @@ pub(super) fn apply(
             hint: Some("run the command again to finish: it plans from what the remote holds now".to_owned()),
         });
     }
-    let _ = text::write_applied(streams.out, plan.summary(), &remote_name, applied.revision, &output.stdout);
     if let Scope::Set { assignments, save: want_save } = &scope {
         if *want_save {
             save(config, assignments, output, streams.err)?;
@@ -290,6 +342,108 @@ pub(super) fn apply(
         }
     }
     Ok(exit::OK)
+}
+
+/// What an apply did, in the run's format.
+#[allow(clippy::too_many_arguments)]
+fn report(
+    format: Format,
+    plan: &Plan,
+    failed: &[(String, String)],
+    revision: Option<u64>,
+    config: &Config,
+    remote: &RemoteConfig,
+    whole: bool,
+    output: &Output,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let remote_name = remote.spec.to_string();
+    let subject = subject(config, remote, whole);
+    match format {
+        Format::Json => json::write_document(out, &PlanDocument::of(plan, subject).applied(failed, revision)),
+        Format::Markdown => {
+            markdown::write_plan(out, &PlanDocument::of(plan, subject), subject)?;
+            writeln!(out)?;
+            text_report(plan, failed, revision, &remote_name, &crate::color::Palette::plain(), out)
+        }
+        Format::Text => text_report(plan, failed, revision, &remote_name, &output.stdout, out),
+    }
+}
+
+fn text_report(
+    plan: &Plan,
+    failed: &[(String, String)],
+    revision: Option<u64>,
+    remote_name: &str,
+    palette: &crate::color::Palette,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if plan.is_empty() {
+        Ok(())
+    } else if failed.is_empty() {
+        text::write_applied(out, plan.summary(), remote_name, revision, palette)
+    } else {
+        text::write_partly_applied(out, plan, failed, remote_name, palette)
+    }
+}
+
+/// Refuses a saved plan made for another profile or remote.
+fn check_saved_for(saved: &SavedPlan, config: &Config, remote: &RemoteConfig) -> Result<()> {
+    let profile_dir = crate::saved::identity_of_dir(&config.profile.dir);
+    if saved.guard.profile_dir != profile_dir {
+        return Err(Error::Stale {
+            message: format!(
+                "the saved plan was made for the profile in {}, not {}; nothing was written",
+                saved.guard.profile_dir, profile_dir
+            ),
+        });
+    }
+    if saved.guard.remote != remote.spec.identity() {
+        return Err(Error::Stale {
+            message: format!(
+                "the saved plan was made for the remote {}, not {}; nothing was written",
+                saved.guard.remote,
+                remote.spec.identity()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a saved plan whose desired state or remote moved, or that would no longer do the same.
+fn check_saved_still_holds(
+    saved: &SavedPlan,
+    desired: &Desired,
+    fetched: &Remote,
+    plan: &Plan,
+    config: &Config,
+    remote: &RemoteConfig,
+) -> Result<()> {
+    let salt = saved.salt();
+    if crate::saved::desired_fingerprint(&salt, desired) != saved.guard.desired_fingerprint {
+        return Err(Error::Stale {
+            message:
+                "the desired state changed since the plan was saved (secrets.json, .env or the environment); \
+                      nothing was written"
+                    .to_owned(),
+        });
+    }
+    if crate::saved::remote_fingerprint(&salt, fetched) != saved.guard.remote_fingerprint {
+        return Err(Error::Stale {
+            message: format!(
+                "the remote {} changed since the plan was saved; nothing was written",
+                remote.spec
+            ),
+        });
+    }
+    if PlanDocument::of(plan, subject(config, remote, true)).changes != saved.plan.changes {
+        return Err(Error::Stale {
+            message:
+                "applying now would not make exactly the changes the saved plan shows; nothing was written"
+                    .to_owned(),
+        });
+    }
+    Ok(())
 }
 
 fn vars_names(desired: &Desired) -> Vec<String> {
@@ -556,11 +710,20 @@ fn show(
     output: &Output,
     (plan, whole): (&Plan, bool),
     detail: Detail,
+    format: Format,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let remote = remote.spec.to_string();
-    let subject = Subject { profile: &config.profile.name, remote: &remote, whole };
-    text::write_plan(out, plan, subject, &output.stdout, detail)
+    let subject = subject(config, remote, whole);
+    match format {
+        Format::Text => text::write_plan(out, plan, subject, &output.stdout, detail),
+        Format::Json => json::write_document(out, &PlanDocument::of(plan, subject)),
+        Format::Markdown => markdown::write_plan(out, &PlanDocument::of(plan, subject), subject),
+    }
+}
+
+/// What a plan is between; the remote's name lives as long as the configuration.
+fn subject<'a>(config: &'a Config, remote: &'a RemoteConfig, whole: bool) -> Subject<'a> {
+    Subject { profile: &config.profile.name, remote: remote.display(), whole }
 }
 
 fn confirm(config: &Config, remote: &RemoteConfig, yes: bool, streams: &mut Streams<'_>) -> Result<()> {

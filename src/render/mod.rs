@@ -1,6 +1,8 @@
 //! Renderers: they turn a [`crate::plan::Plan`] into output on a writer they are given. Nothing
 //! here touches stdout or stderr directly, so every output can be captured and snapshot-tested.
 
+pub mod json;
+pub mod markdown;
 pub mod text;
 
 /// What the plan is between, for headings.

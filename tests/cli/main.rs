@@ -8,4 +8,5 @@ mod cloud;
 mod commands;
 mod corpus;
 mod errors;
+mod formats;
 mod plan;

@@ -64,16 +64,14 @@ impl Project {
         self
     }
 
-    /// Writes an input file (creating directories) and records any canary in it. An input that
-    /// holds canaries is exempt from the written-file check: the tool did not write it.
+    /// Writes an input file (creating directories) and records any canary in it. Inputs are
+    /// exempt from the written-file check: the tool did not write them.
     pub fn write(mut self, rel: &str, contents: &str) -> Self {
         let path = self.root().join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, contents).unwrap();
         make_private_if_secret(&path);
-        if contents.contains(CANARY) {
-            self.value_files.push(PathBuf::from(rel));
-        }
+        self.value_files.push(PathBuf::from(rel));
         self.with_canaries()
     }
 
