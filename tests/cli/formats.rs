@@ -240,3 +240,22 @@ fn a_stale_saved_plan_is_refused_and_says_why() {
         "was changed after it was written",
     );
 }
+
+#[test]
+fn every_command_that_shows_a_plan_prints_schema_valid_json() {
+    let project = Project::fixture("drift");
+    for args in [
+        &["set", "openai=sk-CANARY-json-set", "--yes", "--format", "json"][..],
+        &["unset", "LEGACY_WEBHOOK_SECRET", "--yes", "--format", "json"],
+        &["cleanup", "--yes", "--format", "json"],
+        &["cleanup", "--yes", "--format", "json"],
+        &["sync", "--yes", "--format", "json"],
+    ] {
+        let out = project.cmd(args).run();
+        assert_eq!(out.code, 0, "{args:?}: {}", out.transcript());
+        let doc = json_of(&out);
+        assert_eq!(doc["kind"], "apply", "{args:?}");
+    }
+    let md = project.cmd(&["cleanup", "--yes", "--format", "markdown"]).run();
+    assert!(md.stdout.starts_with("### cloud-secrets plan"), "{}", md.stdout);
+}
