@@ -129,6 +129,8 @@ pub struct Config {
     pub environment: BTreeMap<String, SecretValue>,
     /// Whether a confirmation can be asked on the terminal.
     pub can_prompt: bool,
+    /// Variables the profile leaves alone (`secrets.ignore`).
+    pub ignore: crate::policy::Ignore,
 }
 
 /// The directory the run acts in: the working directory, or `-C DIR`.
@@ -158,7 +160,15 @@ impl Config {
             env.profile.as_deref(),
             env.home.as_deref(),
         )?;
+        let ignore = crate::policy::Ignore::new(&profile.settings.secrets.ignore).map_err(|message| {
+            Error::input(
+                project::locate(&profile.yaml, "ignore"),
+                format!("secrets.ignore: {message}"),
+                "list glob patterns of variable names, such as LEGACY_* or FEATURE_?",
+            )
+        })?;
         Ok(Config {
+            ignore,
             root: project::find_root(&profile.dir),
             cwd,
             profile,

@@ -63,6 +63,8 @@ pub enum SkipReason {
     Derived,
     /// `database_url` when `internal_database_url` is set.
     ShadowedBy(String),
+    /// Matches `secrets.ignore` in profile.yaml.
+    Ignored,
 }
 
 /// A key of the desired state that is not synced.
@@ -85,6 +87,8 @@ pub struct Desired {
     pub vars: BTreeMap<String, DesiredVar>,
     /// Keys not synced, sorted by variable name then key.
     pub skipped: Vec<Skipped>,
+    /// Variables left alone on both sides (`secrets.ignore`).
+    pub ignore: policy::Ignore,
 }
 
 impl Desired {
@@ -95,12 +99,21 @@ impl Desired {
     /// The remote is consulted for one thing only: a custom key that is not set here but whose
     /// variable the remote holds is kept there, so it stays listed in the derived variable.
     pub fn from_entries(entries: Vec<Entry>, remote: &Remote) -> Result<Self> {
+        Self::from_entries_ignoring(entries, remote, policy::Ignore::default())
+    }
+
+    /// [`Desired::from_entries`], leaving alone the variables `ignore` matches.
+    pub fn from_entries_ignoring(
+        entries: Vec<Entry>,
+        remote: &Remote,
+        ignore: policy::Ignore,
+    ) -> Result<Self> {
         let entries: Vec<Entry> =
             entries.into_iter().map(|e| Entry { value: e.value.filter(|v| !v.is_empty()), ..e }).collect();
         let internal_db_set =
             entries.iter().any(|e| e.key == policy::INTERNAL_DATABASE_URL_KEY && e.value.is_some());
         let mut claimed: BTreeMap<String, (String, Location)> = BTreeMap::new();
-        let mut desired = Desired::default();
+        let mut desired = Desired { ignore, ..Desired::default() };
 
         for entry in entries {
             let name = policy::variable_name(&entry.key);
@@ -127,7 +140,9 @@ impl Desired {
                 }
             }
 
-            let reason = if shadowed {
+            let reason = if desired.ignore.matches(&name) {
+                Some(SkipReason::Ignored)
+            } else if shadowed {
                 Some(SkipReason::ShadowedBy(policy::INTERNAL_DATABASE_URL_KEY.to_owned()))
             } else if name == policy::CUSTOM_SECRETS_VAR {
                 Some(SkipReason::Derived)
@@ -196,8 +211,13 @@ impl Desired {
     /// Sets `SYSTEMPROMPT_CUSTOM_SECRETS` to the sorted, comma-joined non-standard names among
     /// `names`, or leaves it out when there are none.
     fn derive_custom_secrets<'a>(&mut self, names: impl Iterator<Item = &'a str>) {
-        let mut custom: Vec<&str> =
-            names.filter(|name| !policy::is_standard(name) && *name != policy::CUSTOM_SECRETS_VAR).collect();
+        if self.ignore.matches(policy::CUSTOM_SECRETS_VAR) {
+            return;
+        }
+        let mut custom: Vec<&str> = names
+            .filter(|name| !policy::is_standard(name) && *name != policy::CUSTOM_SECRETS_VAR)
+            .filter(|name| !self.ignore.matches(name))
+            .collect();
         custom.sort_unstable();
         custom.dedup();
         if custom.is_empty() {

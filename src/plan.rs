@@ -119,6 +119,8 @@ pub struct Plan {
     pub kept: Vec<String>,
     /// Deploy-owned variables on the remote: not managed here, left as they are.
     pub unmanaged: Vec<String>,
+    /// Remote variables matching `secrets.ignore`: left as they are.
+    pub ignored: Vec<String>,
 }
 
 /// A plan that removes most (or all) of the managed variables on the remote.
@@ -262,6 +264,10 @@ pub fn plan(desired: &Desired, remote: &Remote, record: Option<&LastApplied>) ->
 
     let unset: Vec<&str> = desired.unset_names().collect();
     for name in remote.vars.keys().filter(|n| !desired.vars.contains_key(*n)) {
+        if desired.ignore.matches(name) {
+            plan.ignored.push(name.clone());
+            continue;
+        }
         match policy::classify(name) {
             VarClass::SystemManaged => {
                 plan.cleanup.push(Cleanup { name: name.clone(), reason: CleanupReason::SystemManaged })
@@ -508,6 +514,34 @@ mod tests {
                 ("OPENAI_API_KEY", Comparison::Equal),
             ]
         );
+    }
+
+    #[test]
+    fn ignored_variables_are_neither_written_nor_removed() {
+        let entries = vec![
+            Entry {
+                key: "legacy_a".into(),
+                value: Some(SecretValue::new("new")),
+                source: Source::File,
+                location: Location::named("x"),
+            },
+            Entry {
+                key: "kept".into(),
+                value: Some(SecretValue::new("k")),
+                source: Source::File,
+                location: Location::named("x"),
+            },
+        ];
+        let ignore = crate::policy::Ignore::new(&["LEGACY_*".into(), "FLY_*".into()]).unwrap();
+        let r = remote(&[("LEGACY_A", "old"), ("LEGACY_B", "b"), ("FLY_APP_NAME", "f"), ("GONE", "g")]);
+        let d = Desired::from_entries_ignoring(entries, &r, ignore).unwrap();
+        let p = plan(&d, &r);
+        assert_eq!(names(&p.add), ["KEPT", "SYSTEMPROMPT_CUSTOM_SECRETS"]);
+        assert!(p.change.is_empty() && p.cleanup.is_empty());
+        assert_eq!(p.remove, ["GONE"]);
+        assert_eq!(p.ignored, ["FLY_APP_NAME", "LEGACY_A", "LEGACY_B"]);
+        assert_eq!(p.skipped[0].reason, SkipReason::Ignored);
+        assert_eq!(d.vars["SYSTEMPROMPT_CUSTOM_SECRETS"].value.expose(), "KEPT");
     }
 
     #[test]

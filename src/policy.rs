@@ -46,6 +46,43 @@ pub enum VarClass {
     Managed,
 }
 
+/// Variable names a profile leaves alone (`secrets.ignore` in profile.yaml): never added,
+/// changed or removed.
+#[derive(Debug, Clone, Default)]
+pub struct Ignore {
+    patterns: Vec<String>,
+    set: Option<globset::GlobSet>,
+}
+
+impl Ignore {
+    /// Compiles glob patterns (`LEGACY_*`, `FEATURE_?`); the error names the bad pattern.
+    pub fn new(patterns: &[String]) -> std::result::Result<Self, String> {
+        if patterns.is_empty() {
+            return Ok(Self::default());
+        }
+        let mut builder = globset::GlobSetBuilder::new();
+        for pattern in patterns {
+            let glob = globset::GlobBuilder::new(pattern)
+                .literal_separator(false)
+                .build()
+                .map_err(|e| format!("`{}` is not a glob pattern: {}", pattern.escape_debug(), e.kind()))?;
+            builder.add(glob);
+        }
+        let set = builder.build().map_err(|e| e.to_string())?;
+        Ok(Self { patterns: patterns.to_vec(), set: Some(set) })
+    }
+
+    /// Whether `name` is ignored.
+    pub fn matches(&self, name: &str) -> bool {
+        self.set.as_ref().is_some_and(|set| set.is_match(name))
+    }
+
+    /// The patterns, as written.
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+}
+
 /// Classifies a variable name.
 pub fn classify(name: &str) -> VarClass {
     if SYSTEM_MANAGED_VARS.iter().any(|v| v.eq_ignore_ascii_case(name)) {
@@ -119,6 +156,19 @@ mod tests {
         {
             assert_eq!(key_for(&variable_name(key)), key);
         }
+    }
+
+    #[test]
+    fn ignore_patterns_are_globs_over_variable_names() {
+        let ignore = Ignore::new(&["LEGACY_*".into(), "FEATURE_?".into(), "EXACT".into()]).unwrap();
+        for name in ["LEGACY_A", "LEGACY_", "FEATURE_X", "EXACT"] {
+            assert!(ignore.matches(name), "{name}");
+        }
+        for name in ["LEGACY", "FEATURE_XY", "EXACTLY", "A_LEGACY_B"] {
+            assert!(!ignore.matches(name), "{name}");
+        }
+        assert!(!Ignore::default().matches("ANY"));
+        assert!(Ignore::new(&["[".into()]).unwrap_err().contains("`[` is not a glob pattern"));
     }
 
     #[test]

@@ -87,6 +87,9 @@ pub struct SecretsSettings {
     /// The share of the remote's managed variables a plan may remove before apply refuses it
     /// without `--allow-mass-removal` (default 0.5).
     pub mass_removal_threshold: Option<f64>,
+    /// Glob patterns of variable names never added, changed or removed.
+    #[serde(default)]
+    pub ignore: Vec<String>,
     /// Fields this version does not know; warned about, so a typo does not pass unseen.
     #[serde(flatten)]
     pub unknown: std::collections::BTreeMap<String, serde_yaml_ng::Value>,

@@ -123,7 +123,7 @@ pub(super) fn plan(
     let mut backend = remote.spec.open(Access::Read, &remote.connection)?;
     let record = load_record(config, remote)?;
     let fetched = backend.fetch()?;
-    let desired = Desired::from_entries(entries, &fetched)?;
+    let desired = Desired::from_entries_ignoring(entries, &fetched, config.ignore.clone())?;
     warn_skipped(&desired, output, streams.err);
     let plan = plan::plan(&desired, &fetched, record.as_ref());
     if let Some(path) = &args.out {
@@ -203,21 +203,24 @@ pub(super) fn apply(
     let fetched = backend.fetch()?;
     let (desired, scoped) = match &scope {
         Scope::Everything | Scope::Saved(_) => {
-            let desired = Desired::from_entries(entries.unwrap_or_default(), &fetched)?;
+            let desired =
+                Desired::from_entries_ignoring(entries.unwrap_or_default(), &fetched, config.ignore.clone())?;
             warn_skipped(&desired, output, streams.err);
             (desired, fetched.clone())
         }
         Scope::Set { assignments, .. } => {
-            let vars = settable(assignments, output, streams.err)?;
-            let desired = Desired::for_set(vars, &listed_names(config, &fetched)?);
+            let vars = settable(assignments, &config.ignore, output, streams.err)?;
+            let mut desired = Desired::for_set(vars, &listed_names(config, &fetched)?);
+            desired.ignore = config.ignore.clone();
             let names: Vec<String> = vars_names(&desired);
             let list = list_if_touched(&names);
             let scoped = desired.scope_of(&fetched, &list);
             (desired, scoped)
         }
         Scope::Unset(names) => {
-            let names = removable(names, &fetched, output, streams.err);
-            let desired = Desired::for_unset(&names, &listed_names(config, &fetched)?);
+            let names = removable(names, &fetched, &config.ignore, output, streams.err);
+            let mut desired = Desired::for_unset(&names, &listed_names(config, &fetched)?);
+            desired.ignore = config.ignore.clone();
             let scoped = desired.scope_of(&fetched, &[names.clone(), list_if_touched(&names)].concat());
             (desired, scoped)
         }
@@ -281,7 +284,7 @@ pub(super) fn apply(
     if will_ask && whole {
         // The question may have waited a long time: the desired state must still be the one
         // the plan was made from.
-        let again = Desired::from_entries(load_entries(config)?, &fetched)?;
+        let again = Desired::from_entries_ignoring(load_entries(config)?, &fetched, config.ignore.clone())?;
         if again.vars != desired.vars {
             return Err(Error::Stale {
                 message: format!(
@@ -467,7 +470,8 @@ fn listed_names(config: &Config, remote: &Remote) -> Result<Vec<String>> {
     if from_file && !config.profile.secrets_path().exists() {
         return Ok(crate::desired::managed_names(remote));
     }
-    Ok(Desired::from_entries(load_entries(config)?, remote)?.listed_names(remote))
+    Ok(Desired::from_entries_ignoring(load_entries(config)?, remote, config.ignore.clone())?
+        .listed_names(remote))
 }
 
 /// Records what the apply wrote (and what the remote showed equal), and forgets what it removed.
@@ -539,6 +543,7 @@ fn read_stdin_values(scope: Scope, config: &Config, streams: &mut Streams<'_>) -
 /// The variables `set` may write; refuses (with a warning) the ones the platform owns.
 fn settable(
     assignments: &[(String, Option<SecretValue>)],
+    ignore: &crate::policy::Ignore,
     output: &Output,
     err: &mut dyn Write,
 ) -> Result<Vec<(String, DesiredVar)>> {
@@ -548,6 +553,7 @@ fn settable(
             _ if name == policy::CUSTOM_SECRETS_VAR => {
                 Some("cloud-secrets computes it from the custom secrets")
             }
+            _ if ignore.matches(name) => Some("it matches secrets.ignore in profile.yaml"),
             VarClass::SystemManaged => Some("the hosting platform sets it"),
             VarClass::Stale => Some("it is stale and must no longer be synced"),
             VarClass::DeployOwned => Some("the platform's deploy step writes it"),
@@ -576,10 +582,18 @@ fn settable(
 }
 
 /// The variables `unset` may remove; says which are not there or not managed here.
-fn removable(names: &[String], remote: &Remote, output: &Output, err: &mut dyn Write) -> Vec<String> {
+fn removable(
+    names: &[String],
+    remote: &Remote,
+    ignore: &crate::policy::Ignore,
+    output: &Output,
+    err: &mut dyn Write,
+) -> Vec<String> {
     let mut kept = Vec::new();
     for name in names {
-        if !remote.vars.contains_key(name) {
+        if ignore.matches(name) {
+            warn(output, err, &format!("not removing {name}: it matches secrets.ignore in profile.yaml"));
+        } else if !remote.vars.contains_key(name) {
             warn(output, err, &format!("{name} is not on the remote; nothing to remove"));
         } else if policy::classify(name) == VarClass::DeployOwned {
             warn(output, err, &format!("not removing {name}: the platform's deploy step owns it"));
@@ -773,7 +787,7 @@ fn warn_skipped(desired: &Desired, output: &Output, err: &mut dyn Write) {
             SkipReason::Stale => "which is stale and must no longer be synced",
             SkipReason::DeployOwned => "which the platform's deploy step writes",
             SkipReason::Derived => "which cloud-secrets computes from the other keys",
-            SkipReason::NotSet | SkipReason::ShadowedBy(_) => continue,
+            SkipReason::NotSet | SkipReason::ShadowedBy(_) | SkipReason::Ignored => continue,
         };
         warn(
             output,

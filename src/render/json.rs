@@ -37,6 +37,9 @@ pub struct PlanDocument {
     pub kept: Vec<String>,
     /// Deploy-owned variables on the remote: not managed here.
     pub not_managed: Vec<String>,
+    /// Remote variables matching `secrets.ignore`: left as they are.
+    #[serde(default)]
+    pub ignored: Vec<String>,
     /// The counts.
     pub summary: Summary,
     /// For `apply`: what happened.
@@ -190,6 +193,8 @@ pub enum SkipDoc {
     Derived,
     /// `database_url` beside a set `internal_database_url`.
     Shadowed,
+    /// Matches `secrets.ignore`.
+    Ignored,
 }
 
 /// The counts of a plan.
@@ -303,6 +308,7 @@ impl PlanDocument {
             skipped: plan.skipped.iter().map(skipped).collect(),
             kept: plan.kept.clone(),
             not_managed: plan.unmanaged.clone(),
+            ignored: plan.ignored.clone(),
             result: None,
         }
     }
@@ -352,6 +358,7 @@ impl PlanDocument {
                         SkipDoc::Stale => SkipReason::Stale,
                         SkipDoc::DeployOwned => SkipReason::DeployOwned,
                         SkipDoc::Derived => SkipReason::Derived,
+                        SkipDoc::Ignored => SkipReason::Ignored,
                         SkipDoc::Shadowed => {
                             SkipReason::ShadowedBy(s.shadowed_by.clone().unwrap_or_default())
                         }
@@ -361,6 +368,7 @@ impl PlanDocument {
                 .collect(),
             kept: self.kept.clone(),
             unmanaged: self.not_managed.clone(),
+            ignored: self.ignored.clone(),
         }
     }
 
@@ -416,6 +424,7 @@ fn skipped(s: &Skipped) -> SkippedKey {
         SkipReason::DeployOwned => (SkipDoc::DeployOwned, None),
         SkipReason::Derived => (SkipDoc::Derived, None),
         SkipReason::ShadowedBy(key) => (SkipDoc::Shadowed, Some(key.clone())),
+        SkipReason::Ignored => (SkipDoc::Ignored, None),
     };
     SkippedKey {
         key: s.key.clone(),
@@ -504,6 +513,7 @@ mod tests {
             }],
             kept: vec!["K".into()],
             unmanaged: vec!["SIGNING_KEY_PEM".into()],
+            ignored: vec!["LEGACY_X".into()],
         }
     }
 

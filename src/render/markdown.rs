@@ -107,6 +107,7 @@ pub fn write_plan(w: &mut dyn Write, document: &PlanDocument, subject: Subject<'
                     SkipDoc::Stale => "stale".to_owned(),
                     SkipDoc::DeployOwned => "deploy-owned".to_owned(),
                     SkipDoc::Derived => "computed by cloud-secrets".to_owned(),
+                    SkipDoc::Ignored => "matches secrets.ignore".to_owned(),
                     SkipDoc::Shadowed => {
                         format!("`{}` provides it", code(s.shadowed_by.as_deref().unwrap_or_default()))
                     }
@@ -115,6 +116,19 @@ pub fn write_plan(w: &mut dyn Write, document: &PlanDocument, subject: Subject<'
             }
             Ok(())
         })?;
+    }
+    if !document.ignored.is_empty() {
+        writeln!(w)?;
+        details(
+            w,
+            &format!("Ignored ({}): secrets.ignore, left as they are", document.ignored.len()),
+            |w| {
+                for name in &document.ignored {
+                    writeln!(w, "- {}", code_span(name))?;
+                }
+                Ok(())
+            },
+        )?;
     }
     if !document.not_managed.is_empty() {
         writeln!(w)?;

@@ -103,6 +103,14 @@ pub fn write_plan(
         writeln!(w)?;
     }
 
+    if !plan.ignored.is_empty() {
+        writeln!(w, "{}", palette.heading().apply_to("Ignored (secrets.ignore, left as they are):"))?;
+        for name in &plan.ignored {
+            writeln!(w, "    {}", safe(name))?;
+        }
+        writeln!(w)?;
+    }
+
     if !plan.unmanaged.is_empty() {
         writeln!(w, "{}", palette.heading().apply_to("Not managed here (deploy-owned, left as they are):"))?;
         for name in &plan.unmanaged {
@@ -245,6 +253,10 @@ fn redacted_views(plan: &Plan) -> (String, String) {
         remote.push((name, " (deploy-owned)"));
         desired.push((name, " (deploy-owned)"));
     }
+    for name in &plan.ignored {
+        remote.push((name, " (ignored)"));
+        desired.push((name, " (ignored)"));
+    }
     let render = |mut lines: Vec<(&str, &str)>| {
         lines.sort_unstable();
         lines.iter().map(|(name, note)| format!("{} = {REDACTED}{note}\n", safe(name))).collect::<String>()
@@ -314,6 +326,7 @@ fn skip_reason(reason: &SkipReason, kept: bool) -> String {
         SkipReason::DeployOwned => "deploy-owned: the platform's deploy step writes it".to_owned(),
         SkipReason::Derived => "computed by cloud-secrets from the other keys".to_owned(),
         SkipReason::ShadowedBy(key) => format!("`{key}` is set and provides DATABASE_URL"),
+        SkipReason::Ignored => "matches secrets.ignore in profile.yaml".to_owned(),
     }
 }
 

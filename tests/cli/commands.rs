@@ -361,3 +361,34 @@ fn readable_or_tracked_secrets_files_are_flagged_with_the_fix() {
     assert!(out.stderr.contains("is tracked by git"), "{}", out.stderr);
     assert!(out.stderr.contains("fix: git rm --cached"), "{}", out.stderr);
 }
+
+#[test]
+fn ignored_variables_are_listed_and_left_alone() {
+    let project = Project::fixture("drift").write(
+        ".systemprompt/profiles/staging/profile.yaml",
+        "secrets:\n  remote: file:store.json\n  ignore:\n    - LEGACY_*\n    - FLY_APP_NAME\n    - OPENAI_*\n",
+    );
+    let out = project.cmd(&["plan"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    snapshot(&project, "plan_with_ignored", &out);
+    assert_eq!(project.cmd(&["apply", "--yes", "-q"]).run().code, 0);
+    let vars = &store(&project)["variables"];
+    assert_eq!(vars["LEGACY_WEBHOOK_SECRET"], "CANARY-legacy-2a9d", "ignored: not removed");
+    assert_eq!(vars["FLY_APP_NAME"], "CANARY-flyapp-remote-8d1a", "ignored: not cleaned up");
+    assert_eq!(vars["OPENAI_API_KEY"], "sk-CANARY-openai-old-0d4c", "ignored: not changed");
+    assert!(vars.get("SYSTEMPROMPT_API_URL").is_none(), "not ignored: cleaned up");
+    let set = project.cmd(&["set", "openai=sk-CANARY-ignored-set", "--yes"]).run();
+    assert_eq!(set.code, 1, "{}", set.transcript());
+    assert!(set.stderr.contains("not setting OPENAI_API_KEY: it matches secrets.ignore"), "{}", set.stderr);
+    let bad = Project::fixture("drift").write(
+        ".systemprompt/profiles/staging/profile.yaml",
+        "secrets:\n  remote: file:store.json\n  ignore: [\"[\"]\n",
+    );
+    let out = bad.cmd(&["plan"]).run();
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("profile.yaml:3:3: secrets.ignore: `[` is not a glob pattern"),
+        "{}",
+        out.stderr
+    );
+}
