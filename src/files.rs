@@ -73,6 +73,41 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Takes an advisory lock on `path` (created, mode 0600), waiting up to `timeout` for another
+/// process to release it, and records our pid in it for whoever waits next. The lock is released
+/// when the returned file is dropped, or when the process ends, however it ends.
+pub fn lock(path: &Path, timeout: std::time::Duration) -> Result<std::fs::File> {
+    use std::fs::TryLockError;
+    use std::io::{Read, Seek, Write};
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| Error::io("open the lock file", path, e))?;
+    let started = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) if started.elapsed() < timeout => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                return Err(Error::Locked { path: path.to_path_buf(), holder: text.trim().parse().ok() });
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io("lock", path, e)),
+        }
+    }
+    let pid = std::process::id().to_string();
+    let recorded = file.set_len(0).and_then(|()| file.rewind()).and_then(|()| file.write_all(pid.as_bytes()));
+    recorded.map_err(|e| Error::io("write", path, e))?;
+    Ok(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,10 +5,9 @@
 //! dropped, so two applies never interleave. Every write increments `version`.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Seek, Write};
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -155,36 +154,9 @@ fn lock_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Takes the store's advisory lock, waiting up to `timeout`, and records our pid in it.
+/// Takes the store's advisory lock, waiting up to `timeout`.
 fn take_lock(path: &Path, timeout: Duration) -> Result<File> {
-    let lock_path = lock_path(path);
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&lock_path).map_err(|e| Error::io("open the lock file", &lock_path, e))?;
-    let started = Instant::now();
-    loop {
-        match file.try_lock() {
-            Ok(()) => break,
-            Err(TryLockError::WouldBlock) if started.elapsed() < timeout => {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
-                return Err(Error::Locked { path: lock_path, holder: text.trim().parse().ok() });
-            }
-            Err(TryLockError::Error(e)) => return Err(Error::io("lock", &lock_path, e)),
-        }
-    }
-    let pid = std::process::id().to_string();
-    let recorded = file.set_len(0).and_then(|()| file.rewind()).and_then(|()| file.write_all(pid.as_bytes()));
-    recorded.map_err(|e| Error::io("write", &lock_path, e))?;
-    Ok(file)
+    crate::files::lock(&lock_path(path), timeout)
 }
 
 #[cfg(test)]

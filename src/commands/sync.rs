@@ -198,7 +198,7 @@ pub(super) fn apply(
     };
     let scope = read_stdin_values(scope, config, streams)?;
 
-    let mut backend = open_for_write(remote, options.lock_timeout, output, streams.err)?;
+    let (_lock, mut backend) = open_for_write(config, remote, options.lock_timeout, output, streams.err)?;
     let record = load_record(config, remote)?;
     let fetched = backend.fetch()?;
     let (desired, scoped) = match &scope {
@@ -686,28 +686,45 @@ fn threshold(config: &Config) -> f64 {
     config.profile.settings.secrets.mass_removal_threshold.unwrap_or(DEFAULT_MASS_REMOVAL_THRESHOLD)
 }
 
-/// Opens the remote for writing; if another process holds its lock, says so before waiting.
+/// Opens the remote for writing, holding the lock of this profile and remote (so that two
+/// applies on one machine never interleave, whatever the remote) and the store's own lock where
+/// it has one. If another process holds a lock, says so before waiting.
 fn open_for_write(
+    config: &Config,
     remote: &RemoteConfig,
     lock_timeout: Duration,
     output: &Output,
     err: &mut dyn Write,
-) -> Result<Box<dyn Backend>> {
-    match remote.spec.open(Access::Write { lock_timeout: Duration::ZERO }, &remote.connection) {
-        Err(Error::Locked { path, holder }) if !lock_timeout.is_zero() => {
-            if !output.quiet {
-                let holder = holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
-                let _ = writeln!(
-                    err,
-                    "Waiting up to {}s for another cloud-secrets process{holder} to release {}...",
-                    lock_timeout.as_secs(),
-                    display_path(&path)
-                );
-            }
-            remote.spec.open(Access::Write { lock_timeout }, &remote.connection)
+) -> Result<(std::fs::File, Box<dyn Backend>)> {
+    let digest = ring::digest::digest(&ring::digest::SHA256, remote.spec.identity().as_bytes());
+    let tag: String = digest.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let lock_path = config.profile.dir.join(format!("apply-{tag}.lock"));
+    let waiting = |path: &std::path::Path, holder: Option<u32>, err: &mut dyn Write| {
+        if !output.quiet {
+            let holder = holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
+            let _ = writeln!(
+                err,
+                "Waiting up to {}s for another cloud-secrets process{holder} to release {}...",
+                lock_timeout.as_secs(),
+                display_path(path)
+            );
         }
-        other => other,
-    }
+    };
+    let lock = match crate::files::lock(&lock_path, Duration::ZERO) {
+        Err(Error::Locked { path, holder }) if !lock_timeout.is_zero() => {
+            waiting(&path, holder, err);
+            crate::files::lock(&lock_path, lock_timeout)?
+        }
+        other => other?,
+    };
+    let backend = match remote.spec.open(Access::Write { lock_timeout: Duration::ZERO }, &remote.connection) {
+        Err(Error::Locked { path, holder }) if !lock_timeout.is_zero() => {
+            waiting(&path, holder, err);
+            remote.spec.open(Access::Write { lock_timeout }, &remote.connection)?
+        }
+        other => other?,
+    };
+    Ok((lock, backend))
 }
 
 /// What was last applied to this remote, for remotes whose values cannot all be read back.
