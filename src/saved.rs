@@ -2,10 +2,12 @@
 //! is still current, and nothing from which a value can be recovered.
 //!
 //! The file holds the plan document (names, actions, reasons), the identity of the profile and
-//! the remote it was made for, and two fingerprints keyed with a random salt kept in the file:
-//! one of the desired state and one of the remote's listing. Each is an HMAC-SHA256 over all the
-//! values together, never one per key, so no single value can be checked against a guess
-//! without knowing every other. A SHA-256 checksum over the rest tells a file edited by hand.
+//! the remote it was made for, and two fingerprints: one of the desired state and one of the
+//! remote's listing, each an HMAC-SHA256 over all the values together. Their key is never in the
+//! file: it is derived from a plan key kept apart (`CLOUD_SECRETS_PLAN_KEY`, or the profile's
+//! `plan-key` file, mode 0600) and a random salt that is. Without the plan key, the file cannot
+//! be used to check a guess of any value, nor be edited without `apply` noticing: its checksum is
+//! an HMAC under the same key.
 
 use std::path::Path;
 
@@ -37,17 +39,19 @@ pub struct SavedPlan {
 pub struct Guard {
     /// The cloud-secrets version that wrote the file.
     pub tool_version: String,
+    /// Which plan key the fingerprints were made with (a hash of it, not the key).
+    pub key_id: String,
     /// The profile directory, absolute.
     pub profile_dir: String,
     /// The remote's identity (an absolute path or an API URL and tenant).
     pub remote: String,
-    /// The HMAC key of the fingerprints, hex; random per file.
+    /// Mixed with the plan key into the fingerprints' key, hex; random per file.
     pub salt: String,
     /// HMAC-SHA256 of the whole desired state (every name, source and value together).
     pub desired_fingerprint: String,
     /// HMAC-SHA256 of the whole remote listing (names, and values, digests or nothing).
     pub remote_fingerprint: String,
-    /// SHA-256 of the file with this field empty.
+    /// HMAC-SHA256 of the file with this field empty, under the plan key.
     pub checksum: String,
 }
 
@@ -55,6 +59,7 @@ impl SavedPlan {
     /// A saved plan of `plan` for this profile, remote and state.
     pub fn new(
         plan: PlanDocument,
+        key: &PlanKey,
         profile_dir: &Path,
         remote: String,
         desired: &Desired,
@@ -71,23 +76,51 @@ impl SavedPlan {
             plan,
             guard: Guard {
                 tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+                key_id: key.id(),
                 profile_dir: identity_of_dir(profile_dir),
                 remote,
                 salt: hex(&salt),
-                desired_fingerprint: desired_fingerprint(&salt, desired),
-                remote_fingerprint: remote_fingerprint(&salt, fetched),
+                desired_fingerprint: desired_fingerprint(&key.fingerprint_key(&salt), desired),
+                remote_fingerprint: remote_fingerprint(&key.fingerprint_key(&salt), fetched),
                 checksum: String::new(),
             },
         };
-        saved.guard.checksum = saved.checksum();
+        saved.guard.checksum = saved.checksum(key);
         Ok(saved)
     }
 
-    fn checksum(&self) -> String {
+    fn checksum(&self, key: &PlanKey) -> String {
         let mut copy = self.clone();
         copy.guard.checksum = String::new();
         let bytes = serde_json::to_vec(&copy).expect("a saved plan serializes");
-        hex(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref())
+        let mac = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key.0);
+        hex(ring::hmac::sign(&mac, &bytes).as_ref())
+    }
+
+    /// Refuses (exit 3) a plan made with another plan key, or edited since it was written.
+    pub fn verify(&self, key: &PlanKey) -> Result<()> {
+        if self.guard.key_id != key.id() {
+            return Err(Error::Stale {
+                message:
+                    "the saved plan was made with another plan key than this one (CLOUD_SECRETS_PLAN_KEY or \
+                          the profile's plan-key file); nothing was written"
+                        .to_owned(),
+            });
+        }
+        if self.checksum(key) != self.guard.checksum {
+            return Err(Error::Stale {
+                message:
+                    "the saved plan was changed after it was written (its checksum does not match); nothing \
+                          was written"
+                        .to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The key of the fingerprints for this file.
+    pub fn fingerprint_key(&self, key: &PlanKey) -> Vec<u8> {
+        key.fingerprint_key(&crate::record::decode_hex(&self.guard.salt).unwrap_or_default())
     }
 
     /// Writes the file atomically, mode 0600.
@@ -97,7 +130,7 @@ impl SavedPlan {
         crate::files::write_private(path, &bytes)
     }
 
-    /// Reads a saved plan, refusing one edited since it was written (exit 3).
+    /// Reads a saved plan (see [`SavedPlan::verify`] for whether it may be applied).
     pub fn read(path: &Path) -> Result<Self> {
         let Some(bytes) = crate::files::read_limited(path, 256 * 1024 * 1024, "the saved plan")? else {
             return Err(Error::input(
@@ -123,21 +156,71 @@ impl SavedPlan {
                 "make a new plan with this version of cloud-secrets",
             ));
         }
-        if saved.checksum() != saved.guard.checksum {
+        Ok(saved)
+    }
+}
+
+/// The secret that keys saved-plan fingerprints and checksums. Kept out of plan files.
+pub struct PlanKey(zeroize::Zeroizing<Vec<u8>>);
+
+/// The environment variable that gives the plan key (for pipelines that plan and apply on
+/// different machines).
+pub const PLAN_KEY_VAR: &str = "CLOUD_SECRETS_PLAN_KEY";
+
+impl PlanKey {
+    /// The plan key: `CLOUD_SECRETS_PLAN_KEY` if set, else the profile's `plan-key` file, which
+    /// is created (random, mode 0600) when `create` and it does not exist.
+    pub fn load(
+        profile_dir: &Path,
+        environment: &std::collections::BTreeMap<String, crate::secret::SecretValue>,
+        create: bool,
+    ) -> Result<Self> {
+        if let Some(value) = environment.get(PLAN_KEY_VAR) {
+            return Ok(Self(zeroize::Zeroizing::new(value.expose().as_bytes().to_vec())));
+        }
+        let path = profile_dir.join("plan-key");
+        if let Some(bytes) = crate::files::read_limited(&path, 4096, "plan-key")? {
+            let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+            return match crate::record::decode_hex(&text).filter(|k| k.len() >= 16) {
+                Some(key) => Ok(Self(zeroize::Zeroizing::new(key))),
+                None => Err(Error::input(
+                    Location::file(&path),
+                    "the plan key is not hex",
+                    "delete it; plan --out makes a new one",
+                )),
+            };
+        }
+        if !create {
             return Err(Error::Stale {
                 message: format!(
-                    "the saved plan {} was changed after it was written (its checksum does not match); nothing \
-                     was written",
-                    display_path(path)
+                    "there is no plan key to check the saved plan with: {} does not exist and {PLAN_KEY_VAR} is \
+                     not set; nothing was written",
+                    display_path(&path)
                 ),
             });
         }
-        Ok(saved)
+        use ring::rand::SecureRandom;
+        let mut key = zeroize::Zeroizing::new(vec![0u8; 32]);
+        ring::rand::SystemRandom::new().fill(&mut key).map_err(|_| Error::Config {
+            message: "the system's random number generator failed".to_owned(),
+            hint: None,
+        })?;
+        crate::files::write_private(&path, format!("{}\n", hex(&key)).as_bytes())?;
+        Ok(Self(key))
     }
 
-    /// The salt of the fingerprints.
-    pub fn salt(&self) -> Vec<u8> {
-        crate::record::decode_hex(&self.guard.salt).unwrap_or_default()
+    /// A name for the key that reveals nothing of it.
+    pub fn id(&self) -> String {
+        let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+        context.update(b"cloud-secrets plan key id\0");
+        context.update(&self.0);
+        hex(&context.finish().as_ref()[..8])
+    }
+
+    /// The fingerprints' key for a file with this salt.
+    fn fingerprint_key(&self, salt: &[u8]) -> Vec<u8> {
+        let mac = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.0);
+        ring::hmac::sign(&mac, salt).as_ref().to_vec()
     }
 }
 
@@ -234,17 +317,31 @@ mod tests {
     fn a_saved_plan_round_trips_and_an_edit_is_detected() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plan.json");
+        let key = PlanKey::load(dir.path(), &Default::default(), true).unwrap();
         let doc = PlanDocument::of(&Plan::default(), Subject { profile: "p", remote: "r", whole: true });
         let saved =
-            SavedPlan::new(doc, dir.path(), "file:/x".into(), &Desired::default(), &remote("CANARY-3"))
+            SavedPlan::new(doc, &key, dir.path(), "file:/x".into(), &Desired::default(), &remote("CANARY-3"))
                 .unwrap();
-        saved.write(&path).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert!(!text.contains("CANARY"));
-        assert_eq!(SavedPlan::read(&path).unwrap(), saved);
-        std::fs::write(&path, text.replace("\"profile\": \"p\"", "\"profile\": \"q\"")).unwrap();
-        assert_eq!(SavedPlan::read(&path).unwrap_err().exit_code(), 3);
+        std::fs::write(&path, "").unwrap();
         use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        saved.write(&path).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let read = SavedPlan::read(&path).unwrap();
+        assert_eq!(read, saved);
+        read.verify(&key).unwrap();
+        // Without the plan key, the salt in the file does not reproduce the fingerprint.
+        let salt = crate::record::decode_hex(&saved.guard.salt).unwrap();
+        assert_ne!(remote_fingerprint(&salt, &remote("CANARY-3")), saved.guard.remote_fingerprint);
+        assert_eq!(
+            remote_fingerprint(&saved.fingerprint_key(&key), &remote("CANARY-3")),
+            saved.guard.remote_fingerprint
+        );
+        // An edit is noticed, and so is another key.
+        std::fs::write(&path, text.replace("\"profile\": \"p\"", "\"profile\": \"q\"")).unwrap();
+        assert_eq!(SavedPlan::read(&path).unwrap().verify(&key).unwrap_err().exit_code(), 3);
+        let other = PlanKey(zeroize::Zeroizing::new(vec![1; 32]));
+        assert_eq!(saved.verify(&other).unwrap_err().exit_code(), 3);
     }
 }

@@ -101,6 +101,20 @@ pub fn check(entries: &[Entry], file: &Location, mode: Validation) -> Vec<Findin
         });
     }
 
+    findings.extend(check_values(entries, mode));
+    findings.sort_by(|a, b| {
+        (&a.location.path, a.location.position, a.rule).cmp(&(&b.location.path, b.location.position, b.rule))
+    });
+    findings
+}
+
+/// The rules about each key and its value alone (not the keys that must be there): what `set`
+/// checks of the values it is given.
+pub fn check_values(entries: &[Entry], mode: Validation) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if mode == Validation::Skip {
+        return findings;
+    }
     for entry in entries {
         let finding = |rule: Rule, message: String| Finding {
             location: entry.location.clone(),

@@ -35,8 +35,7 @@ fn value() -> impl Strategy<Value = Option<String>> {
 }
 
 fn desired_entries() -> impl Strategy<Value = Vec<(usize, Option<String>)>> {
-    prop::collection::btree_map(0..KEYS.len(), value(), 0..KEYS.len())
-        .prop_map(|m| m.into_iter().collect())
+    prop::collection::btree_map(0..KEYS.len(), value(), 0..KEYS.len()).prop_map(|m| m.into_iter().collect())
 }
 
 fn remote_state() -> impl Strategy<Value = BTreeMap<String, String>> {

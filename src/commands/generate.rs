@@ -35,6 +35,11 @@ pub(super) fn run(
     }
     let config = Config::from_cli(cli, env)?;
     let path = config.profile.secrets_path();
+    // Under strict validation, a secrets.json that git tracks gets no new secret.
+    if let Ok(entries) = super::validate::load_entries(&config) {
+        let review = super::validate::Review::of(&config, &entries).without_findings();
+        super::validate::gate(&config, &review, output, streams.err)?;
+    }
     crate::secrets_file::save_values(&path, &[(key.clone(), &secret)])?;
     if !output.quiet {
         let _ = writeln!(

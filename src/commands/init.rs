@@ -33,6 +33,7 @@ const GITIGNORE: &str = "\
 credentials.json
 profiles/*/secrets.json
 profiles/*/last-applied.json
+profiles/*/plan-key
 profiles/*/store.json
 profiles/*/*.lock
 ";

@@ -10,15 +10,15 @@ use super::{Streams, stderr_error, stdout_error, warn};
 use crate::backend::{Access, Backend};
 use crate::cli::{ApplyArgs, Format, PlanArgs, ShowArgs};
 use crate::config::{Config, Output, RemoteConfig, RemoteOrigin};
-use crate::desired::{Desired, DesiredVar, SkipReason, Source};
-use crate::error::{Error, Result, display_path, exit};
+use crate::desired::{Desired, DesiredVar, Entry, SkipReason, Source};
+use crate::error::{Error, Location, Result, display_path, exit};
 use crate::plan::{self, Comparison, MassRemoval, Plan, Remote};
 use crate::policy::{self, VarClass};
 use crate::project::{DEFAULT_MASS_REMOVAL_THRESHOLD, ProfileOrigin};
 use crate::record::{self, LastApplied};
 use crate::render::json::{self, PlanDocument};
 use crate::render::{Detail, Subject, markdown, text};
-use crate::saved::SavedPlan;
+use crate::saved::{PlanKey, SavedPlan};
 use crate::secret::SecretValue;
 
 /// Which part of the remote a command changes.
@@ -71,21 +71,33 @@ pub(super) fn parse_assignments(args: &[String], stdin: bool) -> Result<Vec<(Str
             )),
         };
     }
-    args.iter()
-        .map(|arg| match arg.split_once('=') {
-            Some((key, value)) if !value.is_empty() => {
-                Ok((variable_for(key)?, Some(SecretValue::new(value))))
+    let mut assignments: Vec<(String, Option<SecretValue>)> = Vec::with_capacity(args.len());
+    for (i, arg) in args.iter().enumerate() {
+        let (name, value) = match arg.split_once('=') {
+            Some((key, value)) if !value.is_empty() => (variable_for(key)?, SecretValue::new(value)),
+            Some((key, _)) => {
+                return Err(Error::usage(
+                    format!("`{}=` gives an empty value", key.escape_debug()),
+                    "give a value, or remove the variable with cloud-secrets unset",
+                ));
             }
-            Some((key, _)) => Err(Error::usage(
-                format!("`{}=` gives an empty value", key.escape_debug()),
-                "give a value, or remove the variable with cloud-secrets unset",
-            )),
-            None => Err(Error::usage(
-                format!("`{}` is not KEY=VALUE", arg.escape_debug()),
-                "write KEY=VALUE, or use --stdin to read one value from standard input",
-            )),
-        })
-        .collect()
+            // Not repeated: without `=`, the argument may well be a value typed in the wrong place.
+            None => {
+                return Err(Error::usage(
+                    format!("argument {} of set is not KEY=VALUE", i + 1),
+                    "write KEY=VALUE, or use --stdin to read one value from standard input",
+                ));
+            }
+        };
+        if assignments.iter().any(|(seen, _)| *seen == name) {
+            return Err(Error::usage(
+                format!("{name} is given more than once"),
+                "give each variable once (a key and its variable name are the same variable)",
+            ));
+        }
+        assignments.push((name, Some(value)));
+    }
+    Ok(assignments)
 }
 
 /// Parses `unset` arguments into variable names.
@@ -128,7 +140,9 @@ pub(super) fn plan(
     let plan = plan::plan(&desired, &fetched, record.as_ref());
     if let Some(path) = &args.out {
         let document = PlanDocument::of(&plan, subject(config, remote, true));
-        SavedPlan::new(document, &config.profile.dir, remote.spec.identity(), &desired, &fetched)?
+        refuse_to_overwrite(path)?;
+        let key = PlanKey::load(&config.profile.dir, &config.environment, true)?;
+        SavedPlan::new(document, &key, &config.profile.dir, remote.spec.identity(), &desired, &fetched)?
             .write(path)?;
         if !output.quiet {
             let _ = writeln!(
@@ -157,6 +171,21 @@ pub(super) fn plan(
         );
     }
     Ok(if args.detailed_exitcode && !plan.is_empty() { exit::CHANGES } else { exit::OK })
+}
+
+/// `plan --out` replaces a saved plan, but nothing else (a mistyped path must not swallow
+/// secrets.json or the store).
+fn refuse_to_overwrite(path: &std::path::Path) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    match SavedPlan::read(path) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(Error::usage(
+            format!("{} exists and is not a saved plan", display_path(path)),
+            "choose another file for --out, or remove this one first",
+        )),
+    }
 }
 
 /// `show FILE`: a saved plan, in any format.
@@ -197,6 +226,31 @@ pub(super) fn apply(
         None
     };
     let scope = read_stdin_values(scope, config, streams)?;
+    if !whole {
+        // The same checks before every plan: of the profile's desired state where there is one,
+        // and of the values `set` is given.
+        let has_file = config.profile.settings.secrets.source == crate::project::SourceKind::Env
+            || config.profile.secrets_path().exists();
+        let current = if has_file { load_entries(config)? } else { Vec::new() };
+        let mut review =
+            if has_file { Review::of(config, &current) } else { Review::of(config, &[]).without_findings() };
+        if let Scope::Set { assignments, .. } = &scope {
+            let given: Vec<Entry> = assignments
+                .iter()
+                .filter_map(|(name, value)| {
+                    Some(Entry {
+                        key: policy::key_for(name),
+                        value: value.clone(),
+                        source: Source::CommandLine,
+                        location: Location::named(format!("set {name}")),
+                    })
+                })
+                .collect();
+            review = review
+                .with(crate::validate::check_values(&given, config.profile.settings.secrets.validation));
+        }
+        gate(config, &review, output, streams.err)?;
+    }
 
     let (_lock, mut backend) = open_for_write(config, remote, options.lock_timeout, output, streams.err)?;
     let record = load_record(config, remote)?;
@@ -410,6 +464,8 @@ fn check_saved_for(saved: &SavedPlan, config: &Config, remote: &RemoteConfig) ->
             ),
         });
     }
+    let key = PlanKey::load(&config.profile.dir, &config.environment, false)?;
+    saved.verify(&key)?;
     Ok(())
 }
 
@@ -422,7 +478,8 @@ fn check_saved_still_holds(
     config: &Config,
     remote: &RemoteConfig,
 ) -> Result<()> {
-    let salt = saved.salt();
+    let key = PlanKey::load(&config.profile.dir, &config.environment, false)?;
+    let salt = saved.fingerprint_key(&key);
     if crate::saved::desired_fingerprint(&salt, desired) != saved.guard.desired_fingerprint {
         return Err(Error::Stale {
             message:
@@ -623,14 +680,7 @@ fn save(
         .iter()
         .filter(|(name, _)| policy::classify(name) == VarClass::Managed && name != policy::CUSTOM_SECRETS_VAR)
         .filter_map(|(name, value)| {
-            let key = existing
-                .iter()
-                .rev()
-                .find(|e| {
-                    policy::variable_name(&e.key) == *name
-                        && (e.value.is_some() || e.key != policy::INTERNAL_DATABASE_URL_KEY)
-                })
-                .map_or_else(|| policy::key_for(name), |e| e.key.clone());
+            let key = key_in_file(&existing, name);
             value.as_ref().map(|v| (key, v))
         })
         .collect();
@@ -640,6 +690,21 @@ fn save(
         let _ = writeln!(err, "Saved {} to {}.", keys.join(", "), display_path(&path));
     }
     Ok(())
+}
+
+/// The secrets.json key that provides `name`: `internal_database_url` when it is set, else the
+/// first key mapping to it, else the key `name` maps back to.
+fn key_in_file(entries: &[crate::secrets_file::FileEntry], name: &str) -> String {
+    let internal = entries.iter().find(|e| e.key == policy::INTERNAL_DATABASE_URL_KEY && e.value.is_some());
+    if name == "DATABASE_URL"
+        && let Some(entry) = internal
+    {
+        return entry.key.clone();
+    }
+    entries
+        .iter()
+        .find(|e| policy::variable_name(&e.key) == name && e.key != policy::INTERNAL_DATABASE_URL_KEY)
+        .map_or_else(|| policy::key_for(name), |e| e.key.clone())
 }
 
 /// After `set` without `--save`: says which keys secrets.json still has otherwise.

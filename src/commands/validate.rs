@@ -39,6 +39,18 @@ impl Review {
         Self { mode, findings, concerns }
     }
 
+    /// Keeps only the concerns about files: for a profile without a desired state to check.
+    pub(super) fn without_findings(mut self) -> Self {
+        self.findings.clear();
+        self
+    }
+
+    /// Adds findings about values given on the command line (`set`).
+    pub(super) fn with(mut self, findings: Vec<Finding>) -> Self {
+        self.findings.extend(findings);
+        self
+    }
+
     /// How many problems stop a plan: every finding and strict concern under `strict`.
     fn errors(&self) -> usize {
         match self.mode {

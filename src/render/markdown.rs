@@ -227,6 +227,7 @@ fn code(text: &str) -> String {
             '`' => "'".to_owned(),
             '|' => "\\|".to_owned(),
             c if c.is_control() => c.escape_debug().to_string(),
+            c if super::text::safe(&c.to_string()).len() > c.len_utf8() => c.escape_unicode().to_string(),
             c => c.to_string(),
         })
         .collect()

@@ -266,12 +266,28 @@ fn redacted_views(plan: &Plan) -> (String, String) {
 
 /// A name fit for a terminal: control characters (a newline, an escape sequence) in a name read
 /// from a remote are shown escaped, so they cannot forge or hide lines of the plan.
-fn safe(name: &str) -> Cow<'_, str> {
-    if name.chars().any(char::is_control) {
-        Cow::Owned(name.escape_debug().to_string())
+pub(crate) fn safe(name: &str) -> Cow<'_, str> {
+    if name.chars().any(|c| c.is_control() || is_invisible(c)) {
+        Cow::Owned(
+            name.chars()
+                .map(|c| {
+                    if is_invisible(c) {
+                        c.escape_unicode().to_string()
+                    } else {
+                        c.escape_debug().to_string()
+                    }
+                })
+                .collect(),
+        )
     } else {
         Cow::Borrowed(name)
     }
+}
+
+/// Characters that change how text looks without showing: zero-width characters and
+/// bidirectional controls, which could make one name look like another.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}')
 }
 
 fn name_width(plan: &Plan) -> usize {
@@ -380,6 +396,13 @@ mod tests {
         assert!(out.contains("  - X\\n  + FAKE\\u{1b}[8m  remove"), "{out}");
         assert!(!out.contains('\u{1b}'));
         assert!(!out.contains("\n  + FAKE"));
+    }
+
+    #[test]
+    fn invisible_characters_in_names_are_shown() {
+        assert_eq!(safe("OPENAI\u{200B}_API_KEY"), "OPENAI\\u{200b}_API_KEY");
+        assert_eq!(safe("A\u{202E}B"), "A\\u{202e}B");
+        assert_eq!(safe("PLAIN"), "PLAIN");
     }
 
     #[test]

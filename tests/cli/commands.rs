@@ -392,3 +392,48 @@ fn ignored_variables_are_listed_and_left_alone() {
         out.stderr
     );
 }
+
+#[test]
+fn one_variable_given_twice_to_set_is_a_usage_error() {
+    let project = Project::fixture("drift");
+    let before = project.read_bytes(STORE).unwrap();
+    let out =
+        project.cmd(&["set", "openai=sk-CANARY-a", "OPENAI_API_KEY=sk-CANARY-b", "--yes", "--save"]).run();
+    assert_eq!(out.code, 64, "{}", out.transcript());
+    assert!(out.stderr.contains("OPENAI_API_KEY is given more than once"), "{}", out.stderr);
+    assert_eq!(project.read_bytes(STORE).unwrap(), before);
+}
+
+#[test]
+fn set_save_writes_database_url_where_it_is_read_from() {
+    // internal_database_url provides DATABASE_URL here, though database_url comes first.
+    let project = Project::fixture("drift");
+    let out =
+        project.cmd(&["set", "DATABASE_URL=postgres://a:CANARY-new-db@h/d", "--yes", "--save", "-q"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let secrets: serde_json::Value = serde_json::from_str(&project.read(SECRETS)).unwrap();
+    assert_eq!(secrets["internal_database_url"], "postgres://a:CANARY-new-db@h/d");
+    assert_eq!(secrets["database_url"], "postgres://app:CANARY-public-db-9c4a@db.example.com:5432/app");
+    let plan = project.cmd(&["plan", "-v"]).run();
+    assert!(plan.stdout.contains("    DATABASE_URL "), "the next plan agrees: {}", plan.stdout);
+}
+
+#[test]
+fn set_checks_its_values_and_the_profile_like_every_plan() {
+    let project = Project::fixture("drift").write(
+        ".systemprompt/profiles/staging/profile.yaml",
+        "secrets:\n  remote: file:store.json\n  validation: strict\n",
+    );
+    let before = project.read_bytes(STORE).unwrap();
+    let out = project.cmd(&["set", "anthropic=CANARY-not-an-anthropic-key", "--yes"]).run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(
+        out.stderr.contains("set ANTHROPIC_API_KEY: `anthropic` does not start with `sk-ant-`"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(project.read_bytes(STORE).unwrap(), before);
+    let warn = Project::fixture("drift");
+    let out = warn.cmd(&["set", "anthropic=CANARY-not-an-anthropic-key", "--yes", "-q"]).run();
+    assert_eq!(out.code, 0, "a warning only, under warn: {}", out.transcript());
+}

@@ -595,7 +595,7 @@ fn cases() -> Vec<Case> {
             name: "args_set_without_equals",
             args: &["set", "OPENAI_API_KEY"],
             code: 64,
-            names: "OPENAI_API_KEY",
+            names: "argument 1 of set",
             ..CASE
         },
         Case {

@@ -259,3 +259,45 @@ fn every_command_that_shows_a_plan_prints_schema_valid_json() {
     let md = project.cmd(&["cleanup", "--yes", "--format", "markdown"]).run();
     assert!(md.stdout.starts_with("### cloud-secrets plan"), "{}", md.stdout);
 }
+
+#[test]
+fn plan_out_replaces_a_saved_plan_but_nothing_else() {
+    let project = Project::fixture("drift");
+    let out = project.cmd(&["plan", "-q", "--out", SECRETS]).run();
+    assert_eq!(out.code, 64, "{}", out.transcript());
+    assert!(out.stderr.contains("exists and is not a saved plan"), "{}", out.stderr);
+    assert!(project.read(SECRETS).contains("sk-CANARY-openai-new-5e8f"), "secrets.json was overwritten");
+    assert_eq!(project.cmd(&["plan", "-q", "--out", "plan.json"]).run().code, 0);
+    assert_eq!(
+        project.cmd(&["plan", "-q", "--out", "plan.json"]).run().code,
+        0,
+        "a saved plan may be replaced"
+    );
+}
+
+#[test]
+fn a_saved_plan_is_keyed_apart_from_the_file() {
+    let project = Project::fixture("drift");
+    assert_eq!(project.cmd(&["plan", "-q", "--out", "plan.json"]).run().code, 0);
+    let key = project.path(".systemprompt/profiles/staging/plan-key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    // Another key (as on another machine without CLOUD_SECRETS_PLAN_KEY) cannot vouch for it.
+    let before = project.read_bytes(STORE).unwrap();
+    let out = project.cmd(&["apply", "plan.json"]).env("CLOUD_SECRETS_PLAN_KEY", "another-key").run();
+    assert_eq!(out.code, 3, "{}", out.transcript());
+    assert!(out.stderr.contains("made with another plan key"), "{}", out.stderr);
+    std::fs::remove_file(&key).unwrap();
+    let out = project.cmd(&["apply", "plan.json"]).run();
+    assert_eq!(out.code, 3, "{}", out.transcript());
+    assert!(out.stderr.contains("there is no plan key"), "{}", out.stderr);
+    assert_eq!(project.read_bytes(STORE).unwrap(), before);
+    // A shared key, as a pipeline passes it to both jobs, works across machines.
+    let shared = [("CLOUD_SECRETS_PLAN_KEY", "a-key-shared-by-both-jobs")];
+    assert_eq!(
+        project.cmd(&["plan", "-q", "--out", "plan.json"]).env(shared[0].0, shared[0].1).run().code,
+        0
+    );
+    let out = project.cmd(&["apply", "plan.json"]).env(shared[0].0, shared[0].1).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+}
