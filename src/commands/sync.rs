@@ -237,13 +237,11 @@ pub(super) fn apply(
         if let Scope::Set { assignments, .. } = &scope {
             let given: Vec<Entry> = assignments
                 .iter()
-                .filter_map(|(name, value)| {
-                    Some(Entry {
-                        key: policy::key_for(name),
-                        value: value.clone(),
-                        source: Source::CommandLine,
-                        location: Location::named(format!("set {name}")),
-                    })
+                .map(|(name, value)| Entry {
+                    key: policy::key_for(name),
+                    value: value.clone(),
+                    source: Source::CommandLine,
+                    location: Location::named(format!("set {name}")),
                 })
                 .collect();
             review = review
