@@ -207,6 +207,7 @@ impl RemoteConfig {
             retries: RETRIES,
             parallelism,
             progress: env.terminals.stderr && !cli.quiet,
+            interrupted: crate::interrupt::Flag::default(),
         };
         Ok(Self { shown: spec.to_string(), spec, origin, connection })
     }

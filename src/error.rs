@@ -19,6 +19,8 @@ pub mod exit {
     pub const NOT_CONFIRMED: i32 = 4;
     /// The command line was wrong.
     pub const USAGE: i32 = 64;
+    /// SIGINT or SIGTERM stopped an apply (128 + SIGINT, as shells report it).
+    pub const INTERRUPTED: i32 = 130;
 }
 
 /// Where in the user's files something went wrong.
@@ -136,6 +138,13 @@ pub enum Error {
         message: String,
     },
 
+    /// A signal stopped an apply part-way; what was and was not done has been reported.
+    #[error("{message}")]
+    Interrupted {
+        /// What happened.
+        message: String,
+    },
+
     /// The user did not confirm (or could not be asked): nothing was written.
     #[error("{message}")]
     NotConfirmed {
@@ -157,6 +166,7 @@ impl Error {
             Error::Usage { .. } => exit::USAGE,
             Error::Stale { .. } => exit::STALE,
             Error::NotConfirmed { .. } => exit::NOT_CONFIRMED,
+            Error::Interrupted { .. } => exit::INTERRUPTED,
             Error::Input { .. }
             | Error::Config { .. }
             | Error::Io { .. }
@@ -193,6 +203,9 @@ impl Error {
                     .to_owned(),
             ),
             Error::Stale { .. } => Some("plan again, and review the new plan before applying it".to_owned()),
+            Error::Interrupted { .. } => {
+                Some("run the command again to finish: it plans from what the remote holds now".to_owned())
+            }
         }
     }
 

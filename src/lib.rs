@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod desired;
 pub mod error;
 pub mod files;
+pub mod interrupt;
 pub mod plan;
 pub mod policy;
 pub mod project;

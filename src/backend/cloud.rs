@@ -40,12 +40,15 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 const MAX_LISTING_BODY: usize = 256 * 1024 * 1024;
 /// The largest token or error answer read.
 const MAX_ERROR_BODY: usize = 1024 * 1024;
+/// Why a deletion was not made after a signal.
+const NOT_SENT: &str = "not sent: the apply was interrupted";
 /// Below this many requests an apply draws no progress bar.
 const PROGRESS_MIN_REQUESTS: usize = 4;
 
 /// A tenant of the systemprompt cloud.
 pub struct CloudBackend {
     api: Api,
+    interrupted: crate::interrupt::Flag,
     runtime: tokio::runtime::Runtime,
     parallelism: usize,
     progress: bool,
@@ -168,6 +171,7 @@ impl CloudBackend {
             runtime,
             parallelism: connection.parallelism.max(1),
             progress: connection.progress,
+            interrupted: connection.interrupted.clone(),
         })
     }
 }
@@ -180,6 +184,7 @@ impl Backend for CloudBackend {
 
     fn apply(&mut self, base: &Remote, changes: &ChangeSet<'_>) -> Result<Applied> {
         let (api, parallelism) = (&self.api, self.parallelism);
+        let interrupted = &self.interrupted;
         let requests = usize::from(!changes.upserts.is_empty()) + changes.deletes.len();
         let bar = (self.progress && requests >= PROGRESS_MIN_REQUESTS).then(|| progress_bar(requests));
         let tick = bar.as_ref();
@@ -194,6 +199,11 @@ impl Backend for CloudBackend {
                     ),
                 });
             }
+            if interrupted.is_set() {
+                return Err(Error::Interrupted {
+                    message: "interrupted before anything was written".to_owned(),
+                });
+            }
             if !changes.upserts.is_empty() {
                 api.put(base, changes).await?;
                 if let Some(bar) = tick {
@@ -202,6 +212,10 @@ impl Backend for CloudBackend {
             }
             let failed: Vec<(String, String)> = futures_util::stream::iter(changes.deletes.iter().copied())
                 .map(|name| async move {
+                    // After a signal, the requests in flight finish; no new one is sent.
+                    if interrupted.is_set() {
+                        return Some((name.to_owned(), NOT_SENT.to_owned()));
+                    }
                     let outcome = api.delete(name).await;
                     if let Some(bar) = tick {
                         bar.inc(1);
@@ -219,7 +233,7 @@ impl Backend for CloudBackend {
         }
         let mut failed = result?;
         failed.sort();
-        Ok(Applied { revision: None, failed })
+        Ok(Applied { revision: None, failed, interrupted: self.interrupted.is_set() })
     }
 }
 

@@ -36,8 +36,10 @@ pub trait Backend {
 pub struct Applied {
     /// The store's revision after the write, if it has revisions.
     pub revision: Option<u64>,
-    /// Deletions that failed, with the reason; every other change was made.
+    /// Deletions that failed (or were not sent), with the reason; every other change was made.
     pub failed: Vec<(String, String)>,
+    /// Whether a signal stopped the apply before every request was sent.
+    pub interrupted: bool,
 }
 
 /// Whether a backend is opened to read or to write.
@@ -65,6 +67,8 @@ pub struct Connection {
     pub parallelism: usize,
     /// Whether to draw a progress bar on stderr.
     pub progress: bool,
+    /// Set by SIGINT or SIGTERM while an apply writes: no new request is sent.
+    pub interrupted: crate::interrupt::Flag,
 }
 
 /// Where the remote is, as named by `--remote`, `secrets.remote` or the profile's target.

@@ -349,6 +349,8 @@ pub(super) fn apply(
     }
 
     let changes = plan.change_set(&desired);
+    // From here on a signal lets the requests in flight finish and stops new ones.
+    let _watch = crate::interrupt::Watch::start(&remote.connection.interrupted);
     let applied = backend.apply(&fetched, &changes)?;
     // What was written is remembered before anything else is said.
     let remembered = match remote.spec.record_key() {
@@ -376,6 +378,16 @@ pub(super) fn apply(
             hint: Some(
                 "fix the problem with the record file; until then the next plan rewrites keys it cannot verify"
                     .to_owned(),
+            ),
+        });
+    }
+    if applied.interrupted {
+        return Err(Error::Interrupted {
+            message: format!(
+                "interrupted: {} of {} deletions on {remote_name} were not made; every other change in the plan \
+                 was",
+                applied.failed.len(),
+                changes.deletes.len()
             ),
         });
     }

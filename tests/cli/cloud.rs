@@ -526,3 +526,133 @@ fn a_proxy_never_sees_plain_http() {
     assert_eq!(proxy.request_count(), 0, "a request went through the proxy");
     assert!(emulator.request_count() > 0);
 }
+
+/// A small deterministic generator, so that a failing iteration can be replayed.
+fn lcg(seed: &mut u64) -> u64 {
+    *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    *seed >> 33
+}
+
+#[test]
+fn a_signal_at_any_moment_of_an_apply_leaves_every_key_as_it_was_or_as_planned() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    use std::process::{Command, Stdio};
+
+    let many: Vec<(String, String)> =
+        (0..10).map(|i| (format!("OLD_{i:02}"), format!("CANARY-old-{i}"))).collect();
+    let mut before = before();
+    before.extend(many.iter().cloned());
+    let mut seed = 0x5eed_u64;
+    let (mut interrupted, mut killed, mut finished) = (0, 0, 0);
+    for iteration in 0..50 {
+        let (project, emulator) =
+            setup(if iteration % 2 == 0 { Listing::NamesOnly } else { Listing::Digests });
+        let pairs: Vec<(&str, &str)> = before.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        emulator.set_secrets(TENANT, &pairs);
+        emulator.set_latency(Duration::from_millis(25));
+        let signal = if lcg(&mut seed) % 2 == 0 { Signal::SIGINT } else { Signal::SIGTERM };
+        let wait = Duration::from_millis(lcg(&mut seed) % 400);
+        let child = Command::new(env!("CARGO_BIN_EXE_cloud-secrets"))
+            .args(["apply", "--yes", "--allow-mass-removal", "--parallelism", "2"])
+            .current_dir(project.root())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", project.root())
+            .env("SYSTEMPROMPT_API_URL", emulator.url())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(wait);
+        let _ = kill(Pid::from_raw(child.id() as i32), signal);
+        let output = child.wait_with_output().unwrap();
+        let (stdout, stderr) =
+            (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        let context = format!("iteration {iteration}, {signal:?} after {wait:?}");
+        project.assert_clean("stdout", &stdout);
+        project.assert_clean("stderr", &stderr);
+        project.assert_files_clean();
+        match output.status.code() {
+            Some(0) => finished += 1,
+            Some(130) => {
+                interrupted += 1;
+                assert!(stderr.contains("interrupted"), "{context}: {stderr}");
+                assert!(stderr.contains("hint: run the command again"), "{context}: {stderr}");
+            }
+            None => killed += 1,
+            Some(code) => panic!("{context}: exit {code}\n{stdout}\n{stderr}"),
+        }
+        // Every key as it was or as planned.
+        let after = emulator.secrets(TENANT).unwrap();
+        let planned = expected();
+        for key in before.keys().chain(planned.keys()) {
+            let now = after.get(key);
+            assert!(now == before.get(key) || now == planned.get(key), "{context}: {key}");
+        }
+        // And a re-run gets there.
+        emulator.set_latency(Duration::ZERO);
+        let rerun = cs(&project, &emulator, &["apply", "--yes", "--allow-mass-removal"]).run();
+        assert_eq!(rerun.code, 0, "{context}: {}", rerun.transcript());
+        assert_eq!(emulator.secrets(TENANT).unwrap(), planned, "{context}");
+    }
+    // The random moments covered the three outcomes.
+    assert!(
+        interrupted > 0 && finished > 0,
+        "interrupted {interrupted}, killed {killed}, finished {finished}"
+    );
+}
+
+#[test]
+fn two_applies_racing_on_one_tenant_never_lose_an_update() {
+    use std::process::{Command, Stdio};
+    for round in 0..8 {
+        let emulator = Emulator::start();
+        emulator.set_listing(Listing::Digests);
+        emulator.grant(TOKEN, &[TENANT]);
+        emulator.set_secrets(TENANT, &BEFORE);
+        emulator.set_latency(Duration::from_millis(30));
+        // Two checkouts (two machines) with different desired states for the same tenant.
+        let a = Project::fixture("cloud");
+        let b = Project::fixture("cloud").write(
+            SECRETS,
+            "{\n  \"jwt_secret\": \"CANARY-jwt-prod-8e1f0a3b5c7d9e2f4a6b8c0d1e3f5a7b\",\n  \"database_url\": \"postgres://b:CANARY-b-db@db/b\",\n  \"openai\": \"sk-CANARY-openai-from-b\",\n  \"b_only\": \"CANARY-b-only\"\n}\n",
+        );
+        let spawn = |project: &Project| {
+            Command::new(env!("CARGO_BIN_EXE_cloud-secrets"))
+                .args(["apply", "--yes", "--allow-mass-removal"])
+                .current_dir(project.root())
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("HOME", project.root())
+                .env("SYSTEMPROMPT_API_URL", emulator.url())
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (first, second) = if round % 2 == 0 { (spawn(&a), spawn(&b)) } else { (spawn(&b), spawn(&a)) };
+        let (first, second) = (first.wait_with_output().unwrap(), second.wait_with_output().unwrap());
+        let codes = [first.status.code(), second.status.code()];
+        for (output, code) in [(&first, codes[0]), (&second, codes[1])] {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(matches!(code, Some(0) | Some(3)), "round {round}: exit {code:?}: {stderr}");
+            a.assert_clean("stderr", &stderr);
+        }
+        assert!(codes.contains(&Some(0)), "round {round}: nobody won");
+        // Whoever wrote last finds nothing to do; the state is wholly one desired state.
+        emulator.set_latency(Duration::ZERO);
+        let clean = |p: &Project| cs(p, &emulator, &["plan", "--detailed-exitcode", "-q"]).run().code == 0;
+        let (a_clean, b_clean) = (clean(&a), clean(&b));
+        assert!(
+            a_clean != b_clean,
+            "round {round}: the remote matches {} desired states",
+            if a_clean { 2 } else { 0 }
+        );
+        let after = emulator.secrets(TENANT).unwrap();
+        assert_eq!(after.contains_key("B_ONLY"), b_clean, "round {round}");
+        assert_eq!(after.get("SIGNING_KEY_PEM").map(String::as_str), Some("CANARY-signing-prod-2f5b"));
+    }
+}
