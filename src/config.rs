@@ -208,6 +208,7 @@ impl RemoteConfig {
             parallelism,
             progress: env.terminals.stderr && !cli.quiet,
             interrupted: crate::interrupt::Flag::default(),
+            log: cli.verbose >= 2,
         };
         Ok(Self { shown: spec.to_string(), spec, origin, connection })
     }

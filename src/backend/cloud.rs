@@ -64,6 +64,7 @@ impl std::fmt::Debug for CloudBackend {
 }
 
 struct Api {
+    log: bool,
     client: reqwest::Client,
     api_url: Url,
     tenant: String,
@@ -161,6 +162,7 @@ impl CloudBackend {
         })?;
         Ok(Self {
             api: Api {
+                log: connection.log,
                 client,
                 api_url,
                 tenant,
@@ -501,7 +503,24 @@ impl Api {
         loop {
             attempt += 1;
             let last = attempt > self.retries;
-            match build().send().await {
+            let request = build().build().map_err(|_| Failure::Transport {
+                op,
+                what: "could not be sent a well-formed request",
+                attempts: attempt,
+                maybe_delivered: false,
+            })?;
+            let (method, path) = (request.method().clone(), request.url().path().to_owned());
+            let started = Instant::now();
+            let sent = self.client.execute(request).await;
+            if self.log {
+                let outcome = match &sent {
+                    Ok(response) => response.status().as_u16().to_string(),
+                    Err(e) if e.is_timeout() => "timed out".to_owned(),
+                    Err(_) => "no answer".to_owned(),
+                };
+                log_request(&method, &path, &outcome, started.elapsed(), attempt);
+            }
+            match sent {
                 Ok(response) if response.status().is_success() => return Ok(response),
                 Ok(response) => {
                     let status = response.status();
@@ -625,6 +644,18 @@ impl Api {
         };
         Error::Remote { message: format!("{message}.{nothing}"), hint: Some(hint) }
     }
+}
+
+/// One `-vv` line: what was asked and how it went. The path holds the tenant and variable names
+/// only; headers and bodies (the tokens, the values) are never logged.
+#[allow(clippy::print_stderr)]
+fn log_request(method: &Method, path: &str, outcome: &str, took: Duration, attempt: u32) {
+    let retry = if attempt > 1 { format!(", attempt {attempt}") } else { String::new() };
+    eprintln!(
+        "http: {method} {} -> {outcome} ({} ms{retry})",
+        crate::render::text::safe(path),
+        took.as_millis()
+    );
 }
 
 /// The server's error code, reduced to characters that cannot disturb a terminal.

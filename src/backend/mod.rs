@@ -69,6 +69,9 @@ pub struct Connection {
     pub progress: bool,
     /// Set by SIGINT or SIGTERM while an apply writes: no new request is sent.
     pub interrupted: crate::interrupt::Flag,
+    /// Whether to log each request (method, path, status, time; never a header or a body) on
+    /// stderr (`-vv`).
+    pub log: bool,
 }
 
 /// Where the remote is, as named by `--remote`, `secrets.remote` or the profile's target.

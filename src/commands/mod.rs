@@ -27,6 +27,12 @@ pub struct Streams<'a> {
 
 /// Runs the command line's command and returns the exit code.
 pub fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'_>) -> Result<i32> {
+    // Debug builds can be made to panic with a secret in the message, to prove the panic hook
+    // never shows one.
+    #[cfg(debug_assertions)]
+    if let Some(value) = env.vars.get("CLOUD_SECRETS_DEBUG_PANIC") {
+        panic!("a deliberate panic carrying {}", value.expose());
+    }
     match &cli.command {
         Command::Init => init::run(cli, env, output, streams),
         Command::Profiles => profiles::run(cli, env, output, streams),

@@ -9,4 +9,5 @@ mod commands;
 mod corpus;
 mod errors;
 mod formats;
+mod leaks;
 mod plan;

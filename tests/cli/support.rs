@@ -35,6 +35,7 @@ pub struct Run<'a> {
     cwd: PathBuf,
     input: Input,
     closed_stdout: bool,
+    panic_expected: bool,
 }
 
 pub struct Outcome {
@@ -100,6 +101,7 @@ impl Project {
             cwd: self.root().to_path_buf(),
             input: Input::Null,
             closed_stdout: false,
+            panic_expected: false,
         }
     }
 
@@ -164,6 +166,12 @@ impl Run<'_> {
 
     pub fn input(mut self, input: Input) -> Self {
         self.input = input;
+        self
+    }
+
+    /// Expects the binary to panic (exit 101); the outputs are still checked for canaries.
+    pub fn expect_panic(mut self) -> Self {
+        self.panic_expected = true;
         self
     }
 
@@ -259,7 +267,11 @@ impl Run<'_> {
             stdout: String::from_utf8(stdout).unwrap(),
             stderr: String::from_utf8(stderr).unwrap(),
         };
-        assert_ne!(outcome.code, 101, "the binary panicked:\n{}", outcome.stderr);
+        if self.panic_expected {
+            assert_eq!(outcome.code, 101, "the binary did not panic:\n{}", outcome.stderr);
+        } else {
+            assert_ne!(outcome.code, 101, "the binary panicked:\n{}", outcome.stderr);
+        }
         self.project.assert_clean("stdout", &outcome.stdout);
         self.project.assert_clean("stderr", &outcome.stderr);
         self.project.assert_files_clean();
