@@ -547,11 +547,11 @@ fn a_signal_at_any_moment_of_an_apply_leaves_every_key_as_it_was_or_as_planned()
     let (mut interrupted, mut killed, mut finished) = (0, 0, 0);
     for iteration in 0..50 {
         let (project, emulator) =
-            setup(if iteration % 2 == 0 { Listing::NamesOnly } else { Listing::Digests });
+            setup(if iteration.is_multiple_of(2) { Listing::NamesOnly } else { Listing::Digests });
         let pairs: Vec<(&str, &str)> = before.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         emulator.set_secrets(TENANT, &pairs);
         emulator.set_latency(Duration::from_millis(25));
-        let signal = if lcg(&mut seed) % 2 == 0 { Signal::SIGINT } else { Signal::SIGTERM };
+        let signal = if lcg(&mut seed).is_multiple_of(2) { Signal::SIGINT } else { Signal::SIGTERM };
         let wait = Duration::from_millis(lcg(&mut seed) % 400);
         let child = Command::new(env!("CARGO_BIN_EXE_cloud-secrets"))
             .args(["apply", "--yes", "--allow-mass-removal", "--parallelism", "2"])
@@ -633,7 +633,7 @@ fn two_applies_racing_on_one_tenant_never_lose_an_update() {
                 .spawn()
                 .unwrap()
         };
-        let (first, second) = if round % 2 == 0 { (spawn(&a), spawn(&b)) } else { (spawn(&b), spawn(&a)) };
+        let (first, second) = if round.is_multiple_of(2) { (spawn(&a), spawn(&b)) } else { (spawn(&b), spawn(&a)) };
         let (first, second) = (first.wait_with_output().unwrap(), second.wait_with_output().unwrap());
         let codes = [first.status.code(), second.status.code()];
         for (output, code) in [(&first, codes[0]), (&second, codes[1])] {
