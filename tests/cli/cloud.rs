@@ -545,7 +545,7 @@ fn a_signal_at_any_moment_of_an_apply_leaves_every_key_as_it_was_or_as_planned()
     before.extend(many.iter().cloned());
     let mut seed = 0x5eed_u64;
     let (mut interrupted, mut killed, mut finished) = (0, 0, 0);
-    for iteration in 0..50 {
+    for iteration in 0..50_u32 {
         let (project, emulator) =
             setup(if iteration.is_multiple_of(2) { Listing::NamesOnly } else { Listing::Digests });
         let pairs: Vec<(&str, &str)> = before.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -607,7 +607,7 @@ fn a_signal_at_any_moment_of_an_apply_leaves_every_key_as_it_was_or_as_planned()
 #[test]
 fn two_applies_racing_on_one_tenant_never_lose_an_update() {
     use std::process::{Command, Stdio};
-    for round in 0..8 {
+    for round in 0..8_u32 {
         let emulator = Emulator::start();
         emulator.set_listing(Listing::Digests);
         emulator.grant(TOKEN, &[TENANT]);
@@ -633,7 +633,8 @@ fn two_applies_racing_on_one_tenant_never_lose_an_update() {
                 .spawn()
                 .unwrap()
         };
-        let (first, second) = if round.is_multiple_of(2) { (spawn(&a), spawn(&b)) } else { (spawn(&b), spawn(&a)) };
+        let (first, second) =
+            if round.is_multiple_of(2) { (spawn(&a), spawn(&b)) } else { (spawn(&b), spawn(&a)) };
         let (first, second) = (first.wait_with_output().unwrap(), second.wait_with_output().unwrap());
         let codes = [first.status.code(), second.status.code()];
         for (output, code) in [(&first, codes[0]), (&second, codes[1])] {
