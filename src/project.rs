@@ -314,6 +314,11 @@ pub fn load_settings(path: &Path) -> Result<ProfileSettings> {
     let Some(bytes) = crate::files::read_limited(path, MAX_YAML_BYTES, "profile.yaml")? else {
         return Ok(ProfileSettings::default());
     };
+    parse_settings(path, bytes)
+}
+
+/// Parses the bytes of a profile.yaml named `path` (the path is used in messages only).
+pub fn parse_settings(path: &Path, bytes: Vec<u8>) -> Result<ProfileSettings> {
     let text = String::from_utf8(bytes).map_err(|e| {
         let valid = e.utf8_error().valid_up_to();
         let bytes = e.as_bytes();

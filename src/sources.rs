@@ -29,7 +29,11 @@ pub fn load_dotenv(path: &Path) -> Result<BTreeMap<String, (SecretValue, Locatio
     let Some(bytes) = crate::files::read_limited(path, MAX_DOTENV_BYTES, ".env")? else {
         return Ok(BTreeMap::new());
     };
-    let bytes = zeroize::Zeroizing::new(bytes);
+    parse_dotenv(path, &zeroize::Zeroizing::new(bytes))
+}
+
+/// Parses the bytes of a `.env` file named `path` (the path is used in messages only).
+pub fn parse_dotenv(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, (SecretValue, Location)>> {
     let text = std::str::from_utf8(&bytes).map_err(|e| {
         let (line, column) = crate::secrets_file::line_column(
             &String::from_utf8_lossy(&bytes[..e.valid_up_to()]),
