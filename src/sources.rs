@@ -34,7 +34,7 @@ pub fn load_dotenv(path: &Path) -> Result<BTreeMap<String, (SecretValue, Locatio
 
 /// Parses the bytes of a `.env` file named `path` (the path is used in messages only).
 pub fn parse_dotenv(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, (SecretValue, Location)>> {
-    let text = std::str::from_utf8(&bytes).map_err(|e| {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
         let (line, column) = crate::secrets_file::line_column(
             &String::from_utf8_lossy(&bytes[..e.valid_up_to()]),
             e.valid_up_to(),
