@@ -252,6 +252,11 @@ fn resolve_remote(
     };
     let explicit_url = match address {
         Some(Address::File(path)) => return Ok((RemoteSpec::File(path), origin, None)),
+        Some(Address::Vault { address, mount, path }) => {
+            let token = env.vars.get("VAULT_TOKEN").or_else(|| env.vars.get("BAO_TOKEN")).cloned();
+            let namespace = env.vars.get("VAULT_NAMESPACE").map(|n| n.expose().to_owned());
+            return Ok((RemoteSpec::Vault { address, mount, path, namespace }, origin, token));
+        }
         Some(Address::Api(url)) => Some(url),
         None => None,
     };

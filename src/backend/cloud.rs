@@ -664,7 +664,7 @@ fn printable_code(code: &str) -> String {
 }
 
 /// Reads a response body of at most `limit` bytes.
-async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ()> {
+pub(super) async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ()> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(drop)? {
         if body.len() + chunk.len() > limit {
@@ -694,7 +694,7 @@ fn op_name(op: Op) -> &'static str {
 }
 
 /// `Retry-After`, in seconds or as an HTTP date, capped.
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+pub(super) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     let text = response.headers().get(RETRY_AFTER)?.to_str().ok()?.trim();
     let wait = match text.parse::<u64>() {
         Ok(seconds) => Duration::from_secs(seconds),
@@ -708,7 +708,7 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
 
 /// Exponential backoff with jitter: a random delay between half and all of
 /// `BASE_BACKOFF * 2^(attempt-1)`, capped at [`MAX_BACKOFF`].
-fn backoff(attempt: u32) -> Duration {
+pub(super) fn backoff(attempt: u32) -> Duration {
     use ring::rand::SecureRandom;
     let ceiling = BASE_BACKOFF.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(MAX_BACKOFF);
     let mut byte = [0u8; 1];

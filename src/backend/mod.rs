@@ -2,6 +2,7 @@
 
 mod cloud;
 mod file;
+mod vault;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 pub use cloud::{CloudBackend, is_plain_name};
 pub use file::FileStore;
+pub use vault::VaultBackend;
 
 use crate::error::Result;
 use crate::plan::{ChangeSet, Remote};
@@ -86,6 +88,17 @@ pub enum RemoteSpec {
         /// The tenant.
         tenant: String,
     },
+    /// One Vault (or OpenBao) KV version 2 secret.
+    Vault {
+        /// The server's address (`https://HOST:PORT`).
+        address: reqwest::Url,
+        /// The KV v2 mount.
+        mount: String,
+        /// The secret's path under the mount.
+        path: String,
+        /// `VAULT_NAMESPACE`, if set.
+        namespace: Option<String>,
+    },
 }
 
 /// A remote address before the tenant and credentials are known.
@@ -95,6 +108,15 @@ pub enum Address {
     File(PathBuf),
     /// An `https://` (or loopback `http://`) API URL.
     Api(reqwest::Url),
+    /// `vault+https://HOST[:PORT]/MOUNT/PATH`.
+    Vault {
+        /// The server's address.
+        address: reqwest::Url,
+        /// The KV v2 mount.
+        mount: String,
+        /// The secret's path under the mount.
+        path: String,
+    },
 }
 
 impl Address {
@@ -109,6 +131,24 @@ impl Address {
         }
         if text.starts_with("https://") || text.starts_with("http://") {
             return api_url(text).map(Address::Api);
+        }
+        if let Some(rest) = text.strip_prefix("vault+") {
+            let url = api_url(rest)?;
+            let segments: Vec<&str> = url.path().split('/').filter(|s| !s.is_empty()).collect();
+            let shown = redact_address(text);
+            let [mount, path @ ..] = segments.as_slice() else {
+                return Err(format!(
+                    "`{shown}` names no KV mount and path: use vault+https://HOST/MOUNT/PATH"
+                ));
+            };
+            if path.is_empty() || segments.iter().any(|s| !is_plain_name(s)) {
+                return Err(format!(
+                    "`{shown}` needs a mount and a path of plain names: vault+https://HOST/MOUNT/PATH"
+                ));
+            }
+            let mut address = url.clone();
+            address.set_path("");
+            return Ok(Address::Vault { address, mount: (*mount).to_owned(), path: path.join("/") });
         }
         Err(format!(
             "`{}` is not a remote cloud-secrets knows; use file:PATH or https://HOST",
@@ -158,6 +198,13 @@ impl RemoteSpec {
             RemoteSpec::Cloud { api_url, tenant } => {
                 Ok(Box::new(CloudBackend::new(api_url.clone(), tenant.clone(), connection)?))
             }
+            RemoteSpec::Vault { address, mount, path, namespace } => Ok(Box::new(VaultBackend::new(
+                address.clone(),
+                mount.clone(),
+                path.clone(),
+                namespace.clone(),
+                connection,
+            )?)),
         }
     }
 
@@ -178,6 +225,10 @@ impl RemoteSpec {
             RemoteSpec::Cloud { api_url, tenant } => {
                 format!("{} tenant {tenant}", api_url.as_str().trim_end_matches('/'))
             }
+            RemoteSpec::Vault { namespace, .. } => match namespace {
+                Some(namespace) => format!("{self} namespace {namespace}"),
+                None => self.to_string(),
+            },
         }
     }
 
@@ -185,7 +236,7 @@ impl RemoteSpec {
     /// be read back; `None` for the local store, which needs no record.
     pub fn record_key(&self) -> Option<String> {
         match self {
-            RemoteSpec::File(_) => None,
+            RemoteSpec::File(_) | RemoteSpec::Vault { .. } => None,
             RemoteSpec::Cloud { api_url, tenant } => Some(format!("systemprompt-cloud {api_url} {tenant}")),
         }
     }
@@ -215,6 +266,9 @@ impl fmt::Display for RemoteSpec {
             RemoteSpec::File(path) => write!(f, "file:{}", crate::error::display_path(path)),
             RemoteSpec::Cloud { api_url, tenant } => {
                 write!(f, "{} tenant {tenant}", api_url.as_str().trim_end_matches('/'))
+            }
+            RemoteSpec::Vault { address, mount, path, .. } => {
+                write!(f, "vault+{}/{mount}/{path}", address.as_str().trim_end_matches('/'))
             }
         }
     }

@@ -11,3 +11,4 @@ mod errors;
 mod formats;
 mod leaks;
 mod plan;
+mod vault;

@@ -296,6 +296,7 @@ pub fn snapshot(project: &Project, name: &str, outcome: &Outcome) {
     settings.add_filter(&regex::escape(&root.display().to_string()), "[PROJECT]");
     settings.add_filter(&regex::escape(&project.root().display().to_string()), "[PROJECT]");
     settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
+    settings.add_filter(r"cs-\d+-", "cs-[PID]-");
     settings.bind(|| insta::assert_snapshot!(name, outcome.transcript()));
 }
 

@@ -1,0 +1,255 @@
+//! Vault (or OpenBao) KV version 2 as a remote: a profile's variables are one secret at
+//! `MOUNT/PATH`, read whole and written whole in one request with check-and-set against the
+//! version the plan was made from. A concurrent write makes the check fail: exit 3, nothing
+//! written. A missing secret is an empty remote (version 0).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, Url};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::cloud::{backoff, read_body, retry_after};
+use super::{Applied, Backend, Connection};
+use crate::error::{Error, Result};
+use crate::plan::{ChangeSet, Remote};
+use crate::secret::SecretValue;
+
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// One KV v2 secret.
+pub struct VaultBackend {
+    client: reqwest::Client,
+    runtime: tokio::runtime::Runtime,
+    address: Url,
+    mount: String,
+    path: String,
+    token: SecretValue,
+    namespace: Option<String>,
+    retries: u32,
+}
+
+#[derive(Deserialize)]
+struct ReadBody {
+    data: Option<ReadData>,
+}
+
+#[derive(Deserialize)]
+struct ReadData {
+    data: Option<BTreeMap<String, serde_json::Value>>,
+    metadata: Option<Metadata>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    version: u64,
+}
+
+#[derive(Deserialize)]
+struct WriteBody {
+    data: Metadata,
+}
+
+#[derive(Deserialize)]
+struct Errors {
+    #[serde(default)]
+    errors: Vec<String>,
+}
+
+impl VaultBackend {
+    /// A client for the secret at `mount/path` of the server at `address`.
+    pub fn new(
+        address: Url,
+        mount: String,
+        path: String,
+        namespace: Option<String>,
+        connection: &Connection,
+    ) -> Result<Self> {
+        let token = connection.token.clone().ok_or_else(|| {
+            Error::config(
+                "no Vault token",
+                "set VAULT_TOKEN (or BAO_TOKEN) to a token that may read and write the secret",
+            )
+        })?;
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder();
+        if address.scheme() == "http" {
+            builder = builder.no_proxy();
+        }
+        let client = builder
+            .timeout(connection.timeout)
+            .connect_timeout(connection.timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("cloud-secrets/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| {
+                Error::config(
+                    format!("cannot set up the HTTP client: {e}"),
+                    "this is a bug; please report it",
+                )
+            })?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
+            Error::config(format!("cannot start the async runtime: {e}"), "this is a bug; please report it")
+        })?;
+        Ok(Self { client, runtime, address, mount, path, token, namespace, retries: connection.retries })
+    }
+
+    fn describe(&self) -> String {
+        format!("{}/{} at {}", self.mount, self.path, self.address.as_str().trim_end_matches('/'))
+    }
+
+    fn url(&self) -> Url {
+        let mut url = self.address.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().extend(["v1", &self.mount, "data"]).extend(self.path.split('/'));
+        }
+        url
+    }
+
+    /// Sends a request, retrying connection failures, timeouts, 429 and 5xx with backoff.
+    async fn send(&self, method: Method, body: Option<&[u8]>) -> Result<(StatusCode, Vec<u8>)> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let last = attempt > self.retries;
+            let mut request =
+                self.client.request(method.clone(), self.url()).header("X-Vault-Token", self.token.expose());
+            if let Some(namespace) = &self.namespace {
+                request = request.header("X-Vault-Namespace", namespace);
+            }
+            if let Some(body) = body {
+                request =
+                    request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
+            }
+            match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    if (status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS) && !last {
+                        tokio::time::sleep(retry_after(&response).unwrap_or_else(|| backoff(attempt))).await;
+                        continue;
+                    }
+                    let body = read_body(response, MAX_BODY).await.map_err(|()| Error::Remote {
+                        message: format!("Vault at {} sent an answer too large to read", self.describe()),
+                        hint: None,
+                    })?;
+                    return Ok((status, body));
+                }
+                Err(_) if !last => tokio::time::sleep(backoff(attempt)).await,
+                Err(e) => {
+                    let what = if e.is_timeout() { "did not answer in time" } else { "could not be reached" };
+                    return Err(Error::Remote {
+                        message: format!("Vault at {} {what} after {attempt} attempt(s)", self.describe()),
+                        hint: Some("check the address and the network, then try again".to_owned()),
+                    });
+                }
+            }
+        }
+    }
+
+    fn failure(&self, status: StatusCode, body: &[u8], doing: &str) -> Error {
+        let first = serde_json::from_slice::<Errors>(body).ok().and_then(|e| e.errors.into_iter().next());
+        // Vault's own words, kept only when they are plain and short (they quote no values).
+        let said = first
+            .filter(|m| m.len() <= 200 && m.chars().all(|c| c.is_ascii_graphic() || c == ' '))
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default();
+        let hint = match status {
+            StatusCode::FORBIDDEN => {
+                "the token may not do this: check VAULT_TOKEN (or BAO_TOKEN) and its policy"
+            }
+            StatusCode::UNAUTHORIZED => "set VAULT_TOKEN (or BAO_TOKEN) to a valid token",
+            _ => "check the address, the mount and the path",
+        };
+        Error::Remote {
+            message: format!("Vault refused to {doing} {} ({status}{said})", self.describe()),
+            hint: Some(hint.to_owned()),
+        }
+    }
+
+    async fn read(&self) -> Result<Remote> {
+        let (status, body) = self.send(Method::GET, None).await?;
+        let body = Zeroizing::new(body);
+        let parsed = serde_json::from_slice::<ReadBody>(&body).ok();
+        match status {
+            StatusCode::OK => {}
+            // No secret yet, or its latest version deleted: an empty remote at that version.
+            StatusCode::NOT_FOUND => {
+                let version = parsed.and_then(|b| b.data).and_then(|d| d.metadata).map_or(0, |m| m.version);
+                return Ok(Remote::with_values(BTreeMap::new(), Some(version)));
+            }
+            other => return Err(self.failure(other, &body, "read")),
+        }
+        let data = parsed.and_then(|b| b.data).ok_or_else(|| Error::Remote {
+            message: format!(
+                "Vault sent an answer for {} that is not a KV version 2 secret",
+                self.describe()
+            ),
+            hint: Some("check that the mount is a KV version 2 engine".to_owned()),
+        })?;
+        let mut vars = BTreeMap::new();
+        for (name, value) in data.data.unwrap_or_default() {
+            match value {
+                serde_json::Value::String(text) => {
+                    vars.insert(name, SecretValue::new(text));
+                }
+                _ => {
+                    return Err(Error::Remote {
+                        message: format!(
+                            "{} holds `{}` as something other than a string",
+                            self.describe(),
+                            crate::render::text::safe(&name)
+                        ),
+                        hint: Some("cloud-secrets manages secrets whose values are all strings".to_owned()),
+                    });
+                }
+            }
+        }
+        Ok(Remote::with_values(vars, Some(data.metadata.map_or(0, |m| m.version))))
+    }
+}
+
+impl Backend for VaultBackend {
+    fn fetch(&mut self) -> Result<Remote> {
+        self.runtime.block_on(self.read())
+    }
+
+    fn apply(&mut self, base: &Remote, changes: &ChangeSet<'_>) -> Result<Applied> {
+        self.runtime.block_on(async {
+            let current = self.read().await?;
+            if current != *base {
+                return Err(Error::Stale {
+                    message: format!("{} changed since the plan was made; nothing was written", self.describe()),
+                });
+            }
+            let mut vars: BTreeMap<String, SecretValue> = BTreeMap::new();
+            for (name, value) in &base.vars {
+                if let crate::plan::RemoteValue::Value(v) = value {
+                    vars.insert(name.clone(), v.clone());
+                }
+            }
+            changes.apply_to(&mut vars);
+            let data: BTreeMap<&str, &str> = vars.iter().map(|(k, v)| (k.as_str(), v.expose())).collect();
+            let version = base.revision.unwrap_or(0);
+            let body = Zeroizing::new(
+                serde_json::to_vec(&serde_json::json!({ "options": { "cas": version }, "data": data }))
+                    .expect("a map of strings serializes"),
+            );
+            let (status, answer) = self.send(Method::POST, Some(&body)).await?;
+            if status == StatusCode::BAD_REQUEST && String::from_utf8_lossy(&answer).contains("check-and-set") {
+                return Err(Error::Stale {
+                    message: format!(
+                        "{} was written by someone else since version {version} (check-and-set failed); nothing was \
+                         written",
+                        self.describe()
+                    ),
+                });
+            }
+            if !status.is_success() {
+                return Err(self.failure(status, &answer, "write"));
+            }
+            let revision = serde_json::from_slice::<WriteBody>(&answer).ok().map(|b| b.data.version);
+            Ok(Applied { revision, ..Applied::default() })
+        })
+    }
+}
