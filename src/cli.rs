@@ -49,6 +49,11 @@ Examples:
   cloud-secrets cleanup                      remove FLY_APP_NAME, SYSTEMPROMPT_API_URL... if synced
   cloud-secrets cleanup --profile production --yes";
 
+const ROLLBACK_EXAMPLES: &str = "\
+Examples:
+  cloud-secrets rollback                     show the plan back to the previous version, then ask
+  cloud-secrets rollback --remote vault+https://vault:8200/secret/app --yes";
+
 const VALIDATE_EXAMPLES: &str = "\
 Examples:
   cloud-secrets validate
@@ -140,6 +145,9 @@ pub enum Command {
     /// Remove system-managed and stale variables found on the remote, confirmed like apply
     #[command(after_help = CLEANUP_EXAMPLES)]
     Cleanup(ApplyArgs),
+    /// Plan a return to the remote's previous version (local store, Vault), confirmed like apply
+    #[command(after_help = ROLLBACK_EXAMPLES)]
+    Rollback(ApplyArgs),
     /// Check the desired state offline, with the profile's validation rules
     #[command(after_help = VALIDATE_EXAMPLES)]
     Validate,

@@ -20,6 +20,8 @@ pub enum Source {
     Environment,
     /// The command line (or standard input) of `set`.
     CommandLine,
+    /// The remote's previous version (`rollback`).
+    PreviousVersion,
     /// Computed by cloud-secrets (`SYSTEMPROMPT_CUSTOM_SECRETS`).
     Derived,
 }

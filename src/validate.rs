@@ -165,7 +165,7 @@ fn from(source: Source) -> &'static str {
     match source {
         Source::Environment => " (value from the environment)",
         Source::DotEnv => " (value from .env)",
-        Source::File | Source::CommandLine | Source::Derived => "",
+        Source::File | Source::CommandLine | Source::PreviousVersion | Source::Derived => "",
     }
 }
 

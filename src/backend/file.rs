@@ -31,13 +31,38 @@ pub struct FileStore {
 struct Document {
     version: u64,
     variables: BTreeMap<String, String>,
+    /// The state before the last write, for `rollback`.
+    #[serde(default)]
+    previous: Option<Previous>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Previous {
+    version: u64,
+    variables: BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
 struct DocumentRef<'a> {
     version: u64,
     variables: BTreeMap<&'a str, &'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous: Option<PreviousRef<'a>>,
 }
+
+#[derive(Serialize)]
+struct PreviousRef<'a> {
+    version: u64,
+    variables: BTreeMap<&'a str, &'a str>,
+}
+
+fn refs(vars: &BTreeMap<String, SecretValue>) -> BTreeMap<&str, &str> {
+    vars.iter().map(|(k, v)| (k.as_str(), v.expose())).collect()
+}
+
+/// A store's contents: version, variables, and the version before.
+type Contents = (u64, BTreeMap<String, SecretValue>, Option<(u64, BTreeMap<String, SecretValue>)>);
 
 impl FileStore {
     /// Opens the store at `path`; for [`Access::Write`], waits for and takes its lock.
@@ -52,9 +77,15 @@ impl FileStore {
 
     /// The store's version and variables; a missing file is version 0 with none.
     fn read(&self) -> Result<(u64, BTreeMap<String, SecretValue>)> {
+        let (version, vars, _) = self.read_all()?;
+        Ok((version, vars))
+    }
+
+    /// The store's contents with the version before the last write.
+    fn read_all(&self) -> Result<Contents> {
         let bytes = match crate::files::read_limited(&self.path, MAX_STORE_BYTES, "the local store")? {
             Some(bytes) => Zeroizing::new(bytes),
-            None => return Ok((0, BTreeMap::new())),
+            None => return Ok((0, BTreeMap::new(), None)),
         };
         let doc: Document = serde_json::from_slice(&bytes).map_err(|e| {
             Error::input(
@@ -63,13 +94,25 @@ impl FileStore {
                 "the store is written by cloud-secrets; restore it from a backup, or delete it to start from an empty store",
             )
         })?;
-        let vars = doc.variables.into_iter().map(|(k, v)| (k, SecretValue::new(v))).collect();
-        Ok((doc.version, vars))
+        let values = |vars: BTreeMap<String, String>| {
+            vars.into_iter().map(|(k, v)| (k, SecretValue::new(v))).collect()
+        };
+        let previous = doc.previous.map(|p| (p.version, values(p.variables)));
+        Ok((doc.version, values(doc.variables), previous))
     }
 
-    fn write(&self, version: u64, vars: &BTreeMap<String, SecretValue>) -> Result<()> {
-        let doc =
-            DocumentRef { version, variables: vars.iter().map(|(k, v)| (k.as_str(), v.expose())).collect() };
+    fn write(
+        &self,
+        version: u64,
+        vars: &BTreeMap<String, SecretValue>,
+        previous: (u64, &BTreeMap<String, SecretValue>),
+    ) -> Result<()> {
+        let doc = DocumentRef {
+            version,
+            variables: refs(vars),
+            previous: (previous.0 > 0)
+                .then(|| PreviousRef { version: previous.0, variables: refs(previous.1) }),
+        };
         let mut bytes = Zeroizing::new(serde_json::to_vec_pretty(&doc).expect("a map of strings serializes"));
         bytes.push(b'\n');
         crate::files::write_private(&self.path, &bytes)
@@ -98,7 +141,9 @@ impl Backend for FileStore {
                 ),
             });
         }
+        let before = vars.clone();
         changes.apply_to(&mut vars);
+        let old_version = version;
         let version = version.checked_add(1).ok_or_else(|| {
             Error::input(
                 Location::file(&self.path),
@@ -106,8 +151,12 @@ impl Backend for FileStore {
                 "the store was edited by hand: set `version` to a smaller number",
             )
         })?;
-        self.write(version, &vars)?;
+        self.write(version, &vars, (old_version, &before))?;
         Ok(Applied { revision: Some(version), ..Applied::default() })
+    }
+
+    fn previous(&mut self) -> Result<Option<(u64, BTreeMap<String, SecretValue>)>> {
+        Ok(self.read_all()?.2)
     }
 }
 

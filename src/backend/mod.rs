@@ -31,6 +31,15 @@ pub trait Backend {
     /// An error means nothing was written (or, for an unknown outcome, says so). A store that
     /// cannot write everything at once reports the steps that failed in [`Applied::failed`].
     fn apply(&mut self, base: &Remote, changes: &ChangeSet<'_>) -> Result<Applied>;
+
+    /// The version before the current one, with its values, for `rollback`; `None` when there
+    /// is none. A store that keeps no versions says so with an error.
+    fn previous(&mut self) -> Result<Option<(u64, std::collections::BTreeMap<String, SecretValue>)>> {
+        Err(crate::Error::config(
+            "this remote keeps no earlier versions to roll back to",
+            "rollback works with the local store and with Vault/OpenBao",
+        ))
+    }
 }
 
 /// What a backend reports after an apply that wrote at least part of the change set.

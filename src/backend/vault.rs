@@ -28,6 +28,8 @@ pub struct VaultBackend {
     token: SecretValue,
     namespace: Option<String>,
     retries: u32,
+    /// A version to read instead of the latest (for `rollback`).
+    version: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -92,7 +94,17 @@ impl VaultBackend {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
             Error::config(format!("cannot start the async runtime: {e}"), "this is a bug; please report it")
         })?;
-        Ok(Self { client, runtime, address, mount, path, token, namespace, retries: connection.retries })
+        Ok(Self {
+            client,
+            runtime,
+            address,
+            mount,
+            path,
+            token,
+            namespace,
+            retries: connection.retries,
+            version: None,
+        })
     }
 
     fn describe(&self) -> String {
@@ -103,6 +115,9 @@ impl VaultBackend {
         let mut url = self.address.clone();
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.pop_if_empty().extend(["v1", &self.mount, "data"]).extend(self.path.split('/'));
+        }
+        if let Some(version) = self.version {
+            url.query_pairs_mut().append_pair("version", &version.to_string());
         }
         url
     }
@@ -251,5 +266,31 @@ impl Backend for VaultBackend {
             let revision = serde_json::from_slice::<WriteBody>(&answer).ok().map(|b| b.data.version);
             Ok(Applied { revision, ..Applied::default() })
         })
+    }
+
+    fn previous(&mut self) -> Result<Option<(u64, BTreeMap<String, SecretValue>)>> {
+        let current = self.runtime.block_on(self.read())?.revision.unwrap_or(0);
+        if current <= 1 {
+            return Ok(None);
+        }
+        self.version = Some(current - 1);
+        let read = self.runtime.block_on(self.read());
+        self.version = None;
+        let previous = read?;
+        if previous.revision != Some(current - 1) {
+            return Err(Error::Remote {
+                message: format!("version {} of {} is deleted or destroyed", current - 1, self.describe()),
+                hint: Some("undelete it in Vault first, or write the values again".to_owned()),
+            });
+        }
+        let vars = previous
+            .vars
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                crate::plan::RemoteValue::Value(v) => Some((k, v)),
+                _ => None,
+            })
+            .collect();
+        Ok(Some((current - 1, vars)))
     }
 }

@@ -68,6 +68,11 @@ pub fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'_>) -> 
             let remote = RemoteConfig::from_cli(cli, env, &config, usize::from(args.apply.parallelism))?;
             sync::apply(&config, &remote, sync::Scope::Unset(names), &(&args.apply).into(), output, streams)
         }
+        Command::Rollback(args) => {
+            let config = Config::from_cli(cli, env)?;
+            let remote = RemoteConfig::from_cli(cli, env, &config, usize::from(args.parallelism))?;
+            sync::apply(&config, &remote, sync::Scope::Rollback, &args.into(), output, streams)
+        }
         Command::Cleanup(args) => {
             let config = Config::from_cli(cli, env)?;
             let remote = RemoteConfig::from_cli(cli, env, &config, usize::from(args.parallelism))?;

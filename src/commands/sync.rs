@@ -38,6 +38,8 @@ pub(super) enum Scope {
     Cleanup,
     /// Everything, exactly as a saved plan shows (`apply FILE`).
     Saved(Box<SavedPlan>),
+    /// Back to the remote's previous version (`rollback`).
+    Rollback,
 }
 
 /// How an apply behaves.
@@ -275,6 +277,26 @@ pub(super) fn apply(
             desired.ignore = config.ignore.clone();
             let scoped = desired.scope_of(&fetched, &[names.clone(), list_if_touched(&names)].concat());
             (desired, scoped)
+        }
+        Scope::Rollback => {
+            let Some((version, previous)) = backend.previous()? else {
+                return Err(Error::config(
+                    format!("{} has no earlier version to roll back to", remote.spec),
+                    "a rollback needs at least two writes",
+                ));
+            };
+            let mut desired = Desired { ignore: config.ignore.clone(), ..Desired::default() };
+            for (name, value) in previous {
+                // What the platform owns or the profile ignores stays as it is now.
+                if policy::classify(&name) == VarClass::Managed && !config.ignore.matches(&name) {
+                    let var = DesiredVar { key: None, value, source: Source::PreviousVersion };
+                    desired.vars.insert(name, var);
+                }
+            }
+            if !output.quiet {
+                let _ = writeln!(streams.err, "Rolling back to version {version} of {}.", remote.spec);
+            }
+            (desired, fetched.clone())
         }
         Scope::Cleanup => {
             let vars = fetched

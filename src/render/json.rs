@@ -106,6 +106,8 @@ pub enum ValueSource {
     Environment,
     /// The command line of `set` (or its standard input).
     CommandLine,
+    /// The remote's previous version (`rollback`).
+    PreviousVersion,
     /// Computed by cloud-secrets.
     Derived,
 }
@@ -441,6 +443,7 @@ fn source(source: Source) -> ValueSource {
         Source::DotEnv => ValueSource::Dotenv,
         Source::Environment => ValueSource::Environment,
         Source::CommandLine => ValueSource::CommandLine,
+        Source::PreviousVersion => ValueSource::PreviousVersion,
         Source::Derived => ValueSource::Derived,
     }
 }
@@ -451,6 +454,7 @@ fn source_back(source: ValueSource) -> Source {
         ValueSource::Dotenv => Source::DotEnv,
         ValueSource::Environment => Source::Environment,
         ValueSource::CommandLine => Source::CommandLine,
+        ValueSource::PreviousVersion => Source::PreviousVersion,
         ValueSource::Derived => Source::Derived,
     }
 }

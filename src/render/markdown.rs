@@ -194,6 +194,7 @@ fn action(action: Action) -> &'static str {
 
 fn origin(change: &Change) -> String {
     match (change.source, &change.key) {
+        (Some(ValueSource::PreviousVersion), _) => "previous version".to_owned(),
         (Some(ValueSource::Derived), _) | (_, None) => "derived list of custom secrets".to_owned(),
         (Some(ValueSource::Dotenv), Some(_)) => "`.env`".to_owned(),
         (Some(ValueSource::Environment), Some(_)) => "environment".to_owned(),

@@ -303,6 +303,7 @@ fn name_width(plan: &Plan) -> usize {
 
 fn origin(write: &PlanWrite) -> String {
     match (write.source, &write.key) {
+        (Source::PreviousVersion, _) => "as in the previous version".to_owned(),
         (Source::Derived, _) | (_, None) => "derived: the sorted list of custom secret names".to_owned(),
         (Source::File, Some(key)) => format!("from secrets.json `{key}`"),
         (Source::DotEnv, Some(_)) => format!("from .env ({}, overrides secrets.json)", safe(&write.name)),

@@ -437,3 +437,22 @@ fn set_checks_its_values_and_the_profile_like_every_plan() {
     let out = warn.cmd(&["set", "anthropic=CANARY-not-an-anthropic-key", "--yes", "-q"]).run();
     assert_eq!(out.code, 0, "a warning only, under warn: {}", out.transcript());
 }
+
+#[test]
+fn rollback_plans_back_to_the_previous_version() {
+    let project = Project::fixture("drift");
+    let first = project.cmd(&["rollback", "--yes"]).run();
+    assert_eq!(first.code, 1, "no earlier version recorded: {}", first.transcript());
+    assert_eq!(project.cmd(&["apply", "--yes", "-q"]).run().code, 0);
+    let declined = project.cmd(&["rollback"]).input(Input::Tty("n\n".into())).run();
+    assert_eq!(declined.code, 4);
+    let out = project.cmd(&["rollback", "--yes"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    snapshot(&project, "rollback_local", &out);
+    let vars = &store(&project)["variables"];
+    assert_eq!(vars["OPENAI_API_KEY"], "sk-CANARY-openai-old-0d4c");
+    assert_eq!(vars["LEGACY_WEBHOOK_SECRET"], "CANARY-legacy-2a9d");
+    assert!(vars.get("OAUTH_AT_REST_PEPPER").is_none());
+    assert!(vars.get("FLY_APP_NAME").is_none(), "what the platform owns is not brought back");
+    assert_eq!(store(&project)["previous"]["version"], 8);
+}

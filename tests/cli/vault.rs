@@ -136,3 +136,28 @@ fn a_token_without_permission_is_told_what_to_check() {
     assert_eq!(none.code, 1);
     assert!(none.stderr.contains("no Vault token"), "{}", none.stderr);
 }
+
+#[test]
+fn rollback_returns_to_the_previous_vault_version() {
+    let path = unique_path("rollback");
+    let project = Project::fixture("fresh");
+    let (remote, token) = (remote(&path), server().1);
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--remote", remote.as_str()]);
+        project.cmd(&all).env("VAULT_TOKEN", &token).run()
+    };
+    let (status, _) = request(
+        "POST",
+        &format!("/v1/secret/data/{path}"),
+        r#"{"data": {"OPENAI_API_KEY": "sk-CANARY-v1"}}"#,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(run(&["apply", "--yes", "-q"]).code, 0);
+    assert_eq!(read_secret(&path).0, 2);
+    let out = run(&["rollback", "--yes"]);
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let (version, data) = read_secret(&path);
+    assert_eq!(version, 3);
+    assert_eq!(data, serde_json::json!({"OPENAI_API_KEY": "sk-CANARY-v1"}));
+}
