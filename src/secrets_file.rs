@@ -145,9 +145,12 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<FileEntry>> {
 
     let mut first_seen: HashMap<&str, Location> = HashMap::new();
     let mut entries = Vec::with_capacity(raw.0.len());
+    // Entries come in file order: positions are counted on from the previous one, not from the
+    // start of the file each time (which would make a large file quadratic).
+    let mut cursor = Cursor::default();
     for (key, value) in &raw.0 {
         let value_offset = offset_in(text, value.get());
-        let (line, column) = line_column(text, key_start(text, value_offset));
+        let (line, column) = cursor.advance(text, key_start(text, value_offset));
         let location = Location::at(path, line, column);
         if let Some(first) = first_seen.get(key.as_str()) {
             let (first_line, first_column) = first.position.unwrap_or((0, 0));
@@ -342,6 +345,31 @@ fn key_start(text: &str, value_offset: usize) -> usize {
     value_offset
 }
 
+/// A position in a text, moved forwards only.
+#[derive(Default)]
+struct Cursor {
+    offset: usize,
+    line: usize,
+    line_start: usize,
+}
+
+impl Cursor {
+    /// The 1-based line and column of `offset`, which must not be before the last one asked.
+    fn advance(&mut self, text: &str, offset: usize) -> (usize, usize) {
+        let offset = offset.min(text.len());
+        if offset < self.offset {
+            return line_column(text, offset);
+        }
+        let skipped = &text[self.offset..offset];
+        if let Some(last) = skipped.rfind('\n') {
+            self.line += skipped.matches('\n').count();
+            self.line_start = self.offset + last + 1;
+        }
+        self.offset = offset;
+        (self.line + 1, text[self.line_start..offset].chars().count() + 1)
+    }
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -372,6 +400,15 @@ mod tests {
         assert_eq!(entries[0].value.as_ref().map(SecretValue::expose), Some("x"));
         assert!(entries[1].value.is_none());
         assert!(entries[2].value.is_none());
+    }
+
+    #[test]
+    fn positions_counted_incrementally_match_counting_from_the_start() {
+        let text = "{\n  \"a\": \"1\",\n\n    \"é\u{301}b\": \"2\", \"c\": null,\n\"d\": \"4\"}";
+        let mut cursor = Cursor::default();
+        for (offset, _) in text.char_indices() {
+            assert_eq!(cursor.advance(text, offset), line_column(text, offset), "{offset}");
+        }
     }
 
     #[test]
