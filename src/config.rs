@@ -255,6 +255,19 @@ fn resolve_remote(
         Some(Address::Vault { address, mount, path }) => {
             let token = env.vars.get("VAULT_TOKEN").or_else(|| env.vars.get("BAO_TOKEN")).cloned();
             let namespace = env.vars.get("VAULT_NAMESPACE").map(|n| n.expose().to_owned());
+            let printable = |text: &str| text.chars().all(|c| c.is_ascii_graphic());
+            if token.as_ref().is_some_and(|t| !printable(t.expose())) {
+                return Err(Error::config(
+                    "VAULT_TOKEN (or BAO_TOKEN) holds characters a token cannot have (spaces, line breaks...)",
+                    "set it to the token alone",
+                ));
+            }
+            if namespace.as_deref().is_some_and(|n| !printable(n)) {
+                return Err(Error::config(
+                    "VAULT_NAMESPACE holds spaces or control characters",
+                    "set it to the namespace's path",
+                ));
+            }
             return Ok((RemoteSpec::Vault { address, mount, path, namespace }, origin, token));
         }
         Some(Address::Api(url)) => Some(url),

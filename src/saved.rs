@@ -176,6 +176,12 @@ impl PlanKey {
         create: bool,
     ) -> Result<Self> {
         if let Some(value) = environment.get(PLAN_KEY_VAR) {
+            if value.expose().len() < 16 {
+                return Err(Error::config(
+                    format!("{PLAN_KEY_VAR} is too short to key saved plans"),
+                    "use a random string of at least 16 characters (for example the output of openssl rand -hex 32)",
+                ));
+            }
             return Ok(Self(zeroize::Zeroizing::new(value.expose().as_bytes().to_vec())));
         }
         let path = profile_dir.join("plan-key");

@@ -235,7 +235,9 @@ impl Backend for CloudBackend {
         }
         let mut failed = result?;
         failed.sort();
-        Ok(Applied { revision: None, failed, interrupted: self.interrupted.is_set() })
+        // Interrupted only if the signal kept some request from being sent.
+        let interrupted = failed.iter().any(|(_, why)| why == NOT_SENT);
+        Ok(Applied { revision: None, failed, interrupted })
     }
 }
 

@@ -142,6 +142,15 @@ impl Address {
             return api_url(text).map(Address::Api);
         }
         if let Some(rest) = text.strip_prefix("vault+") {
+            // Dot segments are refused before the URL parser resolves them away.
+            let raw_path =
+                rest.split_once("://").map_or("", |(_, r)| r).split_once('/').map_or("", |(_, p)| p);
+            if raw_path.split('/').any(|s| s == "." || s == ".." || s.eq_ignore_ascii_case("%2e%2e")) {
+                return Err(format!(
+                    "`{}`: `.` and `..` are not allowed in the mount or path",
+                    redact_address(text)
+                ));
+            }
             let url = api_url(rest)?;
             let segments: Vec<&str> = url.path().split('/').filter(|s| !s.is_empty()).collect();
             let shown = redact_address(text);

@@ -124,6 +124,11 @@ impl VaultBackend {
 
     /// Sends a request, retrying connection failures, timeouts, 429 and 5xx with backoff.
     async fn send(&self, method: Method, body: Option<&[u8]>) -> Result<(StatusCode, Vec<u8>)> {
+        self.send_counted(method, body).await.map(|(status, body, _)| (status, body))
+    }
+
+    /// [`VaultBackend::send`], also saying whether the request was sent more than once.
+    async fn send_counted(&self, method: Method, body: Option<&[u8]>) -> Result<(StatusCode, Vec<u8>, bool)> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -148,7 +153,7 @@ impl VaultBackend {
                         message: format!("Vault at {} sent an answer too large to read", self.describe()),
                         hint: None,
                     })?;
-                    return Ok((status, body));
+                    return Ok((status, body, attempt > 1));
                 }
                 Err(_) if !last => tokio::time::sleep(backoff(attempt)).await,
                 Err(e) => {
@@ -182,16 +187,21 @@ impl VaultBackend {
         }
     }
 
-    async fn read(&self) -> Result<Remote> {
+    /// The secret's version and values; `None` for the values when there are none to read (no
+    /// secret yet, or the version deleted or destroyed).
+    async fn read_raw(&self) -> Result<(u64, Option<BTreeMap<String, SecretValue>>)> {
         let (status, body) = self.send(Method::GET, None).await?;
         let body = Zeroizing::new(body);
         let parsed = serde_json::from_slice::<ReadBody>(&body).ok();
         match status {
             StatusCode::OK => {}
-            // No secret yet, or its latest version deleted: an empty remote at that version.
-            StatusCode::NOT_FOUND => {
+            // A 404 with no error is a secret that is not there (or whose version is deleted);
+            // one with an error is a wrong route, such as a mount that does not exist.
+            StatusCode::NOT_FOUND
+                if serde_json::from_slice::<Errors>(&body).map(|e| e.errors.is_empty()).unwrap_or(true) =>
+            {
                 let version = parsed.and_then(|b| b.data).and_then(|d| d.metadata).map_or(0, |m| m.version);
-                return Ok(Remote::with_values(BTreeMap::new(), Some(version)));
+                return Ok((version, None));
             }
             other => return Err(self.failure(other, &body, "read")),
         }
@@ -202,8 +212,10 @@ impl VaultBackend {
             ),
             hint: Some("check that the mount is a KV version 2 engine".to_owned()),
         })?;
+        let version = data.metadata.map_or(0, |m| m.version);
+        let Some(values) = data.data else { return Ok((version, None)) };
         let mut vars = BTreeMap::new();
-        for (name, value) in data.data.unwrap_or_default() {
+        for (name, value) in values {
             match value {
                 serde_json::Value::String(text) => {
                     vars.insert(name, SecretValue::new(text));
@@ -220,13 +232,51 @@ impl VaultBackend {
                 }
             }
         }
-        Ok(Remote::with_values(vars, Some(data.metadata.map_or(0, |m| m.version))))
+        Ok((version, Some(vars)))
+    }
+
+    /// The latest version: a missing or deleted secret is an empty remote at that version.
+    async fn read(&self) -> Result<Remote> {
+        let (version, vars) = self.read_raw().await?;
+        Ok(Remote::with_values(vars.unwrap_or_default(), Some(version)))
+    }
+
+    /// Refuses a mount that is not a KV version 2 engine (a KV v1 mount would take the write as
+    /// a secret named `data/...`).
+    async fn check_kv2(&self) -> Result<()> {
+        let mut url = self.address.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().extend(["v1", "sys", "internal", "ui", "mounts", &self.mount]);
+        }
+        let mut request = self.client.get(url).header("X-Vault-Token", self.token.expose());
+        if let Some(namespace) = &self.namespace {
+            request = request.header("X-Vault-Namespace", namespace);
+        }
+        let Ok(response) = request.send().await else { return Ok(()) };
+        if !response.status().is_success() {
+            // Not allowed to look: the read itself will tell.
+            return Ok(());
+        }
+        let body = read_body(response, MAX_BODY).await.unwrap_or_default();
+        let mount: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let data = &mount["data"];
+        let version = data["options"]["version"].as_str().unwrap_or_default();
+        if data["type"] == "kv" && version != "2" {
+            return Err(Error::Remote {
+                message: format!("the mount `{}` is a KV version 1 engine, not version 2", self.mount),
+                hint: Some("cloud-secrets needs KV version 2 (versions and check-and-set)".to_owned()),
+            });
+        }
+        Ok(())
     }
 }
 
 impl Backend for VaultBackend {
     fn fetch(&mut self) -> Result<Remote> {
-        self.runtime.block_on(self.read())
+        self.runtime.block_on(async {
+            self.check_kv2().await?;
+            self.read().await
+        })
     }
 
     fn apply(&mut self, base: &Remote, changes: &ChangeSet<'_>) -> Result<Applied> {
@@ -250,8 +300,13 @@ impl Backend for VaultBackend {
                 serde_json::to_vec(&serde_json::json!({ "options": { "cas": version }, "data": data }))
                     .expect("a map of strings serializes"),
             );
-            let (status, answer) = self.send(Method::POST, Some(&body)).await?;
+            let (status, answer, retried) = self.send_counted(Method::POST, Some(&body)).await?;
             if status == StatusCode::BAD_REQUEST && String::from_utf8_lossy(&answer).contains("check-and-set") {
+                // A retried write can meet its own first attempt, whose answer was lost.
+                if retried && self.read().await.is_ok_and(|now| now.vars == Remote::with_values(vars.clone(), None).vars)
+                {
+                    return Ok(Applied { revision: None, ..Applied::default() });
+                }
                 return Err(Error::Stale {
                     message: format!(
                         "{} was written by someone else since version {version} (check-and-set failed); nothing was \
@@ -274,23 +329,18 @@ impl Backend for VaultBackend {
             return Ok(None);
         }
         self.version = Some(current - 1);
-        let read = self.runtime.block_on(self.read());
+        let read = self.runtime.block_on(self.read_raw());
         self.version = None;
-        let previous = read?;
-        if previous.revision != Some(current - 1) {
-            return Err(Error::Remote {
+        match read? {
+            (version, Some(vars)) if version == current - 1 => Ok(Some((version, vars))),
+            // A deleted or destroyed version reads as no data: rolling back to it would remove
+            // everything.
+            _ => Err(Error::Remote {
                 message: format!("version {} of {} is deleted or destroyed", current - 1, self.describe()),
-                hint: Some("undelete it in Vault first, or write the values again".to_owned()),
-            });
+                hint: Some(
+                    "undelete it in Vault first (bao kv undelete), or write the values again".to_owned(),
+                ),
+            }),
         }
-        let vars = previous
-            .vars
-            .into_iter()
-            .filter_map(|(k, v)| match v {
-                crate::plan::RemoteValue::Value(v) => Some((k, v)),
-                _ => None,
-            })
-            .collect();
-        Ok(Some((current - 1, vars)))
     }
 }

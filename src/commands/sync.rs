@@ -303,6 +303,7 @@ pub(super) fn apply(
                 .vars
                 .iter()
                 .filter(|(n, _)| matches!(policy::classify(n), VarClass::SystemManaged | VarClass::Stale))
+                .filter(|(n, _)| !config.ignore.matches(n))
                 .map(|(n, v)| (n.clone(), v.clone()))
                 .collect();
             (Desired::default(), Remote { vars, ..fetched.clone() })
@@ -348,7 +349,7 @@ pub(super) fn apply(
         }
         return Ok(exit::OK);
     }
-    if whole
+    if (whole || matches!(scope, Scope::Rollback))
         && let Some(mass) = plan.mass_removal(threshold(config))
         && !options.allow_mass_removal
     {

@@ -456,3 +456,28 @@ fn rollback_plans_back_to_the_previous_version() {
     assert!(vars.get("FLY_APP_NAME").is_none(), "what the platform owns is not brought back");
     assert_eq!(store(&project)["previous"]["version"], 8);
 }
+
+#[test]
+fn cleanup_and_rollback_respect_ignore_and_the_mass_removal_guard() {
+    let project = Project::fixture("drift").write(
+        ".systemprompt/profiles/staging/profile.yaml",
+        "secrets:\n  remote: file:store.json\n  ignore: [FLY_*]\n",
+    );
+    assert_eq!(project.cmd(&["cleanup", "--yes", "-q"]).run().code, 0);
+    let vars = &store(&project)["variables"];
+    assert_eq!(vars["FLY_APP_NAME"], "CANARY-flyapp-remote-8d1a", "ignored: not cleaned up");
+    assert!(vars.get("SYSTEMPROMPT_API_URL").is_none());
+
+    // A rollback to an almost empty version is a mass removal.
+    let emptied = Project::fixture("drift").write(
+        ".systemprompt/profiles/staging/secrets.json",
+        "{\"custom_api_key\": \"CANARY-custom-7f2b\"}\n",
+    );
+    assert_eq!(emptied.cmd(&["apply", "--yes", "-q", "--allow-mass-removal"]).run().code, 0);
+    let full = emptied.write(".systemprompt/profiles/staging/secrets.json", "{\"custom_api_key\": \"CANARY-custom-7f2b\", \"a\": \"CANARY-a\", \"b\": \"CANARY-b\", \"c\": \"CANARY-c\"}\n");
+    assert_eq!(full.cmd(&["apply", "--yes", "-q"]).run().code, 0);
+    let out = full.cmd(&["rollback", "--yes"]).run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains("refusing to apply"), "{}", out.stderr);
+    assert_eq!(full.cmd(&["rollback", "--yes", "-q", "--allow-mass-removal"]).run().code, 0);
+}

@@ -284,7 +284,10 @@ fn a_saved_plan_is_keyed_apart_from_the_file() {
     assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
     // Another key (as on another machine without CLOUD_SECRETS_PLAN_KEY) cannot vouch for it.
     let before = project.read_bytes(STORE).unwrap();
-    let out = project.cmd(&["apply", "plan.json"]).env("CLOUD_SECRETS_PLAN_KEY", "another-key").run();
+    let out = project
+        .cmd(&["apply", "plan.json"])
+        .env("CLOUD_SECRETS_PLAN_KEY", "another-key-of-enough-length")
+        .run();
     assert_eq!(out.code, 3, "{}", out.transcript());
     assert!(out.stderr.contains("made with another plan key"), "{}", out.stderr);
     std::fs::remove_file(&key).unwrap();

@@ -155,9 +155,41 @@ fn rollback_returns_to_the_previous_vault_version() {
     assert_eq!(status, 200);
     assert_eq!(run(&["apply", "--yes", "-q"]).code, 0);
     assert_eq!(read_secret(&path).0, 2);
-    let out = run(&["rollback", "--yes"]);
+    // Back to a version with one key of six: a mass removal, so the flag is needed.
+    assert_eq!(run(&["rollback", "--yes"]).code, 1);
+    let out = run(&["rollback", "--yes", "--allow-mass-removal"]);
     assert_eq!(out.code, 0, "{}", out.transcript());
     let (version, data) = read_secret(&path);
     assert_eq!(version, 3);
     assert_eq!(data, serde_json::json!({"OPENAI_API_KEY": "sk-CANARY-v1"}));
+}
+
+#[test]
+fn rollback_refuses_a_deleted_version_and_a_kv1_mount_is_refused() {
+    let path = unique_path("deleted");
+    let project = Project::fixture("fresh");
+    let (remote_url, token) = (remote(&path), server().1);
+    for body in [r#"{"data": {"A": "CANARY-v1"}}"#, r#"{"data": {"A": "CANARY-v2"}}"#] {
+        assert_eq!(request("POST", &format!("/v1/secret/data/{path}"), body).0, 200);
+    }
+    assert_eq!(request("POST", &format!("/v1/secret/delete/{path}"), r#"{"versions": [1]}"#).0, 204);
+    let out = project.cmd(&["rollback", "--yes", "--remote", &remote_url]).env("VAULT_TOKEN", &token).run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains("version 1 of secret/"), "{}", out.stderr);
+    assert_eq!(read_secret(&path).0, 2, "nothing written");
+
+    let mount = format!("kv1-{}", std::process::id());
+    let (status, body) =
+        request("POST", &format!("/v1/sys/mounts/{mount}"), r#"{"type": "kv", "options": {"version": "1"}}"#);
+    assert!(status == 204 || status == 200, "{status} {body}");
+    let kv1 = format!("vault+{}/{mount}/app", server().0);
+    let out = project.cmd(&["apply", "--yes", "--remote", &kv1]).env("VAULT_TOKEN", &token).run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains("is a KV version 1 engine"), "{}", out.stderr);
+
+    let missing_mount = format!("vault+{}/no-such-mount/app", server().0);
+    let out = project.cmd(&["plan", "--remote", &missing_mount]).env("VAULT_TOKEN", &token).run();
+    assert_eq!(out.code, 1, "a wrong mount is an error, not an empty remote: {}", out.transcript());
+    let dots = format!("vault+{}/secret/a/../../sys/x", server().0);
+    assert_eq!(project.cmd(&["plan", "--remote", &dots]).env("VAULT_TOKEN", &token).run().code, 64);
 }
