@@ -145,7 +145,7 @@ pub enum Command {
     /// Remove system-managed and stale variables found on the remote, confirmed like apply
     #[command(after_help = CLEANUP_EXAMPLES)]
     Cleanup(ApplyArgs),
-    /// Plan a return to the remote's previous version (local store, Vault), confirmed like apply
+    /// Plan a return to the remote's previous version (local store, Vault, Secrets Manager), confirmed like apply
     #[command(after_help = ROLLBACK_EXAMPLES)]
     Rollback(ApplyArgs),
     /// Check the desired state offline, with the profile's validation rules

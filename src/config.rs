@@ -209,6 +209,12 @@ impl RemoteConfig {
             progress: env.terminals.stderr && !cli.quiet,
             interrupted: crate::interrupt::Flag::default(),
             log: cli.verbose >= 2,
+            aws: match &spec {
+                RemoteSpec::SecretsManager { .. } => Some(std::sync::Arc::new(
+                    backend::AwsCredentials::from_env(&env.vars, env.home.as_deref())?,
+                )),
+                _ => None,
+            },
         };
         Ok(Self { shown: spec.to_string(), spec, origin, connection })
     }
@@ -228,7 +234,8 @@ fn resolve_remote(
         let address = Address::parse(text, cwd).map_err(|message| {
             Error::usage(
                 format!("--remote {message}"),
-                "name file:PATH for the local store, or an https:// API URL (plain http:// only on 127.0.0.1 or localhost)",
+                "name file:PATH for the local store, an https:// API URL, vault+https://HOST/MOUNT/PATH or \
+                 awssm://REGION/NAME (plain http:// only on 127.0.0.1 or localhost)",
             )
         })?;
         (Some(address), RemoteOrigin::Flag)
@@ -237,7 +244,8 @@ fn resolve_remote(
             Error::input(
                 project::locate(&profile.yaml, "remote"),
                 format!("secrets.remote: {message}"),
-                "set secrets.remote to file:PATH (relative to the profile directory) or an https:// API URL",
+                "set secrets.remote to file:PATH (relative to the profile directory), an https:// API URL, \
+                 vault+https://HOST/MOUNT/PATH or awssm://REGION/NAME",
             )
         })?;
         (Some(address), RemoteOrigin::ProfileYaml)
@@ -252,6 +260,18 @@ fn resolve_remote(
     };
     let explicit_url = match address {
         Some(Address::File(path)) => return Ok((RemoteSpec::File(path), origin, None)),
+        Some(Address::SecretsManager { region, name }) => {
+            let endpoint = backend::aws_endpoint(
+                &env.vars,
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+                "secretsmanager",
+                &region,
+            )
+            .map_err(|message| {
+                Error::config(format!("AWS endpoint: {message}"), "set AWS_ENDPOINT_URL to an https:// URL")
+            })?;
+            return Ok((RemoteSpec::SecretsManager { endpoint, region, name }, origin, None));
+        }
         Some(Address::Vault { address, mount, path }) => {
             let token = env.vars.get("VAULT_TOKEN").or_else(|| env.vars.get("BAO_TOKEN")).cloned();
             let namespace = env.vars.get("VAULT_NAMESPACE").map(|n| n.expose().to_owned());

@@ -155,8 +155,8 @@ impl Backend for FileStore {
         Ok(Applied { revision: Some(version), ..Applied::default() })
     }
 
-    fn previous(&mut self) -> Result<Option<(u64, BTreeMap<String, SecretValue>)>> {
-        Ok(self.read_all()?.2)
+    fn previous(&mut self) -> Result<Option<(String, BTreeMap<String, SecretValue>)>> {
+        Ok(self.read_all()?.2.map(|(version, vars)| (version.to_string(), vars)))
     }
 }
 

@@ -1,5 +1,7 @@
 //! Remote secret stores behind one small trait. The engine never knows which store it talks to.
 
+mod aws;
+mod awssm;
 mod cloud;
 mod file;
 mod vault;
@@ -9,6 +11,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use aws::{AwsCredentials, endpoint as aws_endpoint};
+pub use awssm::SecretsManagerBackend;
 pub use cloud::{CloudBackend, is_plain_name};
 pub use file::FileStore;
 pub use vault::VaultBackend;
@@ -32,12 +36,13 @@ pub trait Backend {
     /// cannot write everything at once reports the steps that failed in [`Applied::failed`].
     fn apply(&mut self, base: &Remote, changes: &ChangeSet<'_>) -> Result<Applied>;
 
-    /// The version before the current one, with its values, for `rollback`; `None` when there
-    /// is none. A store that keeps no versions says so with an error.
-    fn previous(&mut self) -> Result<Option<(u64, std::collections::BTreeMap<String, SecretValue>)>> {
+    /// The version before the current one (named as the store names it), with its values, for
+    /// `rollback`; `None` when there is none. A store that keeps no versions says so with an
+    /// error.
+    fn previous(&mut self) -> Result<Option<(String, std::collections::BTreeMap<String, SecretValue>)>> {
         Err(crate::Error::config(
             "this remote keeps no earlier versions to roll back to",
-            "rollback works with the local store and with Vault/OpenBao",
+            "rollback works with the local store, Vault/OpenBao and AWS Secrets Manager",
         ))
     }
 }
@@ -83,6 +88,8 @@ pub struct Connection {
     /// Whether to log each request (method, path, status, time; never a header or a body) on
     /// stderr (`-vv`).
     pub log: bool,
+    /// AWS credentials, for AWS remotes.
+    pub aws: Option<std::sync::Arc<AwsCredentials>>,
 }
 
 /// Where the remote is, as named by `--remote`, `secrets.remote` or the profile's target.
@@ -96,6 +103,15 @@ pub enum RemoteSpec {
         api_url: reqwest::Url,
         /// The tenant.
         tenant: String,
+    },
+    /// One AWS Secrets Manager secret holding a JSON object.
+    SecretsManager {
+        /// The service endpoint.
+        endpoint: reqwest::Url,
+        /// The region.
+        region: String,
+        /// The secret's name.
+        name: String,
     },
     /// One Vault (or OpenBao) KV version 2 secret.
     Vault {
@@ -117,6 +133,13 @@ pub enum Address {
     File(PathBuf),
     /// An `https://` (or loopback `http://`) API URL.
     Api(reqwest::Url),
+    /// `awssm://REGION/SECRET_NAME`.
+    SecretsManager {
+        /// The region.
+        region: String,
+        /// The secret's name.
+        name: String,
+    },
     /// `vault+https://HOST[:PORT]/MOUNT/PATH`.
     Vault {
         /// The server's address.
@@ -140,6 +163,21 @@ impl Address {
         }
         if text.starts_with("https://") || text.starts_with("http://") {
             return api_url(text).map(Address::Api);
+        }
+        if let Some(rest) = text.strip_prefix("awssm://") {
+            let shown = redact_address(text);
+            let (region, name) = rest.split_once('/').unwrap_or((rest, ""));
+            let region_ok = !region.is_empty()
+                && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            let name_ok = !name.is_empty()
+                && name.len() <= 512
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c));
+            if !region_ok || !name_ok {
+                return Err(format!(
+                    "`{shown}` is not awssm://REGION/SECRET_NAME (a name of letters, digits and /_+=.@-)"
+                ));
+            }
+            return Ok(Address::SecretsManager { region: region.to_owned(), name: name.to_owned() });
         }
         if let Some(rest) = text.strip_prefix("vault+") {
             // Dot segments are refused before the URL parser resolves them away.
@@ -168,10 +206,7 @@ impl Address {
             address.set_path("");
             return Ok(Address::Vault { address, mount: (*mount).to_owned(), path: path.join("/") });
         }
-        Err(format!(
-            "`{}` is not a remote cloud-secrets knows; use file:PATH or https://HOST",
-            redact_address(text)
-        ))
+        Err(format!("`{}` is not a remote cloud-secrets knows", redact_address(text)))
     }
 }
 
@@ -216,6 +251,21 @@ impl RemoteSpec {
             RemoteSpec::Cloud { api_url, tenant } => {
                 Ok(Box::new(CloudBackend::new(api_url.clone(), tenant.clone(), connection)?))
             }
+            RemoteSpec::SecretsManager { endpoint, region, name } => {
+                let credentials = connection.aws.as_deref().cloned().ok_or_else(|| {
+                    crate::Error::config(
+                        "no AWS credentials",
+                        "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE",
+                    )
+                })?;
+                Ok(Box::new(SecretsManagerBackend::new(
+                    endpoint.clone(),
+                    region.clone(),
+                    name.clone(),
+                    credentials,
+                    connection,
+                )?))
+            }
             RemoteSpec::Vault { address, mount, path, namespace } => Ok(Box::new(VaultBackend::new(
                 address.clone(),
                 mount.clone(),
@@ -243,6 +293,7 @@ impl RemoteSpec {
             RemoteSpec::Cloud { api_url, tenant } => {
                 format!("{} tenant {tenant}", api_url.as_str().trim_end_matches('/'))
             }
+            RemoteSpec::SecretsManager { .. } => self.to_string(),
             RemoteSpec::Vault { namespace, .. } => match namespace {
                 Some(namespace) => format!("{self} namespace {namespace}"),
                 None => self.to_string(),
@@ -254,7 +305,7 @@ impl RemoteSpec {
     /// be read back; `None` for the local store, which needs no record.
     pub fn record_key(&self) -> Option<String> {
         match self {
-            RemoteSpec::File(_) | RemoteSpec::Vault { .. } => None,
+            RemoteSpec::File(_) | RemoteSpec::Vault { .. } | RemoteSpec::SecretsManager { .. } => None,
             RemoteSpec::Cloud { api_url, tenant } => Some(format!("systemprompt-cloud {api_url} {tenant}")),
         }
     }
@@ -288,6 +339,7 @@ impl fmt::Display for RemoteSpec {
             RemoteSpec::Vault { address, mount, path, .. } => {
                 write!(f, "vault+{}/{mount}/{path}", address.as_str().trim_end_matches('/'))
             }
+            RemoteSpec::SecretsManager { region, name, .. } => write!(f, "awssm://{region}/{name}"),
         }
     }
 }
@@ -302,8 +354,26 @@ mod tests {
         assert_eq!(Address::parse("file:s.json", base), Ok(Address::File(base.join("s.json"))));
         assert_eq!(Address::parse("file:///tmp/s.json", base), Ok(Address::File("/tmp/s.json".into())));
         assert!(Address::parse("file:", base).is_err());
-        assert!(Address::parse("ftp://x", base).unwrap_err().contains("file:PATH"));
+        assert!(Address::parse("ftp://x", base).unwrap_err().contains("is not a remote cloud-secrets knows"));
         assert!(Address::parse("file:/", base).is_err());
+    }
+
+    #[test]
+    fn parses_secrets_manager_remotes() {
+        let base = Path::new("/");
+        assert_eq!(
+            Address::parse("awssm://eu-west-1/team/app@prod", base),
+            Ok(Address::SecretsManager { region: "eu-west-1".to_owned(), name: "team/app@prod".to_owned() })
+        );
+        for bad in [
+            "awssm://eu-west-1",
+            "awssm://eu-west-1/",
+            "awssm:///name",
+            "awssm://EU/x",
+            "awssm://eu-west-1/a b",
+        ] {
+            assert!(Address::parse(bad, base).unwrap_err().contains("awssm://REGION/SECRET_NAME"), "{bad}");
+        }
     }
 
     #[test]

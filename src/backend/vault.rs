@@ -323,7 +323,7 @@ impl Backend for VaultBackend {
         })
     }
 
-    fn previous(&mut self) -> Result<Option<(u64, BTreeMap<String, SecretValue>)>> {
+    fn previous(&mut self) -> Result<Option<(String, BTreeMap<String, SecretValue>)>> {
         let current = self.runtime.block_on(self.read())?.revision.unwrap_or(0);
         if current <= 1 {
             return Ok(None);
@@ -332,7 +332,7 @@ impl Backend for VaultBackend {
         let read = self.runtime.block_on(self.read_raw());
         self.version = None;
         match read? {
-            (version, Some(vars)) if version == current - 1 => Ok(Some((version, vars))),
+            (version, Some(vars)) if version == current - 1 => Ok(Some((version.to_string(), vars))),
             // A deleted or destroyed version reads as no data: rolling back to it would remove
             // everything.
             _ => Err(Error::Remote {

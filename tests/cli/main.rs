@@ -4,6 +4,7 @@
 mod support;
 
 mod apply;
+mod awssm;
 mod cloud;
 mod commands;
 mod corpus;

@@ -1,0 +1,137 @@
+//! AWS Secrets Manager as a remote: one secret whose value is a JSON object of variable to
+//! value. Apply reads the secret again and writes nothing if its version moved since the plan;
+//! the write (`PutSecretValue`, or `CreateSecret` on the first apply) carries a client request
+//! token, so a retry of a write whose answer was lost does not make a second version.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use super::aws::{AwsClient, AwsCredentials};
+use super::{Applied, Backend, Connection};
+use crate::error::{Error, Result};
+use crate::plan::{ChangeSet, Remote, RemoteValue};
+use crate::secret::SecretValue;
+
+/// One Secrets Manager secret.
+pub struct SecretsManagerBackend {
+    client: AwsClient,
+    runtime: tokio::runtime::Runtime,
+    name: String,
+}
+
+impl SecretsManagerBackend {
+    /// A client for the secret `name` in `region`.
+    pub fn new(
+        endpoint: reqwest::Url,
+        region: String,
+        name: String,
+        credentials: AwsCredentials,
+        connection: &Connection,
+    ) -> Result<Self> {
+        let client =
+            AwsClient::new(endpoint, region, "secretsmanager", "secretsmanager", credentials, connection)?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
+            Error::config(format!("cannot start the async runtime: {e}"), "this is a bug; please report it")
+        })?;
+        Ok(Self { client, runtime, name })
+    }
+
+    /// The secret at a version stage: its version id and variables, or `None` if there is no
+    /// such secret (or stage).
+    async fn read(&self, stage: Option<&str>) -> Result<Option<(String, BTreeMap<String, SecretValue>)>> {
+        let mut request = json!({ "SecretId": self.name });
+        if let Some(stage) = stage {
+            request["VersionStage"] = json!(stage);
+        }
+        let answer = match self.client.call("GetSecretValue", &request).await? {
+            Ok(answer) => answer,
+            Err(e) if e.kind == "ResourceNotFoundException" => return Ok(None),
+            Err(e) => return Err(self.client.error(&format!("read the secret {}", self.name), &e)),
+        };
+        let version = answer["VersionId"].as_str().unwrap_or_default().to_owned();
+        let text = Zeroizing::new(answer["SecretString"].as_str().unwrap_or("{}").to_owned());
+        let not_an_object = || Error::Remote {
+            message: format!("the secret {} does not hold a JSON object of names to strings", self.name),
+            hint: Some(
+                "cloud-secrets keeps a profile's variables as one JSON object; use another secret".to_owned(),
+            ),
+        };
+        let parsed: Value = serde_json::from_str(&text).map_err(|_| not_an_object())?;
+        let object = parsed.as_object().ok_or_else(not_an_object)?;
+        let mut vars = BTreeMap::new();
+        for (name, value) in object {
+            vars.insert(name.clone(), SecretValue::new(value.as_str().ok_or_else(not_an_object)?));
+        }
+        Ok(Some((version, vars)))
+    }
+
+    async fn current(&self) -> Result<Remote> {
+        Ok(match self.read(None).await? {
+            Some((version, vars)) => Remote { etag: Some(version), ..Remote::with_values(vars, None) },
+            None => Remote::default(),
+        })
+    }
+}
+
+impl Backend for SecretsManagerBackend {
+    fn fetch(&mut self) -> Result<Remote> {
+        self.runtime.block_on(self.current())
+    }
+
+    fn apply(&mut self, base: &Remote, changes: &ChangeSet<'_>) -> Result<Applied> {
+        self.runtime.block_on(async {
+            if self.current().await? != *base {
+                return Err(Error::Stale {
+                    message: format!(
+                        "the secret {} changed since the plan was made (a new version); nothing was written",
+                        self.name
+                    ),
+                });
+            }
+            let mut vars: BTreeMap<String, SecretValue> = base
+                .vars
+                .iter()
+                .filter_map(|(k, v)| match v {
+                    RemoteValue::Value(v) => Some((k.clone(), v.clone())),
+                    _ => None,
+                })
+                .collect();
+            changes.apply_to(&mut vars);
+            let object: BTreeMap<&str, &str> = vars.iter().map(|(k, v)| (k.as_str(), v.expose())).collect();
+            let text = Zeroizing::new(serde_json::to_string(&object).expect("a map of strings serializes"));
+            let token = request_token()?;
+            let (operation, request) = match &base.etag {
+                None => ("CreateSecret", json!({ "Name": self.name, "SecretString": text.as_str(), "ClientRequestToken": token })),
+                Some(_) => (
+                    "PutSecretValue",
+                    json!({ "SecretId": self.name, "SecretString": text.as_str(), "ClientRequestToken": token }),
+                ),
+            };
+            match self.client.call(operation, &request).await? {
+                Ok(_) => Ok(Applied::default()),
+                Err(e) if e.kind == "ResourceExistsException" => Err(Error::Stale {
+                    message: format!("the secret {} was created by someone else meanwhile; nothing was written", self.name),
+                }),
+                Err(e) => Err(self.client.error(&format!("write the secret {}", self.name), &e)),
+            }
+        })
+    }
+
+    fn previous(&mut self) -> Result<Option<(String, BTreeMap<String, SecretValue>)>> {
+        let previous = self.runtime.block_on(self.read(Some("AWSPREVIOUS")))?;
+        Ok(previous.map(|(id, vars)| (format!("AWSPREVIOUS ({id})"), vars)))
+    }
+}
+
+/// A fresh idempotency token for a write (Secrets Manager wants 32 to 64 characters).
+fn request_token() -> Result<String> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new().fill(&mut bytes).map_err(|_| Error::Config {
+        message: "the system's random number generator failed".to_owned(),
+        hint: None,
+    })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
