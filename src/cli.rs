@@ -119,6 +119,10 @@ pub struct Cli {
     )]
     pub timeout: f64,
 
+    /// Writes per second to a remote that limits them (SSM Parameter Store)
+    #[arg(long, global = true, value_name = "PER_SECOND", default_value_t = 3.0, value_parser = parse_rate)]
+    pub write_rate: f64,
+
     /// Run as if started in DIR
     #[arg(short = 'C', long = "directory", global = true, value_name = "DIR")]
     pub directory: Option<PathBuf>,
@@ -304,6 +308,13 @@ pub enum ColorChoice {
     Always,
     /// Never colour
     Never,
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate > 0.0 && rate <= 1000.0 => Ok(rate),
+        _ => Err("expected a number of writes per second, more than 0 and at most 1000".to_owned()),
+    }
 }
 
 fn parse_timeout(text: &str) -> Result<f64, String> {

@@ -209,10 +209,11 @@ impl RemoteConfig {
             progress: env.terminals.stderr && !cli.quiet,
             interrupted: crate::interrupt::Flag::default(),
             log: cli.verbose >= 2,
+            write_rate: cli.write_rate,
             aws: match &spec {
-                RemoteSpec::SecretsManager { .. } => Some(std::sync::Arc::new(
-                    backend::AwsCredentials::from_env(&env.vars, env.home.as_deref())?,
-                )),
+                RemoteSpec::SecretsManager { .. } | RemoteSpec::ParameterStore { .. } => Some(
+                    std::sync::Arc::new(backend::AwsCredentials::from_env(&env.vars, env.home.as_deref())?),
+                ),
                 _ => None,
             },
         };
@@ -271,6 +272,17 @@ fn resolve_remote(
                 Error::config(format!("AWS endpoint: {message}"), "set AWS_ENDPOINT_URL to an https:// URL")
             })?;
             return Ok((RemoteSpec::SecretsManager { endpoint, region, name }, origin, None));
+        }
+        Some(Address::ParameterStore { region, prefix }) => {
+            let endpoint = backend::aws_endpoint(&env.vars, "AWS_ENDPOINT_URL_SSM", "ssm", &region).map_err(
+                |message| {
+                    Error::config(
+                        format!("AWS endpoint: {message}"),
+                        "set AWS_ENDPOINT_URL to an https:// URL",
+                    )
+                },
+            )?;
+            return Ok((RemoteSpec::ParameterStore { endpoint, region, prefix }, origin, None));
         }
         Some(Address::Vault { address, mount, path }) => {
             let token = env.vars.get("VAULT_TOKEN").or_else(|| env.vars.get("BAO_TOKEN")).cloned();

@@ -4,6 +4,7 @@ mod aws;
 mod awssm;
 mod cloud;
 mod file;
+mod ssm;
 mod vault;
 
 use std::fmt;
@@ -15,6 +16,7 @@ pub use aws::{AwsCredentials, endpoint as aws_endpoint};
 pub use awssm::SecretsManagerBackend;
 pub use cloud::{CloudBackend, is_plain_name};
 pub use file::FileStore;
+pub use ssm::ParameterStoreBackend;
 pub use vault::VaultBackend;
 
 use crate::error::Result;
@@ -90,6 +92,8 @@ pub struct Connection {
     pub log: bool,
     /// AWS credentials, for AWS remotes.
     pub aws: Option<std::sync::Arc<AwsCredentials>>,
+    /// Writes per second to a remote that limits them (Parameter Store).
+    pub write_rate: f64,
 }
 
 /// Where the remote is, as named by `--remote`, `secrets.remote` or the profile's target.
@@ -112,6 +116,15 @@ pub enum RemoteSpec {
         region: String,
         /// The secret's name.
         name: String,
+    },
+    /// SSM Parameter Store: one parameter per variable under a path prefix.
+    ParameterStore {
+        /// The service endpoint.
+        endpoint: reqwest::Url,
+        /// The region.
+        region: String,
+        /// The path prefix, without leading or trailing slashes.
+        prefix: String,
     },
     /// One Vault (or OpenBao) KV version 2 secret.
     Vault {
@@ -140,6 +153,13 @@ pub enum Address {
         /// The secret's name.
         name: String,
     },
+    /// `ssm://REGION/PATH_PREFIX`.
+    ParameterStore {
+        /// The region.
+        region: String,
+        /// The path prefix.
+        prefix: String,
+    },
     /// `vault+https://HOST[:PORT]/MOUNT/PATH`.
     Vault {
         /// The server's address.
@@ -167,17 +187,28 @@ impl Address {
         if let Some(rest) = text.strip_prefix("awssm://") {
             let shown = redact_address(text);
             let (region, name) = rest.split_once('/').unwrap_or((rest, ""));
-            let region_ok = !region.is_empty()
-                && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
             let name_ok = !name.is_empty()
                 && name.len() <= 512
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c));
-            if !region_ok || !name_ok {
+            if !region_ok(region) || !name_ok {
                 return Err(format!(
                     "`{shown}` is not awssm://REGION/SECRET_NAME (a name of letters, digits and /_+=.@-)"
                 ));
             }
             return Ok(Address::SecretsManager { region: region.to_owned(), name: name.to_owned() });
+        }
+        if let Some(rest) = text.strip_prefix("ssm://") {
+            let (region, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let prefix = prefix.trim_end_matches('/');
+            let segment_ok =
+                |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+            if !region_ok(region) || prefix.len() > 900 || !prefix.split('/').all(segment_ok) {
+                return Err(format!(
+                    "`{}` is not ssm://REGION/PATH_PREFIX (a prefix of names of letters, digits and _.- joined by /)",
+                    redact_address(text)
+                ));
+            }
+            return Ok(Address::ParameterStore { region: region.to_owned(), prefix: prefix.to_owned() });
         }
         if let Some(rest) = text.strip_prefix("vault+") {
             // Dot segments are refused before the URL parser resolves them away.
@@ -234,6 +265,11 @@ pub fn api_url(text: &str) -> std::result::Result<reqwest::Url, String> {
     }
 }
 
+/// An AWS region name: `eu-west-1`.
+fn region_ok(region: &str) -> bool {
+    !region.is_empty() && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 fn is_loopback(url: &reqwest::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
@@ -266,6 +302,21 @@ impl RemoteSpec {
                     connection,
                 )?))
             }
+            RemoteSpec::ParameterStore { endpoint, region, prefix } => {
+                let credentials = connection.aws.as_deref().cloned().ok_or_else(|| {
+                    crate::Error::config(
+                        "no AWS credentials",
+                        "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE",
+                    )
+                })?;
+                Ok(Box::new(ParameterStoreBackend::new(
+                    endpoint.clone(),
+                    region.clone(),
+                    prefix,
+                    credentials,
+                    connection,
+                )?))
+            }
             RemoteSpec::Vault { address, mount, path, namespace } => Ok(Box::new(VaultBackend::new(
                 address.clone(),
                 mount.clone(),
@@ -293,7 +344,7 @@ impl RemoteSpec {
             RemoteSpec::Cloud { api_url, tenant } => {
                 format!("{} tenant {tenant}", api_url.as_str().trim_end_matches('/'))
             }
-            RemoteSpec::SecretsManager { .. } => self.to_string(),
+            RemoteSpec::SecretsManager { .. } | RemoteSpec::ParameterStore { .. } => self.to_string(),
             RemoteSpec::Vault { namespace, .. } => match namespace {
                 Some(namespace) => format!("{self} namespace {namespace}"),
                 None => self.to_string(),
@@ -302,10 +353,13 @@ impl RemoteSpec {
     }
 
     /// The key of this remote in the last-applied record, for remotes whose values cannot all
-    /// be read back; `None` for the local store, which needs no record.
+    /// be read back; `None` for the stores that return values.
     pub fn record_key(&self) -> Option<String> {
         match self {
-            RemoteSpec::File(_) | RemoteSpec::Vault { .. } | RemoteSpec::SecretsManager { .. } => None,
+            RemoteSpec::File(_)
+            | RemoteSpec::Vault { .. }
+            | RemoteSpec::SecretsManager { .. }
+            | RemoteSpec::ParameterStore { .. } => None,
             RemoteSpec::Cloud { api_url, tenant } => Some(format!("systemprompt-cloud {api_url} {tenant}")),
         }
     }
@@ -340,6 +394,7 @@ impl fmt::Display for RemoteSpec {
                 write!(f, "vault+{}/{mount}/{path}", address.as_str().trim_end_matches('/'))
             }
             RemoteSpec::SecretsManager { region, name, .. } => write!(f, "awssm://{region}/{name}"),
+            RemoteSpec::ParameterStore { region, prefix, .. } => write!(f, "ssm://{region}/{prefix}"),
         }
     }
 }
@@ -373,6 +428,20 @@ mod tests {
             "awssm://eu-west-1/a b",
         ] {
             assert!(Address::parse(bad, base).unwrap_err().contains("awssm://REGION/SECRET_NAME"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parses_parameter_store_remotes() {
+        let base = Path::new("/");
+        assert_eq!(
+            Address::parse("ssm://us-east-2/myapp/prod/", base),
+            Ok(Address::ParameterStore { region: "us-east-2".to_owned(), prefix: "myapp/prod".to_owned() })
+        );
+        for bad in
+            ["ssm://us-east-2", "ssm://us-east-2/", "ssm://us-east-2/a//b", "ssm://us-east-2/a b", "ssm:///x"]
+        {
+            assert!(Address::parse(bad, base).unwrap_err().contains("ssm://REGION/PATH_PREFIX"), "{bad}");
         }
     }
 

@@ -4,7 +4,7 @@
 mod support;
 
 mod apply;
-mod awssm;
+mod aws;
 mod cloud;
 mod commands;
 mod corpus;

@@ -1,5 +1,5 @@
-//! AWS Secrets Manager as a remote, against a real moto server on 127.0.0.1 (started by
-//! scripts/test; its absence fails these tests).
+//! AWS Secrets Manager and SSM Parameter Store as remotes, against a real moto server on
+//! 127.0.0.1 (started by scripts/test; its absence fails these tests).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -15,17 +15,27 @@ fn server() -> String {
     })
 }
 
-/// One Secrets Manager call, made without the tool's client (moto does not check signatures).
+/// One Secrets Manager call, made without the tool's client.
 fn call(operation: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    aws_call("secretsmanager", &format!("secretsmanager.{operation}"), body)
+}
+
+/// One SSM call, made without the tool's client.
+fn ssm(operation: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    aws_call("ssm", &format!("AmazonSSM.{operation}"), body)
+}
+
+/// One AWS JSON call (moto does not check signatures, but reads the region from the scope).
+fn aws_call(service: &str, target: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
     let addr = server();
     let host = addr.trim_start_matches("http://");
     let body = body.to_string();
     let mut stream = TcpStream::connect(host).unwrap();
     write!(
         stream,
-        "POST / HTTP/1.1\r\nHost: {host}\r\nX-Amz-Target: secretsmanager.{operation}\r\n\
+        "POST / HTTP/1.1\r\nHost: {host}\r\nX-Amz-Target: {target}\r\n\
          Content-Type: application/x-amz-json-1.1\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/secretsmanager/aws4_request, \
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, \
          SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
@@ -53,9 +63,13 @@ fn unique_name(name: &str) -> String {
 
 /// The tool against `awssm://REGION/NAME` on the moto server, with test credentials.
 fn run_against<'a>(project: &'a Project, name: &str, args: &[&str]) -> Run<'a> {
-    let remote = format!("awssm://{REGION}/{name}");
+    run_remote(project, &format!("awssm://{REGION}/{name}"), args)
+}
+
+/// The tool against `remote` on the moto server, with test credentials.
+fn run_remote<'a>(project: &'a Project, remote: &str, args: &[&str]) -> Run<'a> {
     let mut all = args.to_vec();
-    all.extend(["--remote", remote.as_str()]);
+    all.extend(["--remote", remote]);
     project
         .cmd(&all)
         .env("AWS_ACCESS_KEY_ID", "AKIDCANARY")
@@ -199,4 +213,112 @@ fn credentials_come_from_the_named_profile_of_the_credentials_file() {
     let out = with_file("deploy");
     assert_eq!(out.code, 0, "{}", out.transcript());
     assert_eq!(read_secret(&name).1, 1);
+}
+
+/// The parameters directly under `prefix`, by variable name.
+fn parameters(prefix: &str) -> serde_json::Map<String, serde_json::Value> {
+    let mut all = serde_json::Map::new();
+    let mut next: Option<String> = None;
+    loop {
+        let mut body = serde_json::json!({ "Path": prefix, "WithDecryption": true });
+        if let Some(token) = &next {
+            body["NextToken"] = serde_json::json!(token);
+        }
+        let (status, answer) = ssm("GetParametersByPath", body);
+        assert_eq!(status, 200, "{answer}");
+        for p in answer["Parameters"].as_array().unwrap() {
+            let name = p["Name"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+            all.insert(name, serde_json::json!({ "value": p["Value"], "type": p["Type"] }));
+        }
+        match answer["NextToken"].as_str() {
+            Some(token) => next = Some(token.to_owned()),
+            None => return all,
+        }
+    }
+}
+
+fn put_parameter(name: &str, value: &str) {
+    let body = serde_json::json!({ "Name": name, "Value": value, "Type": "SecureString", "Overwrite": true });
+    let (status, answer) = ssm("PutParameter", body);
+    assert_eq!(status, 200, "{answer}");
+}
+
+#[test]
+fn plan_apply_plan_against_parameter_store() {
+    let prefix = format!("/{}", unique_name("ssm-round-trip"));
+    put_parameter(&format!("{prefix}/OPENAI_API_KEY"), "sk-CANARY-ssm-old");
+    put_parameter(&format!("{prefix}/LEGACY"), "CANARY-ssm-legacy");
+    put_parameter(&format!("{prefix}/FLY_APP_NAME"), "CANARY-ssm-fly");
+    put_parameter(&format!("{prefix}/SIGNING_KEY_PEM"), "CANARY-ssm-pem");
+    put_parameter(&format!("{prefix}/nested/DEEPER"), "CANARY-ssm-deeper");
+    let remote = format!("ssm://{REGION}{prefix}");
+    let project = Project::fixture("fresh");
+    let plan = run_remote(&project, &remote, &["plan", "--detailed-exitcode", "-q"]).run();
+    assert_eq!(plan.code, 2, "{}", plan.transcript());
+    assert_eq!(
+        plan.stdout,
+        "Plan: 5 to add, 1 to change, 1 to remove, 1 to clean up.\n",
+        "{}",
+        plan.transcript()
+    );
+    let apply = run_remote(&project, &remote, &["apply", "--yes", "-q", "--write-rate", "200"]).run();
+    assert_eq!(apply.code, 0, "{}", apply.transcript());
+    let now = parameters(&prefix);
+    assert_eq!(now["OPENAI_API_KEY"]["value"], "sk-CANARY-openai-93d1");
+    assert_eq!(now["OPENAI_API_KEY"]["type"], "SecureString");
+    assert_eq!(now["SIGNING_KEY_PEM"]["value"], "CANARY-ssm-pem", "deploy-owned: left alone");
+    assert!(!now.contains_key("LEGACY") && !now.contains_key("FLY_APP_NAME"), "{now:?}");
+    assert_eq!(now.len(), 7, "six from the profile and the deploy-owned one: {now:?}");
+    assert_eq!(parameters(&format!("{prefix}/nested")).len(), 1, "below the prefix's own level: untouched");
+    let again = run_remote(&project, &remote, &["plan", "--detailed-exitcode"]).run();
+    assert_eq!(again.code, 0, "{}", again.transcript());
+}
+
+#[test]
+fn parameter_store_reads_every_page_and_removes_in_batches() {
+    let prefix = format!("/{}", unique_name("ssm-many"));
+    for i in 0..25 {
+        put_parameter(&format!("{prefix}/OLD_{i:02}"), &format!("CANARY-ssm-old-{i}"));
+    }
+    let remote = format!("ssm://{REGION}{prefix}");
+    let project = Project::fixture("fresh");
+    let plan = run_remote(&project, &remote, &["plan", "-q"]).run();
+    assert_eq!(
+        plan.stdout,
+        "Plan: 6 to add, 0 to change, 25 to remove, 0 to clean up.\n",
+        "{}",
+        plan.transcript()
+    );
+    let args = ["apply", "--yes", "-q", "--allow-mass-removal", "--write-rate", "200"];
+    let apply = run_remote(&project, &remote, &args).run();
+    assert_eq!(apply.code, 0, "{}", apply.transcript());
+    let now = parameters(&prefix);
+    assert_eq!(now.len(), 6, "{now:?}");
+    assert!(now.keys().all(|k| !k.starts_with("OLD_")), "{now:?}");
+}
+
+#[test]
+fn parameter_store_writes_are_paced_and_a_concurrent_write_stops_the_apply() {
+    let prefix = format!("/{}", unique_name("ssm-paced"));
+    let remote = format!("ssm://{REGION}{prefix}");
+    let project = Project::fixture("fresh");
+    let out = run_remote(&project, &remote, &["apply", "--write-rate", "4"]).run_answering("y\n", || {
+        put_parameter(&format!("{prefix}/MEANWHILE"), "CANARY-ssm-meanwhile");
+    });
+    assert_eq!(out.code, 3, "{}", out.transcript());
+    assert_eq!(parameters(&prefix).keys().collect::<Vec<_>>(), ["MEANWHILE"], "nothing written");
+
+    let started = std::time::Instant::now();
+    let out =
+        run_remote(&project, &remote, &["apply", "--yes", "-q", "--allow-mass-removal", "--write-rate", "4"])
+            .run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    // Six writes at four a second: at least five gaps of a quarter of a second.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1250), "{:?}", started.elapsed());
+    assert_eq!(
+        parameters(&prefix).len(),
+        6,
+        "five added, MEANWHILE (unknown) removed: {:?}",
+        parameters(&prefix)
+    );
 }
