@@ -235,8 +235,8 @@ fn resolve_remote(
         let address = Address::parse(text, cwd).map_err(|message| {
             Error::usage(
                 format!("--remote {message}"),
-                "name file:PATH for the local store, an https:// API URL, vault+https://HOST/MOUNT/PATH or \
-                 awssm://REGION/NAME (plain http:// only on 127.0.0.1 or localhost)",
+                "name file:PATH for the local store, an https:// API URL, vault+https://HOST/MOUNT/PATH, \
+                 awssm://REGION/NAME or ssm://REGION/PREFIX (plain http:// only on 127.0.0.1 or localhost)",
             )
         })?;
         (Some(address), RemoteOrigin::Flag)
@@ -246,7 +246,7 @@ fn resolve_remote(
                 project::locate(&profile.yaml, "remote"),
                 format!("secrets.remote: {message}"),
                 "set secrets.remote to file:PATH (relative to the profile directory), an https:// API URL, \
-                 vault+https://HOST/MOUNT/PATH or awssm://REGION/NAME",
+                 vault+https://HOST/MOUNT/PATH, awssm://REGION/NAME or ssm://REGION/PREFIX",
             )
         })?;
         (Some(address), RemoteOrigin::ProfileYaml)

@@ -18,11 +18,17 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// AWS credentials: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, else
 /// the `AWS_PROFILE` (or `default`) section of the shared credentials file.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AwsCredentials {
     access_key: String,
     secret_key: SecretValue,
     session_token: Option<SecretValue>,
+}
+
+impl std::fmt::Debug for AwsCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AwsCredentials(<redacted>)")
+    }
 }
 
 impl AwsCredentials {
@@ -32,12 +38,23 @@ impl AwsCredentials {
         home: Option<&std::path::Path>,
     ) -> Result<Self> {
         let var = |name: &str| vars.get(name).cloned();
-        if let (Some(access), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-            return Ok(Self {
-                access_key: access.expose().to_owned(),
-                secret_key: secret,
-                session_token: var("AWS_SESSION_TOKEN"),
-            });
+        match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+            (Some(access), Some(secret)) => {
+                return Self::checked(
+                    access.expose().to_owned(),
+                    secret,
+                    var("AWS_SESSION_TOKEN"),
+                    "the environment",
+                );
+            }
+            // Half a pair is a mistake, not a reason to sign as whoever the credentials file names.
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(Error::config(
+                    "only one of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY is set",
+                    "set both, or neither to use AWS_PROFILE and the shared credentials file",
+                ));
+            }
+            (None, None) => {}
         }
         let profile = var("AWS_PROFILE").map_or_else(|| "default".to_owned(), |p| p.expose().to_owned());
         let file = match var("AWS_SHARED_CREDENTIALS_FILE") {
@@ -65,11 +82,28 @@ impl AwsCredentials {
         else {
             return Err(missing());
         };
-        Ok(Self {
-            access_key: access.to_owned(),
-            secret_key: SecretValue::new(secret),
-            session_token: section.get("aws_session_token").map(SecretValue::new),
-        })
+        let session = section.get("aws_session_token").map(SecretValue::new);
+        Self::checked(access.to_owned(), SecretValue::new(secret), session, "the credentials file")
+    }
+
+    /// Refuses values that cannot go in a header (a pasted newline, say) before any request.
+    fn checked(
+        access_key: String,
+        secret_key: SecretValue,
+        session_token: Option<SecretValue>,
+        from: &str,
+    ) -> Result<Self> {
+        let fits = |v: &str| !v.is_empty() && v.chars().all(|c| c.is_ascii_graphic());
+        if !fits(&access_key)
+            || !fits(secret_key.expose())
+            || session_token.as_ref().is_some_and(|t| !fits(t.expose()))
+        {
+            return Err(Error::config(
+                format!("the AWS credentials from {from} hold spaces or characters that cannot be sent"),
+                "check for a stray newline or quote around the key, secret or session token",
+            ));
+        }
+        Ok(Self { access_key, secret_key, session_token })
     }
 }
 
@@ -146,13 +180,32 @@ impl AwsClient {
                 Ok(response) => {
                     let status = response.status();
                     let wait = retry_after(&response);
-                    let answer = Zeroizing::new(read_body(response, MAX_BODY).await.unwrap_or_default());
-                    let parsed: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
+                    let header_kind = response
+                        .headers()
+                        .get("x-amzn-errortype")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    let answer = read_body(response, MAX_BODY).await.map(Zeroizing::new);
+                    let parsed = answer.as_ref().ok().and_then(|a| serde_json::from_slice::<Value>(a).ok());
                     if status.is_success() {
-                        return Ok(Ok(parsed));
+                        // An answer that cannot be read is never taken for an empty store.
+                        return match parsed {
+                            Some(value) if value.is_object() => Ok(Ok(value)),
+                            _ => Err(Error::Remote {
+                                message: format!(
+                                    "AWS {} at {} answered {operation} with something that is not its JSON",
+                                    self.service, self.endpoint
+                                ),
+                                hint: Some(
+                                    "check AWS_ENDPOINT_URL: it must name the service itself, not a proxy or web page"
+                                        .to_owned(),
+                                ),
+                            }),
+                        };
                     }
-                    let kind = parsed["__type"].as_str().unwrap_or_default();
-                    let kind = kind.rsplit('#').next().unwrap_or(kind).to_owned();
+                    let parsed = parsed.unwrap_or(Value::Null);
+                    let kind =
+                        error_kind(parsed["__type"].as_str().or(header_kind.as_deref()).unwrap_or_default());
                     let throttled = kind.contains("Throttl") || kind == "TooManyRequestsException";
                     if (throttled || status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS)
                         && !last
@@ -161,6 +214,12 @@ impl AwsClient {
                         continue;
                     }
                     return Ok(Err(AwsError { status, kind }));
+                }
+                Err(e) if e.is_builder() => {
+                    return Err(Error::config(
+                        format!("cannot build the request to AWS {}", self.service),
+                        "check AWS_ENDPOINT_URL and the credentials for stray characters",
+                    ));
                 }
                 Err(_) if !last => tokio::time::sleep(backoff(attempt)).await,
                 Err(e) => {
@@ -221,10 +280,22 @@ impl AwsClient {
     /// What an AWS error means for the reader.
     pub fn error(&self, what: &str, error: &AwsError) -> Error {
         let hint = match error.kind.as_str() {
-            "AccessDeniedException" | "UnrecognizedClientException" | "InvalidSignatureException" => {
+            "AccessDeniedException" | "UnrecognizedClientException" => {
                 "check the AWS credentials and their IAM permissions"
             }
-            _ => "check the region, the secret's name and AWS_ENDPOINT_URL",
+            "ExpiredTokenException" => "the session credentials expired: get fresh ones and try again",
+            "InvalidSignatureException" | "SignatureDoesNotMatch"
+                if error.status == StatusCode::FORBIDDEN =>
+            {
+                "check the secret access key and that this machine's clock is right"
+            }
+            k if k.contains("KMS") || k.contains("Decryption") => {
+                "the KMS key refused: check the key's policy and kms:Decrypt/kms:Encrypt permissions"
+            }
+            k if k.contains("Throttl") || k == "TooManyRequestsException" => {
+                "AWS kept throttling after retries: try again later, or lower --write-rate"
+            }
+            _ => "check the region, the name in the remote's address and AWS_ENDPOINT_URL",
         };
         let kind = if error.kind.is_empty() { String::new() } else { format!(", {}", error.kind) };
         Error::Remote {
@@ -245,5 +316,53 @@ pub fn endpoint(
     match vars.get(service_var).or_else(|| vars.get("AWS_ENDPOINT_URL")) {
         Some(url) => super::api_url(url.expose()),
         None => super::api_url(&format!("https://{host}.{region}.amazonaws.com")),
+    }
+}
+
+/// An AWS error type without its namespace (`aws.x#Kind`) or suffix (`Kind:http://...`), kept
+/// to plain characters so that a server cannot put control characters on the terminal.
+fn error_kind(raw: &str) -> String {
+    let kind = raw.split(':').next().unwrap_or(raw);
+    let kind = kind.rsplit('#').next().unwrap_or(kind);
+    kind.chars().filter(char::is_ascii_alphanumeric).take(100).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, SecretValue> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), SecretValue::new(*v))).collect()
+    }
+
+    #[test]
+    fn error_kinds_lose_namespace_suffix_and_control_characters() {
+        assert_eq!(
+            error_kind("com.amazonaws.secretsmanager#ResourceNotFoundException"),
+            "ResourceNotFoundException"
+        );
+        assert_eq!(
+            error_kind("ResourceNotFoundException:http://internal.amazon.com/"),
+            "ResourceNotFoundException"
+        );
+        assert_eq!(error_kind("Bad\u{1b}[31mKind\n"), "Bad31mKind");
+    }
+
+    #[test]
+    fn half_a_key_pair_or_a_stray_newline_is_refused() {
+        let half = AwsCredentials::from_env(&vars(&[("AWS_ACCESS_KEY_ID", "AKID")]), None).unwrap_err();
+        assert!(half.to_string().contains("only one of"), "{half}");
+        let newline = AwsCredentials::from_env(
+            &vars(&[("AWS_ACCESS_KEY_ID", "AKID\n"), ("AWS_SECRET_ACCESS_KEY", "s")]),
+            None,
+        )
+        .unwrap_err();
+        assert!(newline.to_string().contains("cannot be sent"), "{newline}");
+        let ok = AwsCredentials::from_env(
+            &vars(&[("AWS_ACCESS_KEY_ID", "AKID"), ("AWS_SECRET_ACCESS_KEY", "s3cr3t")]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(format!("{ok:?}"), "AwsCredentials(<redacted>)");
     }
 }

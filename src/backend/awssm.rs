@@ -14,6 +14,9 @@ use crate::error::{Error, Result};
 use crate::plan::{ChangeSet, Remote, RemoteValue};
 use crate::secret::SecretValue;
 
+/// The largest `SecretString` Secrets Manager keeps.
+const MAX_SECRET_BYTES: usize = 65_536;
+
 /// One Secrets Manager secret.
 pub struct SecretsManagerBackend {
     client: AwsClient,
@@ -50,14 +53,23 @@ impl SecretsManagerBackend {
             Err(e) if e.kind == "ResourceNotFoundException" => return Ok(None),
             Err(e) => return Err(self.client.error(&format!("read the secret {}", self.name), &e)),
         };
-        let version = answer["VersionId"].as_str().unwrap_or_default().to_owned();
-        let text = Zeroizing::new(answer["SecretString"].as_str().unwrap_or("{}").to_owned());
         let not_an_object = || Error::Remote {
             message: format!("the secret {} does not hold a JSON object of names to strings", self.name),
             hint: Some(
                 "cloud-secrets keeps a profile's variables as one JSON object; use another secret".to_owned(),
             ),
         };
+        let version =
+            answer["VersionId"].as_str().filter(|v| !v.is_empty()).ok_or_else(|| Error::Remote {
+                message: format!(
+                    "AWS Secrets Manager answered without a version id for the secret {}",
+                    self.name
+                ),
+                hint: Some("check AWS_ENDPOINT_URL: it must name Secrets Manager itself".to_owned()),
+            })?;
+        let version = version.to_owned();
+        // A binary secret, or none at all, is not taken for an empty one: an apply would replace it.
+        let text = Zeroizing::new(answer["SecretString"].as_str().ok_or_else(not_an_object)?.to_owned());
         let parsed: Value = serde_json::from_str(&text).map_err(|_| not_an_object())?;
         let object = parsed.as_object().ok_or_else(not_an_object)?;
         let mut vars = BTreeMap::new();
@@ -70,8 +82,24 @@ impl SecretsManagerBackend {
     async fn current(&self) -> Result<Remote> {
         Ok(match self.read(None).await? {
             Some((version, vars)) => Remote { etag: Some(version), ..Remote::with_values(vars, None) },
+            // A secret that exists with no value yet is written with PutSecretValue, not created.
+            None if self.exists().await? => Remote { etag: Some(NO_VALUE.to_owned()), ..Remote::default() },
             None => Remote::default(),
         })
+    }
+
+    /// The secret's current version id, if it has one.
+    async fn current_version(&self) -> Result<Option<String>> {
+        Ok(self.read(None).await?.map(|(version, _)| version))
+    }
+
+    /// Whether the secret exists (with or without a value).
+    async fn exists(&self) -> Result<bool> {
+        match self.client.call("DescribeSecret", &json!({ "SecretId": self.name })).await? {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind == "ResourceNotFoundException" => Ok(false),
+            Err(e) => Err(self.client.error(&format!("describe the secret {}", self.name), &e)),
+        }
     }
 }
 
@@ -101,6 +129,17 @@ impl Backend for SecretsManagerBackend {
             changes.apply_to(&mut vars);
             let object: BTreeMap<&str, &str> = vars.iter().map(|(k, v)| (k.as_str(), v.expose())).collect();
             let text = Zeroizing::new(serde_json::to_string(&object).expect("a map of strings serializes"));
+            if text.len() > MAX_SECRET_BYTES {
+                return Err(Error::Remote {
+                    message: format!(
+                        "the secret {} would hold {} bytes; Secrets Manager keeps at most {MAX_SECRET_BYTES}; \
+                         nothing was written",
+                        self.name,
+                        text.len()
+                    ),
+                    hint: Some("use ssm://REGION/PREFIX (one parameter per variable), or split the variables across profiles".to_owned()),
+                });
+            }
             let token = request_token()?;
             let (operation, request) = match &base.etag {
                 None => ("CreateSecret", json!({ "Name": self.name, "SecretString": text.as_str(), "ClientRequestToken": token })),
@@ -111,6 +150,10 @@ impl Backend for SecretsManagerBackend {
             };
             match self.client.call(operation, &request).await? {
                 Ok(_) => Ok(Applied::default()),
+                // A retried create whose first attempt landed: the version id is the token sent.
+                Err(e) if e.kind == "ResourceExistsException" && self.current_version().await? == Some(token) => {
+                    Ok(Applied::default())
+                }
                 Err(e) if e.kind == "ResourceExistsException" => Err(Error::Stale {
                     message: format!("the secret {} was created by someone else meanwhile; nothing was written", self.name),
                 }),
@@ -124,6 +167,9 @@ impl Backend for SecretsManagerBackend {
         Ok(previous.map(|(id, vars)| (format!("AWSPREVIOUS ({id})"), vars)))
     }
 }
+
+/// The version recorded for a secret that exists without a value.
+const NO_VALUE: &str = "(no value)";
 
 /// A fresh idempotency token for a write (Secrets Manager wants 32 to 64 characters).
 fn request_token() -> Result<String> {

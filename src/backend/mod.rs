@@ -344,7 +344,9 @@ impl RemoteSpec {
             RemoteSpec::Cloud { api_url, tenant } => {
                 format!("{} tenant {tenant}", api_url.as_str().trim_end_matches('/'))
             }
-            RemoteSpec::SecretsManager { .. } | RemoteSpec::ParameterStore { .. } => self.to_string(),
+            RemoteSpec::SecretsManager { endpoint, .. } | RemoteSpec::ParameterStore { endpoint, .. } => {
+                format!("{self} at {}", endpoint.as_str().trim_end_matches('/'))
+            }
             RemoteSpec::Vault { namespace, .. } => match namespace {
                 Some(namespace) => format!("{self} namespace {namespace}"),
                 None => self.to_string(),

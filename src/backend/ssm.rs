@@ -15,6 +15,9 @@ use crate::error::{Error, Result};
 use crate::plan::{ChangeSet, Remote};
 use crate::secret::SecretValue;
 
+/// The longest value a standard parameter holds.
+const MAX_VALUE_BYTES: usize = 4096;
+
 /// The most names `DeleteParameters` takes at once.
 const DELETE_BATCH: usize = 10;
 
@@ -58,8 +61,9 @@ impl ParameterStoreBackend {
     /// Every parameter directly under the prefix, page by page, with a digest of their versions.
     async fn current(&self) -> Result<Remote> {
         let mut vars = BTreeMap::new();
-        let mut versions = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut versions = BTreeMap::new();
         let mut next: Option<String> = None;
+        let mut seen_tokens = std::collections::HashSet::new();
         loop {
             let mut request = json!({
                 "Path": self.prefix, "Recursive": false, "WithDecryption": true, "MaxResults": 10
@@ -73,27 +77,45 @@ impl ParameterStoreBackend {
                     return Err(self.client.error(&format!("list the parameters under {}", self.prefix), &e));
                 }
             };
-            for parameter in answer["Parameters"].as_array().map(Vec::as_slice).unwrap_or_default() {
-                let (Some(name), Some(value)) = (parameter["Name"].as_str(), parameter["Value"].as_str())
+            let malformed = || Error::Remote {
+                message: format!(
+                    "AWS SSM listed the parameters under {} in a form it does not document",
+                    self.prefix
+                ),
+                hint: Some("check AWS_ENDPOINT_URL: it must name SSM itself".to_owned()),
+            };
+            for parameter in answer["Parameters"].as_array().ok_or_else(malformed)? {
+                let (Some(name), Some(value), Some(version)) =
+                    (parameter["Name"].as_str(), parameter["Value"].as_str(), parameter["Version"].as_u64())
                 else {
-                    continue;
+                    return Err(malformed());
                 };
                 let var = name.rsplit('/').next().unwrap_or(name).to_owned();
-                let version = parameter["Version"].as_u64().unwrap_or(0);
-                versions.update(format!("{var}\0{version}\0").as_bytes());
+                versions.insert(var.clone(), version);
                 vars.insert(var, SecretValue::new(value));
             }
             match answer["NextToken"].as_str() {
-                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+                Some(token) if !token.is_empty() => {
+                    if !seen_tokens.insert(token.to_owned()) {
+                        return Err(malformed());
+                    }
+                    next = Some(token.to_owned());
+                }
                 _ => break,
             }
         }
-        let digest: String = versions.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        // Every parameter's version, in name order: any write anyone makes changes it.
+        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+        for (var, version) in &versions {
+            digest.update(format!("{var}\0{version}\0").as_bytes());
+        }
+        let digest: String = digest.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect();
         Ok(Remote { etag: Some(digest), ..Remote::with_values(vars, None) })
     }
 
-    /// Writes the upserts one by one, paced; an error says how many were made.
-    async fn put_all(&self, changes: &ChangeSet<'_>) -> Result<()> {
+    /// Writes the upserts one by one, paced; an error says how many were made. A variable the
+    /// plan adds is created without overwriting, so that one someone created meanwhile stops it.
+    async fn put_all(&self, base: &Remote, changes: &ChangeSet<'_>) -> Result<()> {
         let gap = Duration::from_secs_f64(1.0 / self.write_rate);
         let total = changes.upserts.len();
         let mut last: Option<Instant> = None;
@@ -111,20 +133,43 @@ impl ParameterStoreBackend {
                 tokio::time::sleep(gap.saturating_sub(at.elapsed())).await;
             }
             last = Some(Instant::now());
+            let overwrite = base.vars.contains_key(*var);
             let request = json!({
-                "Name": self.name_of(var), "Value": value.expose(), "Type": "SecureString", "Overwrite": true
+                "Name": self.name_of(var), "Value": value.expose(), "Type": "SecureString", "Overwrite": overwrite
             });
-            if let Err(e) = self.client.call("PutParameter", &request).await? {
+            let answer = match self.client.call("PutParameter", &request).await {
+                Ok(answer) => answer,
+                Err(e) => {
+                    return Err(Error::Remote {
+                        message: format!(
+                            "{e}; {done} of {total} writes were made before it, the outcome of the write of \
+                             {} is unknown, no removals were made",
+                            self.name_of(var)
+                        ),
+                        hint: Some(
+                            "run apply again when AWS can be reached: it plans from what is there now"
+                                .to_owned(),
+                        ),
+                    });
+                }
+            };
+            if let Err(e) = answer {
+                if e.kind == "ParameterAlreadyExists" {
+                    return Err(Error::Stale {
+                        message: format!(
+                            "{} was created by someone else during the apply; {done} of {total} writes were made \
+                             before it, no removals",
+                            self.name_of(var)
+                        ),
+                    });
+                }
                 let cause = self.client.error(&format!("write {}", self.name_of(var)), &e);
                 return Err(Error::Remote {
                     message: format!("{cause}; {done} of {total} writes were made before it, no removals"),
-                    hint: Some(match e.kind.as_str() {
-                        "ValidationException" => {
-                            "a standard parameter holds at most 4 KB: shorten the value; run apply again to finish"
-                        }
-                        _ => "fix the cause, then run apply again: it plans from what the remote holds now",
-                    }
-                    .to_owned()),
+                    hint: Some(
+                        "fix the cause, then run apply again: it plans from what the remote holds now"
+                            .to_owned(),
+                    ),
                 });
             }
         }
@@ -140,10 +185,24 @@ impl ParameterStoreBackend {
                 continue;
             }
             let names: Vec<String> = batch.iter().map(|v| self.name_of(v)).collect();
-            match self.client.call("DeleteParameters", &json!({ "Names": names })).await? {
-                // Names reported invalid are already gone: what the plan wanted.
-                Ok(_) => {}
+            match self.client.call("DeleteParameters", &json!({ "Names": names })).await {
+                // Names reported invalid are already gone: what the plan wanted. A name in
+                // neither list was not deleted.
+                Ok(Ok(answer)) => {
+                    let listed = |key: &str, name: &str| {
+                        answer[key].as_array().is_some_and(|a| a.iter().any(|n| n.as_str() == Some(name)))
+                    };
+                    for (var, name) in batch.iter().zip(&names) {
+                        if !listed("DeletedParameters", name) && !listed("InvalidParameters", name) {
+                            failed.push(((*var).to_owned(), "not confirmed deleted by SSM".to_owned()));
+                        }
+                    }
+                }
                 Err(e) => {
+                    let why = format!("outcome unknown: {e}");
+                    failed.extend(batch.iter().map(|v| ((*v).to_owned(), why.clone())));
+                }
+                Ok(Err(e)) => {
                     let why = format!(
                         "{} ({})",
                         e.status,
@@ -167,6 +226,17 @@ impl Backend for ParameterStoreBackend {
 
     fn apply(&mut self, base: &Remote, changes: &ChangeSet<'_>) -> Result<Applied> {
         self.runtime.block_on(async {
+            // Parameter Store cannot write several parameters at once: what it refuses is refused
+            // before the first write.
+            if let Some((var, _)) = changes.upserts.iter().find(|(_, v)| v.expose().len() > MAX_VALUE_BYTES) {
+                return Err(Error::Remote {
+                    message: format!(
+                        "the value of {var} is longer than the {MAX_VALUE_BYTES} bytes a standard parameter holds; \
+                         nothing was written"
+                    ),
+                    hint: Some("shorten the value, or keep this variable in another remote".to_owned()),
+                });
+            }
             if self.current().await? != *base {
                 return Err(Error::Stale {
                     message: format!(
@@ -175,7 +245,7 @@ impl Backend for ParameterStoreBackend {
                     ),
                 });
             }
-            self.put_all(changes).await?;
+            self.put_all(base, changes).await?;
             let failed = self.delete_all(changes).await?;
             let interrupted = failed.iter().any(|(_, why)| why == NOT_SENT);
             Ok(Applied { revision: None, failed, interrupted })

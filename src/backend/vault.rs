@@ -179,6 +179,12 @@ impl VaultBackend {
                 "the token may not do this: check VAULT_TOKEN (or BAO_TOKEN) and its policy"
             }
             StatusCode::UNAUTHORIZED => "set VAULT_TOKEN (or BAO_TOKEN) to a valid token",
+            // The listener's max_request_json_strings (default 1000): about 500 variables.
+            StatusCode::BAD_REQUEST if said.contains("complexity") => {
+                "the server limits the JSON a request may hold (max_request_json_strings and \
+                 max_request_json_memory of its listener, about 500 variables by default): raise the limits, \
+                 or split the variables across profiles"
+            }
             _ => "check the address, the mount and the path",
         };
         Error::Remote {

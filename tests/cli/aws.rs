@@ -322,3 +322,55 @@ fn parameter_store_writes_are_paced_and_a_concurrent_write_stops_the_apply() {
         parameters(&prefix)
     );
 }
+
+#[test]
+fn a_secret_larger_than_secrets_manager_keeps_is_refused_before_writing() {
+    let name = unique_name("too-large");
+    let project = Project::fixture("fresh");
+    let big = format!("CANARY-{}", "x".repeat(70_000));
+    let secrets = project.root().join(".systemprompt/profiles/production/secrets.json");
+    let text = std::fs::read_to_string(&secrets)
+        .unwrap()
+        .replace("\"moltbook_sk_CANARY-moltbook-6a0c\"", &format!("\"{big}\""));
+    std::fs::write(&secrets, text).unwrap();
+    let out = run_against(&project, &name, &["apply", "--yes"]).run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains("Secrets Manager keeps at most 65536"), "{}", out.stderr);
+    let (status, _) = call("DescribeSecret", serde_json::json!({ "SecretId": name }));
+    assert_eq!(status, 404, "nothing created");
+}
+
+#[test]
+fn a_binary_secret_is_refused_and_a_secret_without_a_value_is_written() {
+    let project = Project::fixture("fresh");
+    let binary = unique_name("binary");
+    let body = serde_json::json!({ "Name": binary, "SecretBinary": "Q0FOQVJZLWJpbmFyeQ==" });
+    assert_eq!(call("CreateSecret", body).0, 200);
+    let out = run_against(&project, &binary, &["apply", "--yes"]).run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains("does not hold a JSON object"), "{}", out.stderr);
+
+    let empty = unique_name("no-value");
+    assert_eq!(call("CreateSecret", serde_json::json!({ "Name": empty })).0, 200);
+    let out = run_against(&project, &empty, &["apply", "--yes", "-q"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert_eq!(read_secret(&empty).0.as_object().unwrap().len(), 6);
+}
+
+#[test]
+fn a_value_too_long_for_a_parameter_is_refused_before_any_write() {
+    let prefix = format!("/{}", unique_name("ssm-too-long"));
+    let project = Project::fixture("fresh");
+    let secrets = project.root().join(".systemprompt/profiles/production/secrets.json");
+    let big = format!("CANARY-{}", "y".repeat(5_000));
+    let text = std::fs::read_to_string(&secrets)
+        .unwrap()
+        .replace("\"moltbook_sk_CANARY-moltbook-6a0c\"", &format!("\"{big}\""));
+    std::fs::write(&secrets, text).unwrap();
+    let out =
+        run_remote(&project, &format!("ssm://{REGION}{prefix}"), &["apply", "--yes", "--write-rate", "200"])
+            .run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains("MOLTBOOK_BUILDER is longer than the 4096 bytes"), "{}", out.stderr);
+    assert!(parameters(&prefix).is_empty(), "nothing written");
+}
