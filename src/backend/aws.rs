@@ -116,6 +116,7 @@ pub struct AwsClient {
     target_prefix: &'static str,
     credentials: AwsCredentials,
     retries: u32,
+    log: bool,
 }
 
 /// An AWS error: its type (`ResourceNotFoundException`...) and HTTP status. The message is not
@@ -164,6 +165,7 @@ impl AwsClient {
             target_prefix,
             credentials,
             retries: connection.retries,
+            log: connection.log,
         })
     }
 
@@ -176,7 +178,20 @@ impl AwsClient {
             attempt += 1;
             let last = attempt > self.retries;
             let request = self.signed(&target, &payload)?;
-            match request.send().await {
+            let started = std::time::Instant::now();
+            let sent = request.send().await;
+            if self.log {
+                // The operation stands in for the path, which is always `/`.
+                let path = format!("/ {target}");
+                super::cloud::log_request(
+                    &reqwest::Method::POST,
+                    &path,
+                    &super::cloud::outcome_of(&sent),
+                    started.elapsed(),
+                    attempt,
+                );
+            }
+            match sent {
                 Ok(response) => {
                     let status = response.status();
                     let wait = retry_after(&response);
@@ -239,6 +254,10 @@ impl AwsClient {
     }
 
     fn signed(&self, target: &str, payload: &[u8]) -> Result<reqwest::RequestBuilder> {
+        self.signed_at(target, payload, SystemTime::now())
+    }
+
+    fn signed_at(&self, target: &str, payload: &[u8], time: SystemTime) -> Result<reqwest::RequestBuilder> {
         let identity = Credentials::new(
             &self.credentials.access_key,
             self.credentials.secret_key.expose(),
@@ -251,7 +270,7 @@ impl AwsClient {
             .identity(&identity)
             .region(&self.region)
             .name(self.service)
-            .time(SystemTime::now())
+            .time(time)
             .settings(SigningSettings::default())
             .build()
             .map_err(|e| Error::config(format!("cannot sign the AWS request: {e}"), "check the region"))?
@@ -333,6 +352,68 @@ mod tests {
 
     fn vars(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, SecretValue> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), SecretValue::new(*v))).collect()
+    }
+
+    /// Signatures computed independently (Python's hmac and hashlib, following the SigV4
+    /// specification) for a fixed request and time: moto does not check signatures.
+    #[test]
+    fn requests_are_signed_as_sigv4_specifies() {
+        let connection = crate::backend::Connection {
+            token: None,
+            timeout: Duration::from_secs(5),
+            retries: 0,
+            parallelism: 1,
+            progress: false,
+            interrupted: crate::interrupt::Flag::default(),
+            log: false,
+            aws: None,
+            write_rate: 1.0,
+        };
+        let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_323_045); // 2026-01-02T03:04:05Z
+        let endpoint = Url::parse("https://secretsmanager.us-east-1.amazonaws.com").unwrap();
+        let cases = [
+            (
+                None,
+                "content-type;host;x-amz-date;x-amz-target",
+                "f2d88f43bebba821c4d228489c3d160e541f583b4d5df71f40dcd94e21dede07",
+            ),
+            (
+                Some("SESSIONTOKEN"),
+                "content-type;host;x-amz-date;x-amz-security-token;x-amz-target",
+                "3f9a92074883b61682c57344e64ce125e229e1679c56afb3c72ec7e59a58d77e",
+            ),
+        ];
+        for (session, signed_headers, signature) in cases {
+            let credentials = AwsCredentials {
+                access_key: "AKIDEXAMPLE".to_owned(),
+                secret_key: SecretValue::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+                session_token: session.map(SecretValue::new),
+            };
+            let client = AwsClient::new(
+                endpoint.clone(),
+                "us-east-1".to_owned(),
+                "secretsmanager",
+                "secretsmanager",
+                credentials,
+                &connection,
+            )
+            .unwrap();
+            let request = client
+                .signed_at("secretsmanager.GetSecretValue", br#"{"SecretId":"app"}"#, time)
+                .unwrap()
+                .build()
+                .unwrap();
+            let authorization = request.headers()["authorization"].to_str().unwrap();
+            assert_eq!(
+                authorization,
+                format!(
+                    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260102/us-east-1/secretsmanager/aws4_request, \
+                     SignedHeaders={signed_headers}, Signature={signature}"
+                )
+            );
+            assert_eq!(request.headers()["x-amz-date"], "20260102T030405Z");
+            assert_eq!(request.url().as_str(), "https://secretsmanager.us-east-1.amazonaws.com/");
+        }
     }
 
     #[test]

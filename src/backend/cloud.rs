@@ -515,12 +515,7 @@ impl Api {
             let started = Instant::now();
             let sent = self.client.execute(request).await;
             if self.log {
-                let outcome = match &sent {
-                    Ok(response) => response.status().as_u16().to_string(),
-                    Err(e) if e.is_timeout() => "timed out".to_owned(),
-                    Err(_) => "no answer".to_owned(),
-                };
-                log_request(&method, &path, &outcome, started.elapsed(), attempt);
+                log_request(&method, &path, &outcome_of(&sent), started.elapsed(), attempt);
             }
             match sent {
                 Ok(response) if response.status().is_success() => return Ok(response),
@@ -651,13 +646,22 @@ impl Api {
 /// One `-vv` line: what was asked and how it went. The path holds the tenant and variable names
 /// only; headers and bodies (the tokens, the values) are never logged.
 #[allow(clippy::print_stderr)]
-fn log_request(method: &Method, path: &str, outcome: &str, took: Duration, attempt: u32) {
+pub(super) fn log_request(method: &Method, path: &str, outcome: &str, took: Duration, attempt: u32) {
     let retry = if attempt > 1 { format!(", attempt {attempt}") } else { String::new() };
     eprintln!(
         "http: {method} {} -> {outcome} ({} ms{retry})",
         crate::render::text::safe(path),
         took.as_millis()
     );
+}
+
+/// What a request came to, for the `-vv` log: the status, or why there was none.
+pub(super) fn outcome_of(sent: &reqwest::Result<reqwest::Response>) -> String {
+    match sent {
+        Ok(response) => response.status().as_u16().to_string(),
+        Err(e) if e.is_timeout() => "timed out".to_owned(),
+        Err(_) => "no answer".to_owned(),
+    }
 }
 
 /// The server's error code, reduced to characters that cannot disturb a terminal.

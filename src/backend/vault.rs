@@ -28,6 +28,7 @@ pub struct VaultBackend {
     token: SecretValue,
     namespace: Option<String>,
     retries: u32,
+    log: bool,
     /// A version to read instead of the latest (for `rollback`).
     version: Option<u64>,
 }
@@ -103,6 +104,7 @@ impl VaultBackend {
             token,
             namespace,
             retries: connection.retries,
+            log: connection.log,
             version: None,
         })
     }
@@ -142,7 +144,19 @@ impl VaultBackend {
                 request =
                     request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
             }
-            match request.send().await {
+            let started = std::time::Instant::now();
+            let sent = request.send().await;
+            if self.log {
+                let path = self.url().path().to_owned();
+                super::cloud::log_request(
+                    &method,
+                    &path,
+                    &super::cloud::outcome_of(&sent),
+                    started.elapsed(),
+                    attempt,
+                );
+            }
+            match sent {
                 Ok(response) => {
                     let status = response.status();
                     if (status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS) && !last {

@@ -374,3 +374,15 @@ fn a_value_too_long_for_a_parameter_is_refused_before_any_write() {
     assert!(out.stderr.contains("MOLTBOOK_BUILDER is longer than the 4096 bytes"), "{}", out.stderr);
     assert!(parameters(&prefix).is_empty(), "nothing written");
 }
+
+#[test]
+fn requests_to_aws_are_logged_with_vv_and_nothing_secret() {
+    let prefix = format!("/{}", unique_name("ssm-logged"));
+    put_parameter(&format!("{prefix}/OPENAI_API_KEY"), "sk-CANARY-ssm-logged");
+    let project = Project::fixture("fresh");
+    let out = run_remote(&project, &format!("ssm://{REGION}{prefix}"), &["plan", "-vv"])
+        .env("AWS_SESSION_TOKEN", "CANARY-aws-session")
+        .run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(out.stderr.contains("http: POST / AmazonSSM.GetParametersByPath -> 200"), "{}", out.stderr);
+}

@@ -97,6 +97,8 @@ fn a_missing_secret_is_an_empty_remote_created_on_first_apply() {
         "{}",
         plan.transcript()
     );
+    let logged = project.cmd(&["plan", "-vv", "--remote", &remote]).env("VAULT_TOKEN", &token).run();
+    assert!(logged.stderr.contains(&format!("http: GET /v1/secret/data/{path} -> 404")), "{}", logged.stderr);
     let apply = project.cmd(&["apply", "--yes", "-q", "--remote", &remote]).env("BAO_TOKEN", &token).run();
     assert_eq!(apply.code, 0, "{}", apply.transcript());
     assert_eq!(read_secret(&path).0, 1);
