@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::aws::{AwsClient, AwsCredentials};
+use super::aws::{AwsClient, AwsCredentials, AwsError};
 use super::{Applied, Backend, Connection};
 use crate::error::{Error, Result};
 use crate::plan::{ChangeSet, Remote};
@@ -60,6 +60,11 @@ impl ParameterStoreBackend {
 
     /// Every parameter directly under the prefix, page by page, with a digest of their versions.
     async fn current(&self) -> Result<Remote> {
+        Ok(self.listing().await?.0)
+    }
+
+    /// The parameters under the prefix, and each one's version.
+    async fn listing(&self) -> Result<(Remote, BTreeMap<String, u64>)> {
         let mut vars = BTreeMap::new();
         let mut versions = BTreeMap::new();
         let mut next: Option<String> = None;
@@ -110,12 +115,12 @@ impl ParameterStoreBackend {
             digest.update(format!("{var}\0{version}\0").as_bytes());
         }
         let digest: String = digest.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Remote { etag: Some(digest), ..Remote::with_values(vars, None) })
+        Ok((Remote { etag: Some(digest), ..Remote::with_values(vars, None) }, versions))
     }
 
     /// Writes the upserts one by one, paced; an error says how many were made. A variable the
     /// plan adds is created without overwriting, so that one someone created meanwhile stops it.
-    async fn put_all(&self, base: &Remote, changes: &ChangeSet<'_>) -> Result<()> {
+    async fn put_all(&self, versions: &BTreeMap<String, u64>, changes: &ChangeSet<'_>) -> Result<()> {
         let gap = Duration::from_secs_f64(1.0 / self.write_rate);
         let total = changes.upserts.len();
         let mut last: Option<Instant> = None;
@@ -133,7 +138,8 @@ impl ParameterStoreBackend {
                 tokio::time::sleep(gap.saturating_sub(at.elapsed())).await;
             }
             last = Some(Instant::now());
-            let overwrite = base.vars.contains_key(*var);
+            let before = versions.get(*var).copied();
+            let overwrite = before.is_some();
             let request = json!({
                 "Name": self.name_of(var), "Value": value.expose(), "Type": "SecureString", "Overwrite": overwrite
             });
@@ -153,27 +159,49 @@ impl ParameterStoreBackend {
                     });
                 }
             };
-            if let Err(e) = answer {
-                if e.kind == "ParameterAlreadyExists" {
-                    return Err(Error::Stale {
-                        message: format!(
-                            "{} was created by someone else during the apply; {done} of {total} writes were made \
-                             before it, no removals",
-                            self.name_of(var)
-                        ),
-                    });
-                }
-                let cause = self.client.error(&format!("write {}", self.name_of(var)), &e);
-                return Err(Error::Remote {
-                    message: format!("{cause}; {done} of {total} writes were made before it, no removals"),
-                    hint: Some(
-                        "fix the cause, then run apply again: it plans from what the remote holds now"
-                            .to_owned(),
+            let answer = match answer {
+                Ok(answer) => answer,
+                Err(e) => return Err(self.write_refused(var, &e, done, total)),
+            };
+            // A change someone made since the re-read shows as a version that skipped one. It
+            // was overwritten by this write: stop and say so rather than go on.
+            let after = answer["Version"].as_u64();
+            if let (Some(before), Some(after)) = (before, after)
+                && after != before + 1
+            {
+                return Err(Error::Stale {
+                    message: format!(
+                        "{} was changed by someone else during the apply (version {before} became {after}, not \
+                             {}), and this apply's write replaced that change; {} of {total} writes were made, no \
+                             removals",
+                        self.name_of(var),
+                        before + 1,
+                        done + 1
                     ),
                 });
             }
         }
         Ok(())
+    }
+
+    /// What a refused write means, with how far the apply got.
+    fn write_refused(&self, var: &str, e: &AwsError, done: usize, total: usize) -> Error {
+        if e.kind == "ParameterAlreadyExists" {
+            return Error::Stale {
+                message: format!(
+                    "{} was created by someone else during the apply; {done} of {total} writes were made before it, \
+                     no removals",
+                    self.name_of(var)
+                ),
+            };
+        }
+        let cause = self.client.error(&format!("write {}", self.name_of(var)), e);
+        Error::Remote {
+            message: format!("{cause}; {done} of {total} writes were made before it, no removals"),
+            hint: Some(
+                "fix the cause, then run apply again: it plans from what the remote holds now".to_owned(),
+            ),
+        }
     }
 
     /// Deletes in batches of ten; what could not be deleted is returned with the reason.
@@ -237,7 +265,8 @@ impl Backend for ParameterStoreBackend {
                     hint: Some("shorten the value, or keep this variable in another remote".to_owned()),
                 });
             }
-            if self.current().await? != *base {
+            let (now, versions) = self.listing().await?;
+            if now != *base {
                 return Err(Error::Stale {
                     message: format!(
                         "the parameters under {} changed since the plan was made; nothing was written",
@@ -245,7 +274,7 @@ impl Backend for ParameterStoreBackend {
                     ),
                 });
             }
-            self.put_all(base, changes).await?;
+            self.put_all(&versions, changes).await?;
             let failed = self.delete_all(changes).await?;
             let interrupted = failed.iter().any(|(_, why)| why == NOT_SENT);
             Ok(Applied { revision: None, failed, interrupted })

@@ -386,3 +386,32 @@ fn requests_to_aws_are_logged_with_vv_and_nothing_secret() {
     assert_eq!(out.code, 0, "{}", out.transcript());
     assert!(out.stderr.contains("http: POST / AmazonSSM.GetParametersByPath -> 200"), "{}", out.stderr);
 }
+
+#[test]
+fn a_parameter_changed_during_a_paced_apply_stops_it_and_says_so() {
+    let prefix = format!("/{}", unique_name("ssm-overtaken"));
+    let openai = format!("{prefix}/OPENAI_API_KEY");
+    put_parameter(&openai, "sk-CANARY-ssm-before");
+    let project = Project::fixture("fresh");
+    // Writes go one a second, additions first: OPENAI_API_KEY, the one change, about 5 s in.
+    let meanwhile = {
+        let openai = openai.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(2_000));
+            put_parameter(&openai, "sk-CANARY-ssm-meanwhile");
+        })
+    };
+    let out =
+        run_remote(&project, &format!("ssm://{REGION}{prefix}"), &["apply", "--yes", "--write-rate", "1"])
+            .run();
+    meanwhile.join().unwrap();
+    assert_eq!(out.code, 3, "{}", out.transcript());
+    let said = "OPENAI_API_KEY was changed by someone else during the apply (version 1 became 3, not 2)";
+    assert!(out.stderr.contains(said), "{}", out.stderr);
+    assert!(out.stderr.contains("6 of 6 writes were made"), "{}", out.stderr);
+    assert_eq!(
+        parameters(&prefix)["OPENAI_API_KEY"]["value"],
+        "sk-CANARY-openai-93d1",
+        "the apply's write came last"
+    );
+}
