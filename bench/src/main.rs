@@ -389,9 +389,8 @@ fn report(bench: &Bench, rows: &[Row]) -> String {
         out,
         "Measured with `./scripts/bench --runs {}` (the release binary, run as a process against the cloud API \
          emulator on 127.0.0.1; median wall time from start to exit; peak memory is the largest max RSS of the \
-         runs; requests are those the emulator received per run). The OpenBao and moto rows are measured when \
-         `CLOUD_SECRETS_VAULT_ADDR`/`CLOUD_SECRETS_VAULT_TOKEN` and `CLOUD_SECRETS_MOTO_ADDR` name running \
-         servers.\n",
+         runs; requests are those the emulator received per run). The OpenBao (dev server) and moto rows are measured against \
+         the servers `scripts/bench` starts on 127.0.0.1, as `scripts/test` does.\n",
         bench.runs
     );
     let _ = writeln!(out, "Machine: {cpu}, {cores} cores, {memory} memory.\n");
