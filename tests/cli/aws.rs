@@ -415,3 +415,29 @@ fn a_parameter_changed_during_a_paced_apply_stops_it_and_says_so() {
         "the apply's write came last"
     );
 }
+
+/// The throttling proxy in front of moto that scripts/test starts: each distinct request is
+/// answered with a ThrottlingException twice before it is passed on.
+fn throttling() -> String {
+    std::env::var("CLOUD_SECRETS_THROTTLING_ADDR").unwrap_or_else(|_| {
+        panic!("the throttling proxy is not running: run ./scripts/test (CLOUD_SECRETS_THROTTLING_ADDR is not set)")
+    })
+}
+
+#[test]
+fn throttled_requests_are_retried_until_they_pass() {
+    let name = unique_name("throttled");
+    let project = Project::fixture("fresh");
+    let out = project
+        .cmd(&["apply", "--yes", "-vv", "--remote", &format!("awssm://{REGION}/{name}")])
+        .env("AWS_ACCESS_KEY_ID", "AKIDCANARY")
+        .env("AWS_SECRET_ACCESS_KEY", "CANARY-aws-secret-key")
+        .env("AWS_ENDPOINT_URL", &throttling())
+        .run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(out.stderr.contains("http: POST / secretsmanager.GetSecretValue -> 400"), "{}", out.stderr);
+    assert!(out.stderr.contains("http: POST / secretsmanager.CreateSecret -> 200 ("), "{}", out.stderr);
+    assert!(out.stderr.contains("attempt 3)"), "{}", out.stderr);
+    let (value, versions) = read_secret(&name);
+    assert_eq!((value.as_object().unwrap().len(), versions), (6, 1), "created once, despite the retries");
+}
