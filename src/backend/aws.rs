@@ -1,7 +1,7 @@
 //! Talking to AWS JSON APIs (Secrets Manager, SSM): credentials as the AWS tools take them,
 //! SigV4 signing with `aws-sigv4`, and retries of throttling and transient failures.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
@@ -140,23 +140,7 @@ impl AwsClient {
         credentials: AwsCredentials,
         connection: &super::Connection,
     ) -> Result<Self> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = reqwest::Client::builder();
-        if endpoint.scheme() == "http" {
-            builder = builder.no_proxy();
-        }
-        let client = builder
-            .timeout(connection.timeout)
-            .connect_timeout(connection.timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("cloud-secrets/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                Error::config(
-                    format!("cannot set up the HTTP client: {e}"),
-                    "this is a bug; please report it",
-                )
-            })?;
+        let client = super::http_client(&endpoint, connection)?;
         Ok(Self {
             client,
             endpoint,
@@ -348,6 +332,8 @@ fn error_kind(raw: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, SecretValue> {

@@ -35,9 +35,7 @@ impl SecretsManagerBackend {
     ) -> Result<Self> {
         let client =
             AwsClient::new(endpoint, region, "secretsmanager", "secretsmanager", credentials, connection)?;
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
-            Error::config(format!("cannot start the async runtime: {e}"), "this is a bug; please report it")
-        })?;
+        let runtime = super::runtime()?;
         Ok(Self { client, runtime, name })
     }
 

@@ -137,29 +137,8 @@ impl CloudBackend {
                 "log in (which writes .systemprompt/credentials.json), or set SYSTEMPROMPT_API_TOKEN",
             )
         })?;
-        // reqwest is built without a default crypto provider; ring is the one linked in.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = reqwest::Client::builder();
-        if api_url.scheme() == "http" {
-            // Plain HTTP is allowed to loopback only; a proxy would carry the token across the
-            // network in clear. (Over HTTPS a proxy sees only an encrypted tunnel.)
-            builder = builder.no_proxy();
-        }
-        let client = builder
-            .timeout(connection.timeout)
-            .connect_timeout(connection.timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("cloud-secrets/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                Error::config(
-                    format!("cannot set up the HTTP client: {e}"),
-                    "this is a bug; please report it",
-                )
-            })?;
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
-            Error::config(format!("cannot start the async runtime: {e}"), "this is a bug; please report it")
-        })?;
+        let client = super::http_client(&api_url, connection)?;
+        let runtime = super::runtime()?;
         Ok(Self {
             api: Api {
                 log: connection.log,

@@ -265,6 +265,40 @@ pub fn api_url(text: &str) -> std::result::Result<reqwest::Url, String> {
     }
 }
 
+/// The HTTP client of every network remote: the connection's timeouts, no redirects, and no
+/// proxy for plain `http://` (allowed to loopback only: a proxy would carry credentials across
+/// the network in clear; over HTTPS a proxy sees only an encrypted tunnel).
+fn http_client(endpoint: &reqwest::Url, connection: &Connection) -> Result<reqwest::Client> {
+    // reqwest is built without a default crypto provider; ring is the one linked in.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder();
+    if endpoint.scheme() == "http" {
+        builder = builder.no_proxy();
+    }
+    builder
+        .timeout(connection.timeout)
+        .connect_timeout(connection.timeout.min(Duration::from_secs(10)))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("cloud-secrets/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| {
+            crate::Error::config(
+                format!("cannot set up the HTTP client: {e}"),
+                "this is a bug; please report it",
+            )
+        })
+}
+
+/// The current-thread runtime a network backend blocks on, so that the engine stays synchronous.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
+        crate::Error::config(
+            format!("cannot start the async runtime: {e}"),
+            "this is a bug; please report it",
+        )
+    })
+}
+
 /// An AWS region name: `eu-west-1`.
 fn region_ok(region: &str) -> bool {
     !region.is_empty() && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')

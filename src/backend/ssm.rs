@@ -42,9 +42,7 @@ impl ParameterStoreBackend {
         connection: &Connection,
     ) -> Result<Self> {
         let client = AwsClient::new(endpoint, region, "ssm", "AmazonSSM", credentials, connection)?;
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
-            Error::config(format!("cannot start the async runtime: {e}"), "this is a bug; please report it")
-        })?;
+        let runtime = super::runtime()?;
         Ok(Self {
             client,
             runtime,

@@ -4,7 +4,6 @@
 //! written. A missing secret is an empty remote (version 0).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
@@ -75,26 +74,8 @@ impl VaultBackend {
                 "set VAULT_TOKEN (or BAO_TOKEN) to a token that may read and write the secret",
             )
         })?;
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = reqwest::Client::builder();
-        if address.scheme() == "http" {
-            builder = builder.no_proxy();
-        }
-        let client = builder
-            .timeout(connection.timeout)
-            .connect_timeout(connection.timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("cloud-secrets/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                Error::config(
-                    format!("cannot set up the HTTP client: {e}"),
-                    "this is a bug; please report it",
-                )
-            })?;
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
-            Error::config(format!("cannot start the async runtime: {e}"), "this is a bug; please report it")
-        })?;
+        let client = super::http_client(&address, connection)?;
+        let runtime = super::runtime()?;
         Ok(Self {
             client,
             runtime,

@@ -323,16 +323,21 @@ fn parameter_store_writes_are_paced_and_a_concurrent_write_stops_the_apply() {
     );
 }
 
-#[test]
-fn a_secret_larger_than_secrets_manager_keeps_is_refused_before_writing() {
-    let name = unique_name("too-large");
-    let project = Project::fixture("fresh");
-    let big = format!("CANARY-{}", "x".repeat(70_000));
+/// Gives the fixture's `moltbook_builder` a canary value of more than `len` bytes.
+fn lengthen_moltbook_builder(project: &Project, len: usize) {
     let secrets = project.root().join(".systemprompt/profiles/production/secrets.json");
+    let big = format!("CANARY-{}", "x".repeat(len));
     let text = std::fs::read_to_string(&secrets)
         .unwrap()
         .replace("\"moltbook_sk_CANARY-moltbook-6a0c\"", &format!("\"{big}\""));
     std::fs::write(&secrets, text).unwrap();
+}
+
+#[test]
+fn a_secret_larger_than_secrets_manager_keeps_is_refused_before_writing() {
+    let name = unique_name("too-large");
+    let project = Project::fixture("fresh");
+    lengthen_moltbook_builder(&project, 70_000);
     let out = run_against(&project, &name, &["apply", "--yes"]).run();
     assert_eq!(out.code, 1, "{}", out.transcript());
     assert!(out.stderr.contains("Secrets Manager keeps at most 65536"), "{}", out.stderr);
@@ -361,12 +366,7 @@ fn a_binary_secret_is_refused_and_a_secret_without_a_value_is_written() {
 fn a_value_too_long_for_a_parameter_is_refused_before_any_write() {
     let prefix = format!("/{}", unique_name("ssm-too-long"));
     let project = Project::fixture("fresh");
-    let secrets = project.root().join(".systemprompt/profiles/production/secrets.json");
-    let big = format!("CANARY-{}", "y".repeat(5_000));
-    let text = std::fs::read_to_string(&secrets)
-        .unwrap()
-        .replace("\"moltbook_sk_CANARY-moltbook-6a0c\"", &format!("\"{big}\""));
-    std::fs::write(&secrets, text).unwrap();
+    lengthen_moltbook_builder(&project, 5_000);
     let out =
         run_remote(&project, &format!("ssm://{REGION}{prefix}"), &["apply", "--yes", "--write-rate", "200"])
             .run();
