@@ -61,6 +61,7 @@ Examples:
 
 const GENERATE_EXAMPLES: &str = "\
 Examples:
+  cloud-secrets generate pepper --into oauth_at_rest_pepper   the key the platform requires, unprinted
   cloud-secrets generate jwt-secret          print 48 random bytes, base64 (as openssl rand -base64 48)
   cloud-secrets generate jwt-secret --into jwt_secret   write it into secrets.json, unprinted";
 
@@ -295,6 +296,8 @@ pub struct GenerateArgs {
 /// What `generate` makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GenerateKind {
+    /// An oauth_at_rest_pepper: 64 random letters and digits, as the platform makes one
+    Pepper,
     /// 48 random bytes, base64-encoded (64 characters)
     JwtSecret,
 }

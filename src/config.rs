@@ -108,7 +108,9 @@ impl Output {
 pub enum RemoteOrigin {
     /// `--remote`.
     Flag,
-    /// `secrets.remote` in profile.yaml.
+    /// `remote` in `.systemprompt/cloud-secrets.yaml`.
+    Settings,
+    /// `secrets.remote` in profile.yaml (a field of earlier versions).
     ProfileYaml,
     /// `target: cloud` in profile.yaml, with the API URL from the environment or credentials.
     Target,
@@ -129,8 +131,20 @@ pub struct Config {
     pub environment: BTreeMap<String, SecretValue>,
     /// Whether a confirmation can be asked on the terminal.
     pub can_prompt: bool,
-    /// Variables the profile leaves alone (`secrets.ignore`).
+    /// Variables the profile leaves alone (`ignore` in cloud-secrets.yaml).
     pub ignore: crate::policy::Ignore,
+    /// cloud-secrets' own settings for the profile (`.systemprompt/cloud-secrets.yaml`).
+    pub settings: crate::settings::Settings,
+}
+
+/// What selecting a profile reads from the command line and the environment.
+pub fn selection<'a>(cli: &'a Cli, env: &'a Env) -> project::Selection<'a> {
+    project::Selection {
+        flag: cli.profile.as_deref(),
+        env: env.profile.as_deref(),
+        home: env.home.as_deref(),
+        vars: &env.vars,
+    }
 }
 
 /// The directory the run acts in: the working directory, or `-C DIR`.
@@ -154,22 +168,24 @@ impl Config {
     /// Selects the profile and reads its settings.
     pub fn from_cli(cli: &Cli, env: &Env) -> Result<Self> {
         let cwd = working_dir(cli, env)?;
-        let (profile, profile_origin) = project::select_profile(
-            &cwd,
-            cli.profile.as_deref(),
-            env.profile.as_deref(),
-            env.home.as_deref(),
-        )?;
-        let ignore = crate::policy::Ignore::new(&profile.settings.secrets.ignore).map_err(|message| {
+        let (profile, profile_origin) = project::select_profile(&cwd, selection(cli, env))?;
+        let root = project::find_root(&profile.dir);
+        let settings = crate::settings::load(root.as_deref(), &profile, env.home.as_deref())?;
+        let ignore = crate::policy::Ignore::new(&settings.ignore.0).map_err(|message| {
+            let location = settings.ignore.1.as_ref().map_or_else(
+                || Location::file(&settings.path),
+                |origin| origin.location().clone(),
+            );
             Error::input(
-                project::locate(&profile.yaml, "ignore"),
-                format!("secrets.ignore: {message}"),
+                location,
+                format!("ignore: {message}"),
                 "list glob patterns of variable names, such as LEGACY_* or FEATURE_?",
             )
         })?;
         Ok(Config {
             ignore,
-            root: project::find_root(&profile.dir),
+            settings,
+            root,
             cwd,
             profile,
             profile_origin,
@@ -200,7 +216,7 @@ impl RemoteConfig {
 
     /// Resolves the remote of `config`'s profile; `parallelism` is the apply's (1 for a plan).
     pub fn from_cli(cli: &Cli, env: &Env, config: &Config, parallelism: usize) -> Result<Self> {
-        let (spec, origin, token) = resolve_remote(cli.remote.as_deref(), &config.cwd, &config.profile, env)?;
+        let (spec, origin, token) = resolve_remote(cli.remote.as_deref(), config, env)?;
         let connection = Connection {
             token,
             timeout: Duration::from_secs_f64(cli.timeout),
@@ -227,10 +243,10 @@ pub const RETRIES: u32 = 4;
 /// The remote, where its address came from, and the API token when it is the cloud.
 fn resolve_remote(
     flag: Option<&str>,
-    cwd: &Path,
-    profile: &Profile,
+    config: &Config,
     env: &Env,
 ) -> Result<(RemoteSpec, RemoteOrigin, Option<SecretValue>)> {
+    let (cwd, profile): (&Path, &Profile) = (&config.cwd, &config.profile);
     let (address, origin) = if let Some(text) = flag {
         let address = Address::parse(text, cwd).map_err(|message| {
             Error::usage(
@@ -240,23 +256,35 @@ fn resolve_remote(
             )
         })?;
         (Some(address), RemoteOrigin::Flag)
-    } else if let Some(text) = &profile.settings.secrets.remote {
-        let address = Address::parse(text, &profile.dir).map_err(|message| {
+    } else if let Some(remote) = &config.settings.remote {
+        let (field, relative_to, origin) = match &remote.origin {
+            crate::settings::Origin::Settings(_) => ("remote", "this file's folder", RemoteOrigin::Settings),
+            crate::settings::Origin::ProfileYaml(_) => {
+                ("secrets.remote", "the profile's folder", RemoteOrigin::ProfileYaml)
+            }
+        };
+        let address = Address::parse(&remote.address, &remote.base).map_err(|message| {
             Error::input(
-                project::locate(&profile.yaml, "remote"),
-                format!("secrets.remote: {message}"),
-                "set secrets.remote to file:PATH (relative to the profile directory), an https:// API URL, \
-                 vault+https://HOST/MOUNT/PATH, awssm://REGION/NAME or ssm://REGION/PREFIX",
+                remote.origin.location().clone(),
+                format!("{field}: {message}"),
+                format!(
+                    "set {field} to file:PATH (relative to {relative_to}), an https:// API URL, \
+                     vault+https://HOST/MOUNT/PATH, awssm://REGION/NAME or ssm://REGION/PREFIX"
+                ),
             )
         })?;
-        (Some(address), RemoteOrigin::ProfileYaml)
+        (Some(address), origin)
     } else if profile.settings.target == Some(Target::Cloud) {
         (None, RemoteOrigin::Target)
     } else {
         return Err(Error::config(
             format!("profile `{}` names no remote", profile.name),
-            "pass --remote file:PATH, add `secrets: {remote: file:store.json}` to the profile's profile.yaml, \
-             or set `target: cloud` with cloud.tenant_id",
+            format!(
+                "pass --remote file:PATH, or name it in {}:\n  profiles:\n    {}:\n      remote: file:profiles/{}/store.json",
+                crate::error::display_path(&config.settings.path),
+                profile.name,
+                profile.name
+            ),
         ));
     };
     let explicit_url = match address {
@@ -306,7 +334,7 @@ fn resolve_remote(
         None => None,
     };
 
-    let tenant = profile.settings.cloud.tenant_id.clone().filter(|t| !t.trim().is_empty());
+    let tenant = profile.settings.tenant_id().map(str::to_owned).filter(|t| !t.trim().is_empty());
     let tenant = match tenant {
         Some(tenant) if backend::is_plain_name(&tenant) => tenant,
         Some(tenant) => {
@@ -320,11 +348,11 @@ fn resolve_remote(
             return Err(Error::input(
                 project::locate(&profile.yaml, "target"),
                 format!("profile `{}` uses the systemprompt cloud but names no tenant", profile.name),
-                "add `cloud: {tenant_id: <your tenant>}` to profile.yaml",
+                "set cloud.tenant_id in profile.yaml (the platform's CLI writes it when it creates a cloud profile)",
             ));
         }
     };
-    let credentials_path = project::find_root(&profile.dir).map(|root| credentials::path(&root));
+    let credentials_path = config.root.as_ref().map(|root| credentials::path(root));
     let credentials = match &credentials_path {
         Some(path) => credentials::load(path)?,
         None => credentials::Credentials::default(),

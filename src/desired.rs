@@ -74,8 +74,10 @@ pub enum SkipReason {
 pub struct Skipped {
     /// The secrets.json key.
     pub key: String,
-    /// The variable it maps to.
+    /// The variable it maps to (the name the runtime reads).
     pub name: String,
+    /// Other names the key's value is written under (the deploy step's), when it differs.
+    pub aliases: Vec<String>,
     /// Why it is skipped.
     pub reason: SkipReason,
     /// Where the key is written.
@@ -89,8 +91,15 @@ pub struct Desired {
     pub vars: BTreeMap<String, DesiredVar>,
     /// Keys not synced, sorted by variable name then key.
     pub skipped: Vec<Skipped>,
-    /// Variables left alone on both sides (`secrets.ignore`).
+    /// Variables left alone on both sides (`ignore` in cloud-secrets.yaml).
     pub ignore: policy::Ignore,
+    /// True when the desired state comes from the environment alone (no secrets file): it names
+    /// only what the environment sets, so a managed variable it does not name is kept on the
+    /// remote, never removed.
+    pub partial: bool,
+    /// The names `SYSTEMPROMPT_CUSTOM_SECRETS` lists for this desired state, sorted: the deploy
+    /// step's names of the keys it keeps on the remote, outside the standard set.
+    pub listed: Vec<String>,
 }
 
 impl Desired {
@@ -110,35 +119,31 @@ impl Desired {
         remote: &Remote,
         ignore: policy::Ignore,
     ) -> Result<Self> {
+        Self::build(entries, remote, ignore, false)
+    }
+
+    /// Builds the desired state. `partial` is true when the entries come from the environment
+    /// alone: then a managed variable on the remote that no entry names is kept, and stays listed.
+    pub fn build(entries: Vec<Entry>, remote: &Remote, ignore: policy::Ignore, partial: bool) -> Result<Self> {
+        // Null, empty and whitespace-only values are "not set", as the platform reads them.
         let entries: Vec<Entry> =
-            entries.into_iter().map(|e| Entry { value: e.value.filter(|v| !v.is_empty()), ..e }).collect();
+            entries.into_iter().map(|e| Entry { value: e.value.filter(|v| !v.is_blank()), ..e }).collect();
         let internal_db_set =
             entries.iter().any(|e| e.key == policy::INTERNAL_DATABASE_URL_KEY && e.value.is_some());
         let mut claimed: BTreeMap<String, (String, Location)> = BTreeMap::new();
-        let mut desired = Desired { ignore, ..Desired::default() };
+        let mut desired = Desired { ignore, partial, ..Desired::default() };
+        let mut listed: Vec<String> = Vec::new();
 
         for entry in entries {
-            let name = policy::variable_name(&entry.key);
+            let names = policy::key_names(&entry.key);
+            let name = names.runtime.clone();
             let shadowed = entry.key == "database_url" && internal_db_set;
             // An unset internal_database_url leaves DATABASE_URL to database_url.
             let yields = entry.key == policy::INTERNAL_DATABASE_URL_KEY && entry.value.is_none();
+            let written = names.written();
             if !shadowed && !yields {
-                match claimed.entry(name.clone()) {
-                    MapEntry::Occupied(first) => {
-                        let (first_key, first_at) = first.get();
-                        let (line, column) = first_at.position.unwrap_or((0, 0));
-                        return Err(Error::input(
-                            entry.location,
-                            format!(
-                                "`{}` and `{first_key}` (at {line}:{column}) both map to the variable {name}",
-                                entry.key
-                            ),
-                            "keep only one of the two keys",
-                        ));
-                    }
-                    MapEntry::Vacant(slot) => {
-                        slot.insert((entry.key.clone(), entry.location.clone()));
-                    }
+                for written_name in &written {
+                    claim(&mut claimed, written_name, &entry)?;
                 }
             }
 
@@ -159,29 +164,48 @@ impl Desired {
             };
             match (reason, entry.value) {
                 (None, Some(value)) => {
-                    let var = DesiredVar { key: Some(entry.key), value, source: entry.source };
-                    desired.vars.insert(name, var);
+                    for written_name in written.iter().filter(|n| !desired.ignore.matches(n)) {
+                        let var = DesiredVar { key: Some(entry.key.clone()), value: value.clone(), source: entry.source };
+                        desired.vars.insert(written_name.clone(), var);
+                    }
+                    listed.push(names.deploy);
                 }
-                (reason, _) => desired.skipped.push(Skipped {
-                    key: entry.key,
-                    name,
-                    reason: reason.unwrap_or(SkipReason::NotSet),
-                    location: entry.location,
-                }),
+                (reason, value) => {
+                    // The deploy step writes a deploy-owned key it finds set (signing_key_pem),
+                    // and lists it: so does the list here, to agree with it.
+                    if reason == Some(SkipReason::DeployOwned) && value.is_some() {
+                        listed.push(names.deploy);
+                    }
+                    desired.skipped.push(Skipped {
+                        key: entry.key,
+                        name,
+                        aliases: written.into_iter().skip(1).collect(),
+                        reason: reason.unwrap_or(SkipReason::NotSet),
+                        location: entry.location,
+                    });
+                }
             }
         }
 
-        let listed = desired.listed_names(remote);
+        // Variables kept on the remote stay listed: those whose key is not set here, and, for a
+        // partial desired state, every managed variable it does not name.
+        let kept: Vec<String> = remote
+            .vars
+            .keys()
+            .filter(|name| !desired.vars.contains_key(*name))
+            .filter(|name| desired.unset_names().any(|n| n == name.as_str()) || (partial && is_managed(name)))
+            .cloned()
+            .collect();
+        listed.extend(kept);
         desired.derive_custom_secrets(listed.iter().map(String::as_str));
         desired.skipped.sort_by(|a, b| (&a.name, &a.key).cmp(&(&b.name, &b.key)));
         Ok(desired)
     }
 
-    /// The variables this desired state keeps on `remote`: those it syncs, and those it leaves
-    /// in place because their key is not set here. The custom-secrets list names the custom ones.
-    pub fn listed_names(&self, remote: &Remote) -> Vec<String> {
-        let kept = self.unset_names().filter(|name| remote.vars.contains_key(*name)).map(str::to_owned);
-        self.vars.keys().filter(|n| *n != policy::CUSTOM_SECRETS_VAR).cloned().chain(kept).collect()
+    /// The names the custom-secrets list names for this desired state: the deploy step's names of
+    /// the keys it keeps on the remote, outside the standard set.
+    pub fn listed_names(&self) -> Vec<String> {
+        self.listed.clone()
     }
 
     /// The desired state of `set`: these variables, and the custom-secrets list as it must read
@@ -210,18 +234,17 @@ impl Desired {
         desired
     }
 
-    /// Sets `SYSTEMPROMPT_CUSTOM_SECRETS` to the sorted, comma-joined non-standard names among
-    /// `names`, or leaves it out when there are none.
+    /// Sets `SYSTEMPROMPT_CUSTOM_SECRETS` to the sorted, comma-joined names among `names` that the
+    /// deploy step would list, or leaves it out when there are none.
     fn derive_custom_secrets<'a>(&mut self, names: impl Iterator<Item = &'a str>) {
+        let mut custom: Vec<&str> =
+            names.filter(|name| is_listable(name)).filter(|name| !self.ignore.matches(name)).collect();
+        custom.sort_unstable();
+        custom.dedup();
+        self.listed = custom.iter().map(|n| (*n).to_owned()).collect();
         if self.ignore.matches(policy::CUSTOM_SECRETS_VAR) {
             return;
         }
-        let mut custom: Vec<&str> = names
-            .filter(|name| !policy::is_standard(name) && *name != policy::CUSTOM_SECRETS_VAR)
-            .filter(|name| !self.ignore.matches(name))
-            .collect();
-        custom.sort_unstable();
-        custom.dedup();
         if custom.is_empty() {
             self.vars.remove(policy::CUSTOM_SECRETS_VAR);
         } else {
@@ -245,13 +268,51 @@ impl Desired {
 
     /// Variable names of keys that are present but not set; such variables are never removed.
     pub fn unset_names(&self) -> impl Iterator<Item = &str> {
-        self.skipped.iter().filter(|s| s.reason == SkipReason::NotSet).map(|s| s.name.as_str())
+        self.skipped
+            .iter()
+            .filter(|s| s.reason == SkipReason::NotSet)
+            .flat_map(|s| std::iter::once(s.name.as_str()).chain(s.aliases.iter().map(String::as_str)))
     }
+}
+
+/// Claims `name` for `entry`'s key; a second key claiming it is an error naming both.
+fn claim(claimed: &mut BTreeMap<String, (String, Location)>, name: &str, entry: &Entry) -> Result<()> {
+    match claimed.entry(name.to_owned()) {
+        MapEntry::Occupied(first) => {
+            let (first_key, first_at) = first.get();
+            let at = match first_at.position {
+                Some((line, column)) => format!(" (at {line}:{column})"),
+                None => format!(" ({first_at})"),
+            };
+            Err(Error::input(
+                entry.location.clone(),
+                format!("`{}` and `{first_key}`{at} both map to the variable {name}", entry.key),
+                "keep only one of the two keys",
+            ))
+        }
+        MapEntry::Vacant(slot) => {
+            slot.insert((entry.key.clone(), entry.location.clone()));
+            Ok(())
+        }
+    }
+}
+
+fn is_managed(name: &str) -> bool {
+    policy::classify(name) == VarClass::Managed && name != policy::CUSTOM_SECRETS_VAR
+}
+
+/// Whether `name` belongs in the custom-secrets list: a name the deploy step lists (outside the
+/// standard set), that is not only the runtime's spelling of a renamed key, and that is not one
+/// the hosting platform sets or that must no longer be synced.
+fn is_listable(name: &str) -> bool {
+    policy::is_listed_by_deploy(name)
+        && !policy::is_runtime_only(name)
+        && !matches!(policy::classify(name), VarClass::SystemManaged | VarClass::Stale)
 }
 
 /// Whether setting or removing `names` changes the custom-secrets list.
 pub fn touches_custom_list(names: &[String]) -> bool {
-    names.iter().any(|name| !policy::is_standard(name) && name != policy::CUSTOM_SECRETS_VAR)
+    names.iter().any(|name| is_listable(name))
 }
 
 /// The managed variables on the remote (those a profile owns).
@@ -346,7 +407,7 @@ mod tests {
 
     #[test]
     fn no_custom_secrets_variable_when_all_are_standard() {
-        let d = build(&[("openai", Some("o")), ("github", Some("g"))]).unwrap();
+        let d = build(&[("openai", Some("o")), ("gemini", Some("g"))]).unwrap();
         assert!(!d.vars.contains_key("SYSTEMPROMPT_CUSTOM_SECRETS"));
     }
 
@@ -376,6 +437,21 @@ mod tests {
     }
 
     #[test]
+    fn whitespace_is_not_a_value() {
+        let d = build(&[("openai", Some("  \t")), ("gemini", Some("g"))]).unwrap();
+        assert_eq!(d.skipped[0].reason, SkipReason::NotSet);
+        assert!(!d.vars.contains_key("OPENAI_API_KEY"));
+    }
+
+    #[test]
+    fn a_renamed_key_claims_both_its_names() {
+        let e = build(&[("github", Some("a")), ("GITHUB", Some("b"))]).unwrap_err();
+        assert!(e.to_string().contains("`GITHUB` and `github` (at 2:3) both map to the variable GITHUB"), "{e}");
+        let d = build(&[("github", Some("")), ("zeta", Some("z"))]).unwrap();
+        assert_eq!(d.unset_names().collect::<Vec<_>>(), ["GITHUB_TOKEN", "GITHUB"]);
+    }
+
+    #[test]
     fn two_keys_for_one_variable_is_an_error() {
         let e = build(&[("openai", Some("a")), ("openai_api_key", Some("b"))]).unwrap_err();
         assert_eq!(
@@ -393,7 +469,10 @@ mod tests {
             ("systemprompt_custom_secrets", Some("d")),
         ])
         .unwrap();
-        assert!(d.vars.is_empty());
+        // The deploy step writes a signing_key_pem it finds and lists it; the list agrees, and
+        // nothing else is synced.
+        assert_eq!(d.vars.keys().collect::<Vec<_>>(), ["SYSTEMPROMPT_CUSTOM_SECRETS"]);
+        assert_eq!(value(&d, "SYSTEMPROMPT_CUSTOM_SECRETS").as_deref(), Some("SIGNING_KEY_PEM"));
         let reasons: Vec<_> = d.skipped.iter().map(|s| s.reason.clone()).collect();
         assert_eq!(
             reasons,

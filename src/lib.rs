@@ -25,6 +25,7 @@ pub mod safety;
 pub mod saved;
 pub mod secret;
 pub mod secrets_file;
+pub mod settings;
 pub mod sources;
 pub mod validate;
 

@@ -236,14 +236,21 @@ pub fn plan(desired: &Desired, remote: &Remote, record: Option<&LastApplied>) ->
 
     for (name, var) in &desired.vars {
         let last_applied = record.and_then(|r| r.matches(name, &var.value));
+        // The custom-secrets list is a set: the deploy step writes it in no fixed order.
+        let is_list = name == policy::CUSTOM_SECRETS_VAR;
         let comparison = match remote.vars.get(name) {
             None => Comparison::Absent,
             Some(RemoteValue::Value(current)) if *current == var.value => Comparison::Equal,
+            Some(RemoteValue::Value(current)) if is_list && same_list(current, &var.value) => Comparison::Equal,
             Some(RemoteValue::Value(_)) => Comparison::Differs,
             Some(RemoteValue::Digest(digest)) => {
                 let salt = remote.digest_salt.as_deref().unwrap_or_default();
                 match (var.value.digest(salt) == digest.to_ascii_lowercase(), last_applied) {
                     (true, _) => Comparison::Equal,
+                    // A digest cannot tell another order of the same names from other names: the
+                    // list last applied, rewritten in another order by a deploy, is not a change,
+                    // and is not claimed verified either.
+                    (false, Some(true)) if is_list => Comparison::SameAsLastApply,
                     (false, Some(true)) => Comparison::DriftedOnRemote,
                     (false, _) => Comparison::Differs,
                 }
@@ -276,11 +283,21 @@ pub fn plan(desired: &Desired, remote: &Remote, record: Option<&LastApplied>) ->
                 plan.cleanup.push(Cleanup { name: name.clone(), reason: CleanupReason::Stale })
             }
             VarClass::DeployOwned => plan.unmanaged.push(name.clone()),
-            VarClass::Managed if unset.contains(&name.as_str()) => plan.kept.push(name.clone()),
+            VarClass::Managed if unset.contains(&name.as_str()) || desired.partial => {
+                plan.kept.push(name.clone())
+            }
             VarClass::Managed => plan.remove.push(name.clone()),
         }
     }
     plan
+}
+
+/// Whether two custom-secrets lists name the same variables, in any order.
+fn same_list(a: &SecretValue, b: &SecretValue) -> bool {
+    let names = |v: &SecretValue| -> std::collections::BTreeSet<String> {
+        v.expose().split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect()
+    };
+    names(a) == names(b)
 }
 
 #[cfg(test)]
@@ -387,13 +404,84 @@ mod tests {
     #[test]
     fn internal_database_url_beside_database_url() {
         let d = desired(&[("database_url", "public"), ("internal_database_url", "internal")]);
-        let p = plan(&d, &remote(&[("DATABASE_URL", "internal")]));
+        // As the deploy step does, DATABASE_URL carries the internal URL; the runtime also reads
+        // it as INTERNAL_DATABASE_URL.
+        let p = plan(&d, &remote(&[("DATABASE_URL", "internal"), ("INTERNAL_DATABASE_URL", "internal")]));
         assert!(p.is_empty(), "{p:?}");
-        assert_eq!(names(&p.unchanged), ["DATABASE_URL"]);
+        assert_eq!(names(&p.unchanged), ["DATABASE_URL", "INTERNAL_DATABASE_URL"]);
         assert_eq!(p.unchanged[0].key.as_deref(), Some("internal_database_url"));
         assert_eq!(p.skipped[0].reason, SkipReason::ShadowedBy("internal_database_url".into()));
         let p = plan(&d, &remote(&[("DATABASE_URL", "public")]));
         assert_eq!(names(&p.change), ["DATABASE_URL"]);
+        assert_eq!(names(&p.add), ["INTERNAL_DATABASE_URL"]);
+    }
+
+    #[test]
+    fn renamed_keys_are_written_where_the_runtime_reads_them_and_where_deploy_does() {
+        let d = desired(&[("github", "g"), ("moonshot", "m"), ("qwen", "q"), ("jwt_secret", "j")]);
+        let p = plan(&d, &Remote::default());
+        assert_eq!(
+            names(&p.add),
+            [
+                "GITHUB",
+                "GITHUB_TOKEN",
+                "JWT_SECRET",
+                "MOONSHOT",
+                "MOONSHOT_API_KEY",
+                "QWEN",
+                "QWEN_API_KEY",
+                "SYSTEMPROMPT_CUSTOM_SECRETS"
+            ]
+        );
+        // The list names what the deploy step lists: its names, not the runtime's own ones.
+        let list = &d.vars["SYSTEMPROMPT_CUSTOM_SECRETS"].value;
+        assert_eq!(list.expose(), "GITHUB,JWT_SECRET,MOONSHOT,QWEN");
+    }
+
+    #[test]
+    fn the_custom_list_is_compared_as_a_set() {
+        let d = desired(&[("jwt_secret", "j"), ("zeta", "z")]);
+        let r = remote(&[("JWT_SECRET", "j"), ("ZETA", "z"), ("SYSTEMPROMPT_CUSTOM_SECRETS", "ZETA, JWT_SECRET")]);
+        assert!(plan(&d, &r).is_empty());
+        let r = remote(&[("JWT_SECRET", "j"), ("ZETA", "z"), ("SYSTEMPROMPT_CUSTOM_SECRETS", "ZETA,OTHER")]);
+        assert_eq!(names(&plan(&d, &r).change), ["SYSTEMPROMPT_CUSTOM_SECRETS"]);
+        // A digest cannot tell another order from other names: with the list last applied on
+        // record, another digest is not a change, and is not claimed verified.
+        let salt = b"salt".to_vec();
+        let digests = Remote {
+            vars: [("JWT_SECRET", "j"), ("ZETA", "z"), ("SYSTEMPROMPT_CUSTOM_SECRETS", "ZETA,JWT_SECRET")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), RemoteValue::Digest(SecretValue::new(v).digest(&salt))))
+                .collect(),
+            digest_salt: Some(salt),
+            ..Remote::default()
+        };
+        let p = plan(&d, &digests);
+        assert_eq!(names(&p.change), ["SYSTEMPROMPT_CUSTOM_SECRETS"]);
+        let mut record = LastApplied::new(b"record".to_vec());
+        record.remember("SYSTEMPROMPT_CUSTOM_SECRETS", &SecretValue::new("JWT_SECRET,ZETA"));
+        let p = super::plan(&d, &digests, Some(&record));
+        assert!(p.is_empty(), "{p:?}");
+        let list = p.unchanged.iter().find(|w| w.name == "SYSTEMPROMPT_CUSTOM_SECRETS").unwrap();
+        assert_eq!(list.comparison, Comparison::SameAsLastApply);
+    }
+
+    #[test]
+    fn a_partial_desired_state_removes_nothing() {
+        let entries = vec![Entry {
+            key: "openai".into(),
+            source: Source::Environment,
+            value: Some(SecretValue::new("o")),
+            location: Location::named("environment variable OPENAI_API_KEY"),
+        }];
+        let r = remote(&[("OPENAI_API_KEY", "old"), ("LEGACY", "x"), ("SYSTEMPROMPT_CUSTOM_SECRETS", "LEGACY")]);
+        let d = Desired::build(entries, &r, crate::policy::Ignore::default(), true).unwrap();
+        let p = plan(&d, &r);
+        assert_eq!(names(&p.change), ["OPENAI_API_KEY"]);
+        assert!(p.remove.is_empty(), "{p:?}");
+        assert_eq!(p.kept, ["LEGACY"]);
+        // What it keeps stays listed.
+        assert_eq!(d.vars["SYSTEMPROMPT_CUSTOM_SECRETS"].value.expose(), "LEGACY");
     }
 
     #[test]
@@ -463,8 +551,8 @@ mod tests {
 
     #[test]
     fn names_only_remotes_are_compared_with_the_last_apply() {
-        let d = desired(&[("openai", "o"), ("gemini", "g-new"), ("github", "gh"), ("anthropic", "a")]);
-        let r = names_only(&["OPENAI_API_KEY", "GEMINI_API_KEY", "GITHUB_TOKEN"]);
+        let d = desired(&[("openai", "o"), ("gemini", "g-new"), ("oauth_at_rest_pepper", "gh"), ("anthropic", "a")]);
+        let r = names_only(&["OPENAI_API_KEY", "GEMINI_API_KEY", "OAUTH_AT_REST_PEPPER"]);
         let mut record = LastApplied::new(vec![7; 16]);
         record.remember("OPENAI_API_KEY", &SecretValue::new("o"));
         record.remember("GEMINI_API_KEY", &SecretValue::new("g-old"));
@@ -474,28 +562,28 @@ mod tests {
             [
                 ("ANTHROPIC_API_KEY", Comparison::Absent),
                 ("GEMINI_API_KEY", Comparison::ChangedSinceLastApply),
-                ("GITHUB_TOKEN", Comparison::Unverifiable),
+                ("OAUTH_AT_REST_PEPPER", Comparison::Unverifiable),
                 ("OPENAI_API_KEY", Comparison::SameAsLastApply),
             ]
         );
         assert_eq!(names(&p.unchanged), ["OPENAI_API_KEY"]);
-        assert_eq!(names(&p.change), ["GEMINI_API_KEY", "GITHUB_TOKEN"]);
+        assert_eq!(names(&p.change), ["GEMINI_API_KEY", "OAUTH_AT_REST_PEPPER"]);
         // Without any record, every key on both sides is rewritten.
         let p = plan(&d, &r);
-        assert_eq!(names(&p.change), ["GEMINI_API_KEY", "GITHUB_TOKEN", "OPENAI_API_KEY"]);
+        assert_eq!(names(&p.change), ["GEMINI_API_KEY", "OAUTH_AT_REST_PEPPER", "OPENAI_API_KEY"]);
         assert!(p.unchanged.is_empty());
     }
 
     #[test]
     fn digests_compare_the_remote_and_tell_drift_from_local_change() {
         let salt = vec![3u8; 16];
-        let d = desired(&[("openai", "o"), ("gemini", "g-new"), ("github", "gh")]);
+        let d = desired(&[("openai", "o"), ("gemini", "g-new"), ("oauth_at_rest_pepper", "gh")]);
         let digest = |v: &str| RemoteValue::Digest(SecretValue::new(v).digest(&salt).to_ascii_uppercase());
         let r = Remote {
             vars: [
                 ("OPENAI_API_KEY".to_owned(), digest("o")),
                 ("GEMINI_API_KEY".to_owned(), digest("g-old")),
-                ("GITHUB_TOKEN".to_owned(), digest("changed-elsewhere")),
+                ("OAUTH_AT_REST_PEPPER".to_owned(), digest("changed-elsewhere")),
             ]
             .into_iter()
             .collect(),
@@ -504,13 +592,13 @@ mod tests {
             revision: None,
         };
         let mut record = LastApplied::new(vec![9; 16]);
-        record.remember("GITHUB_TOKEN", &SecretValue::new("gh"));
+        record.remember("OAUTH_AT_REST_PEPPER", &SecretValue::new("gh"));
         let p = super::plan(&d, &r, Some(&record));
         assert_eq!(
             comparisons(&p),
             [
                 ("GEMINI_API_KEY", Comparison::Differs),
-                ("GITHUB_TOKEN", Comparison::DriftedOnRemote),
+                ("OAUTH_AT_REST_PEPPER", Comparison::DriftedOnRemote),
                 ("OPENAI_API_KEY", Comparison::Equal),
             ]
         );

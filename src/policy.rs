@@ -15,6 +15,29 @@ pub const STANDARD_VARS: [&str; 6] = [
     "GITHUB_TOKEN",
 ];
 
+/// The secrets.json keys the platform knows by name; any other key is a custom secret.
+pub const KNOWN_KEYS: [&str; 13] = [
+    "oauth_at_rest_pepper",
+    "database_url",
+    "manifest_signing_secret_seed",
+    "signing_key_pem",
+    "database_write_url",
+    "external_database_url",
+    "internal_database_url",
+    "gemini",
+    "anthropic",
+    "openai",
+    "github",
+    "moonshot",
+    "qwen",
+];
+
+/// The keys the platform requires: it does not start without them.
+pub const REQUIRED_KEYS: [&str; 2] = ["oauth_at_rest_pepper", "database_url"];
+
+/// The fewest characters the platform accepts in `oauth_at_rest_pepper`.
+pub const PEPPER_MIN_LENGTH: usize = 32;
+
 /// Set by the hosting platform; never synced. Compared case-insensitively.
 pub const SYSTEM_MANAGED_VARS: [&str; 2] = ["FLY_APP_NAME", "FLY_MACHINE_ID"];
 
@@ -96,31 +119,97 @@ pub fn classify(name: &str) -> VarClass {
     }
 }
 
-/// Maps a secrets.json key to the variable name stored on the remote.
+/// Keys whose variable the runtime reads under a name other than the one the platform's deploy
+/// step writes: (key, the runtime's name, other names the runtime also reads, deploy's name).
+const RENAMED_KEYS: [(&str, &str, &[&str], &str); 4] = [
+    ("github", "GITHUB_TOKEN", &[], "GITHUB"),
+    ("moonshot", "MOONSHOT_API_KEY", &["KIMI_API_KEY"], "MOONSHOT"),
+    ("qwen", "QWEN_API_KEY", &["DASHSCOPE_API_KEY"], "QWEN"),
+    ("internal_database_url", "INTERNAL_DATABASE_URL", &[], "DATABASE_URL"),
+];
+
+/// The name under which the runtime reads a secrets.json key's value in its container, and the
+/// name under which the platform's deploy step writes it. cloud-secrets writes the value under
+/// both (once when they are the same), so that the runtime finds it and a deploy of the same
+/// secrets.json changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyNames {
+    /// The name the runtime reads (`GITHUB_TOKEN` for `github`): environment overrides use it.
+    pub runtime: String,
+    /// Names the runtime also reads, after `runtime` (`KIMI_API_KEY` for `moonshot`).
+    pub also_read: &'static [&'static str],
+    /// The name the deploy step writes (`GITHUB` for `github`); listed in
+    /// `SYSTEMPROMPT_CUSTOM_SECRETS` when it is not a standard variable.
+    pub deploy: String,
+}
+
+impl KeyNames {
+    /// Every name the key's value is written under: the runtime's, then the deploy step's.
+    pub fn written(&self) -> Vec<String> {
+        if self.runtime == self.deploy {
+            vec![self.runtime.clone()]
+        } else {
+            vec![self.runtime.clone(), self.deploy.clone()]
+        }
+    }
+}
+
+/// The names of a secrets.json key on the remote.
+pub fn key_names(key: &str) -> KeyNames {
+    if let Some((_, runtime, also_read, deploy)) = RENAMED_KEYS.iter().find(|(k, ..)| *k == key) {
+        return KeyNames { runtime: (*runtime).to_owned(), also_read, deploy: (*deploy).to_owned() };
+    }
+    let name = variable_name(key);
+    KeyNames { runtime: name.clone(), also_read: &[], deploy: name }
+}
+
+/// Maps a secrets.json key to its main variable name on the remote: the one the runtime reads
+/// (see [`key_names`] for every name a key is written under).
 ///
-/// `database_url` maps to `DATABASE_URL` like `internal_database_url`; which of the two is synced
-/// when both are present is decided by the desired-state builder, not here.
+/// `database_url` maps to `DATABASE_URL`; `internal_database_url` to `INTERNAL_DATABASE_URL`
+/// (and, as the deploy step writes it, to `DATABASE_URL` as well: which key provides
+/// `DATABASE_URL` when both are present is decided by the desired-state builder, not here).
 pub fn variable_name(key: &str) -> String {
     match key {
         "gemini" => "GEMINI_API_KEY".to_owned(),
         "anthropic" => "ANTHROPIC_API_KEY".to_owned(),
         "openai" => "OPENAI_API_KEY".to_owned(),
-        "github" => "GITHUB_TOKEN".to_owned(),
-        "internal_database_url" | "database_url" => "DATABASE_URL".to_owned(),
-        other => other.to_ascii_uppercase(),
+        "database_url" => "DATABASE_URL".to_owned(),
+        other => match RENAMED_KEYS.iter().find(|(k, ..)| *k == other) {
+            Some((_, runtime, ..)) => (*runtime).to_owned(),
+            None => other.to_ascii_uppercase(),
+        },
     }
 }
 
-/// The secrets.json key a variable name comes from: the inverse of [`variable_name`] (with
-/// `DATABASE_URL` read back as `database_url`).
+/// The secrets.json key a variable name comes from: the inverse of [`key_names`], for the
+/// runtime's names, the names it also reads and the deploy step's names (`GITHUB` and
+/// `GITHUB_TOKEN` both come from `github`; `DATABASE_URL` is read back as `database_url`).
 pub fn key_for(name: &str) -> String {
     match name {
         "GEMINI_API_KEY" => "gemini".to_owned(),
         "ANTHROPIC_API_KEY" => "anthropic".to_owned(),
         "OPENAI_API_KEY" => "openai".to_owned(),
-        "GITHUB_TOKEN" => "github".to_owned(),
-        other => other.to_ascii_lowercase(),
+        other => match RENAMED_KEYS.iter().find(|(_, runtime, also, deploy)| {
+            *runtime == other || also.contains(&other) || (*deploy == other && other != "DATABASE_URL")
+        }) {
+            Some((key, ..)) => (*key).to_owned(),
+            None => other.to_ascii_lowercase(),
+        },
     }
+}
+
+/// Whether `name` belongs in `SYSTEMPROMPT_CUSTOM_SECRETS` when the deploy step writes it: every
+/// name outside the standard set (and the list itself).
+pub fn is_listed_by_deploy(name: &str) -> bool {
+    !is_standard(name) && name != CUSTOM_SECRETS_VAR
+}
+
+/// Whether a name is only the runtime's spelling of a key whose deploy name differs
+/// (`MOONSHOT_API_KEY`, not `MOONSHOT`): the runtime reads it without a list entry, and the
+/// deploy step never lists it.
+pub fn is_runtime_only(name: &str) -> bool {
+    RENAMED_KEYS.iter().any(|(_, runtime, _, deploy)| *runtime == name && *deploy != name)
 }
 
 /// Whether a variable is one the platform reads without listing it in [`CUSTOM_SECRETS_VAR`].
@@ -139,7 +228,9 @@ mod tests {
             ("anthropic", "ANTHROPIC_API_KEY"),
             ("openai", "OPENAI_API_KEY"),
             ("github", "GITHUB_TOKEN"),
-            ("internal_database_url", "DATABASE_URL"),
+            ("moonshot", "MOONSHOT_API_KEY"),
+            ("qwen", "QWEN_API_KEY"),
+            ("internal_database_url", "INTERNAL_DATABASE_URL"),
             ("database_url", "DATABASE_URL"),
             ("jwt_secret", "JWT_SECRET"),
             ("moltbook_builder", "MOLTBOOK_BUILDER"),
@@ -151,11 +242,37 @@ mod tests {
 
     #[test]
     fn keys_for_names_invert_the_mapping() {
-        for key in
-            ["gemini", "anthropic", "openai", "github", "database_url", "jwt_secret", "moltbook_builder"]
-        {
+        for key in [
+            "gemini",
+            "anthropic",
+            "openai",
+            "github",
+            "moonshot",
+            "qwen",
+            "internal_database_url",
+            "database_url",
+            "jwt_secret",
+            "moltbook_builder",
+        ] {
             assert_eq!(key_for(&variable_name(key)), key);
+            assert_eq!(key_for(&key_names(key).deploy), if key == "internal_database_url" { "database_url" } else { key });
         }
+        assert_eq!(key_for("KIMI_API_KEY"), "moonshot");
+        assert_eq!(key_for("DASHSCOPE_API_KEY"), "qwen");
+    }
+
+    #[test]
+    fn keys_are_written_where_the_runtime_reads_them_and_where_deploy_writes_them() {
+        assert_eq!(key_names("github").written(), ["GITHUB_TOKEN", "GITHUB"]);
+        assert_eq!(key_names("moonshot").written(), ["MOONSHOT_API_KEY", "MOONSHOT"]);
+        assert_eq!(key_names("moonshot").also_read, ["KIMI_API_KEY"]);
+        assert_eq!(key_names("qwen").written(), ["QWEN_API_KEY", "QWEN"]);
+        assert_eq!(key_names("internal_database_url").written(), ["INTERNAL_DATABASE_URL", "DATABASE_URL"]);
+        assert_eq!(key_names("openai").written(), ["OPENAI_API_KEY"]);
+        assert_eq!(key_names("jwt_secret").written(), ["JWT_SECRET"]);
+        assert_eq!(key_names("MY_UPPER_KEY").written(), ["MY_UPPER_KEY"]);
+        assert!(is_runtime_only("MOONSHOT_API_KEY") && is_runtime_only("INTERNAL_DATABASE_URL"));
+        assert!(!is_runtime_only("GITHUB") && !is_runtime_only("JWT_SECRET"));
     }
 
     #[test]

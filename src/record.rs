@@ -7,7 +7,7 @@
 //! `<profile>/last-applied.json`, mode 0600, and should be gitignored like secrets.json.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -70,10 +70,6 @@ struct RecordFile {
     remotes: BTreeMap<String, LastApplied>,
 }
 
-/// The record file of a profile directory.
-pub fn path(profile_dir: &Path) -> PathBuf {
-    profile_dir.join(FILE_NAME)
-}
 
 fn read(path: &Path) -> Result<RecordFile> {
     let Some(bytes) = crate::files::read_limited(path, 64 * 1024 * 1024, FILE_NAME)? else {
@@ -96,15 +92,14 @@ fn read(path: &Path) -> Result<RecordFile> {
     Ok(file)
 }
 
-/// The record of what was last applied to `remote` from the profile in `profile_dir`.
-pub fn load(profile_dir: &Path, remote: &str) -> Result<Option<LastApplied>> {
-    Ok(read(&path(profile_dir))?.remotes.remove(remote))
+/// The record of what was last applied to `remote`, from the profile's record file at `path`.
+pub fn load(path: &Path, remote: &str) -> Result<Option<LastApplied>> {
+    Ok(read(path)?.remotes.remove(remote))
 }
 
 /// Stores the record of `remote`, keeping those of other remotes.
-pub fn save(profile_dir: &Path, remote: &str, record: &LastApplied) -> Result<()> {
-    let path = path(profile_dir);
-    let mut file = read(&path)?;
+pub fn save(path: &Path, remote: &str, record: &LastApplied) -> Result<()> {
+    let mut file = read(path)?;
     file.format = FORMAT;
     file.remotes.insert(remote.to_owned(), record.clone());
     let mut bytes = serde_json::to_vec_pretty(&file).expect("the record serializes");
@@ -144,20 +139,21 @@ mod tests {
         record.remember("A", &SecretValue::new("CANARY-record-1"));
         record.remember("B", &SecretValue::new("b"));
         record.forget("B");
-        save(dir.path(), "cloud https://x tenant t", &record).unwrap();
-        save(dir.path(), "other", &LastApplied::new(vec![1])).unwrap();
-        let text = std::fs::read_to_string(path(dir.path())).unwrap();
+        let path = dir.path().join(FILE_NAME);
+        save(&path, "cloud https://x tenant t", &record).unwrap();
+        save(&path, "other", &LastApplied::new(vec![1])).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains("CANARY"), "{text}");
-        let loaded = load(dir.path(), "cloud https://x tenant t").unwrap().unwrap();
+        let loaded = load(&path, "cloud https://x tenant t").unwrap().unwrap();
         assert_eq!(loaded, record);
         assert_eq!(loaded.matches("A", &SecretValue::new("CANARY-record-1")), Some(true));
         assert_eq!(loaded.matches("A", &SecretValue::new("other")), Some(false));
         assert_eq!(loaded.matches("B", &SecretValue::new("b")), None);
-        assert!(load(dir.path(), "nowhere").unwrap().is_none());
+        assert!(load(&path, "nowhere").unwrap().is_none());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path(dir.path())).unwrap().permissions().mode() & 0o777;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
     }

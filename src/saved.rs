@@ -168,10 +168,10 @@ pub struct PlanKey(zeroize::Zeroizing<Vec<u8>>);
 pub const PLAN_KEY_VAR: &str = "CLOUD_SECRETS_PLAN_KEY";
 
 impl PlanKey {
-    /// The plan key: `CLOUD_SECRETS_PLAN_KEY` if set, else the profile's `plan-key` file, which
-    /// is created (random, mode 0600) when `create` and it does not exist.
+    /// The plan key: `CLOUD_SECRETS_PLAN_KEY` if set, else the profile's plan-key file at `path`,
+    /// which is created (random, mode 0600) when `create` and it does not exist.
     pub fn load(
-        profile_dir: &Path,
+        path: &Path,
         environment: &std::collections::BTreeMap<String, crate::secret::SecretValue>,
         create: bool,
     ) -> Result<Self> {
@@ -184,13 +184,12 @@ impl PlanKey {
             }
             return Ok(Self(zeroize::Zeroizing::new(value.expose().as_bytes().to_vec())));
         }
-        let path = profile_dir.join("plan-key");
-        if let Some(bytes) = crate::files::read_limited(&path, 4096, "plan-key")? {
+        if let Some(bytes) = crate::files::read_limited(path, 4096, "plan-key")? {
             let text = String::from_utf8_lossy(&bytes).trim().to_owned();
             return match crate::record::decode_hex(&text).filter(|k| k.len() >= 16) {
                 Some(key) => Ok(Self(zeroize::Zeroizing::new(key))),
                 None => Err(Error::input(
-                    Location::file(&path),
+                    Location::file(path),
                     "the plan key is not hex",
                     "delete it; plan --out makes a new one",
                 )),
@@ -201,7 +200,7 @@ impl PlanKey {
                 message: format!(
                     "there is no plan key to check the saved plan with: {} does not exist and {PLAN_KEY_VAR} is \
                      not set; nothing was written",
-                    display_path(&path)
+                    display_path(path)
                 ),
             });
         }
@@ -211,7 +210,7 @@ impl PlanKey {
             message: "the system's random number generator failed".to_owned(),
             hint: None,
         })?;
-        crate::files::write_private(&path, format!("{}\n", hex(&key)).as_bytes())?;
+        crate::files::write_private(path, format!("{}\n", hex(&key)).as_bytes())?;
         Ok(Self(key))
     }
 
@@ -323,7 +322,7 @@ mod tests {
     fn a_saved_plan_round_trips_and_an_edit_is_detected() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plan.json");
-        let key = PlanKey::load(dir.path(), &Default::default(), true).unwrap();
+        let key = PlanKey::load(&dir.path().join("plan-key"), &Default::default(), true).unwrap();
         let doc = PlanDocument::of(&Plan::default(), Subject { profile: "p", remote: "r", whole: true });
         let saved =
             SavedPlan::new(doc, &key, dir.path(), "file:/x".into(), &Desired::default(), &remote("CANARY-3"))

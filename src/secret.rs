@@ -36,6 +36,11 @@ impl SecretValue {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// True when the value is empty or only whitespace: "not set", as the platform reads it.
+    pub fn is_blank(&self) -> bool {
+        self.expose().trim().is_empty()
+    }
 }
 
 impl fmt::Debug for SecretValue {

@@ -1,6 +1,7 @@
 //! Where desired values come from, in order of precedence: the process environment, then a
-//! `.env` file at the project root, then the profile's secrets.json, per key, by the variable
-//! name the key maps to. With `secrets.source: env` the environment alone is the desired state.
+//! `.env` file (only where cloud-secrets.yaml opts in), then the profile's secrets file, per key,
+//! by the name the runtime reads. When the secrets file is absent (CI), the environment alone is
+//! the desired state, and it never removes anything.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,8 +20,18 @@ pub const MAX_DOTENV_BYTES: u64 = 1024 * 1024;
 pub struct Overrides {
     /// Non-empty process environment variables, by name.
     pub environment: BTreeMap<String, SecretValue>,
-    /// Variables of the project's `.env`, by name, with the location of each.
+    /// Variables of the `.env` the settings name, by name, with the location of each.
     pub dotenv: BTreeMap<String, (SecretValue, Location)>,
+}
+
+/// The desired state's entries, and whether they are the whole of it.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// Each key with its value from the first source that sets it.
+    pub entries: Vec<Entry>,
+    /// True when the secrets file is absent and the entries come from the environment alone:
+    /// then they name only what the environment sets, and nothing is removed for want of a key.
+    pub partial: bool,
 }
 
 /// Reads a `.env` file with a dotenv parser (quotes, escapes, `export`, comments, `${VAR}`
@@ -45,7 +56,7 @@ pub fn parse_dotenv(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, (Secre
     for item in dotenvy::from_read_iter(text.as_bytes()) {
         let (name, value) = item.map_err(|e| dotenv_error(path, text, &e))?;
         let location = Location::at(path, definition_line(text, &name), 1);
-        if !value.is_empty() {
+        if !value.trim().is_empty() {
             vars.insert(name, (SecretValue::new(value), location));
         } else {
             vars.remove(&name);
@@ -92,14 +103,19 @@ fn dotenv_error(path: &Path, text: &str, error: &dotenvy::Error) -> Error {
     Error::input(Location::at(path, bad.max(1), column), "this line of .env cannot be parsed", hint)
 }
 
-/// secrets.json entries with each value taken from the first source that sets it.
+/// secrets.json entries with each value taken from the first source that sets it: a non-blank
+/// variable of the environment, then of the `.env`, under a name the runtime reads for the key.
 pub fn layer(file: Vec<FileEntry>, overrides: &Overrides) -> Vec<Entry> {
     file.into_iter()
         .map(|entry| {
-            let name = policy::variable_name(&entry.key);
-            let (value, source) = if let Some(value) = overrides.environment.get(&name) {
+            let names = policy::key_names(&entry.key);
+            let read = || std::iter::once(names.runtime.as_str()).chain(names.also_read.iter().copied());
+            let set = |value: &&SecretValue| !value.is_blank();
+            let (value, source) = if let Some(value) = read().find_map(|n| overrides.environment.get(n).filter(set)) {
                 (Some(value.clone()), Source::Environment)
-            } else if let Some((value, _)) = overrides.dotenv.get(&name) {
+            } else if let Some((value, _)) =
+                read().find_map(|n| overrides.dotenv.get(n).filter(|(v, _)| !v.is_blank()))
+            {
                 (Some(value.clone()), Source::DotEnv)
             } else {
                 (entry.value, Source::File)
@@ -109,10 +125,29 @@ pub fn layer(file: Vec<FileEntry>, overrides: &Overrides) -> Vec<Entry> {
         .collect()
 }
 
-/// The desired state of a `secrets.source: env` profile: the standard variables, and those
-/// named in `SYSTEMPROMPT_CUSTOM_SECRETS`, as the process environment has them.
+/// The desired state when the secrets file is absent: every known key whose variable the
+/// environment sets (under a name the runtime reads), and every variable named in
+/// `SYSTEMPROMPT_CUSTOM_SECRETS` (not set when the environment lacks it).
 pub fn from_environment(environment: &BTreeMap<String, SecretValue>) -> Result<Vec<Entry>> {
-    let mut names: Vec<String> = policy::STANDARD_VARS.iter().map(|n| (*n).to_owned()).collect();
+    let set = |name: &str| environment.get(name).filter(|v| !v.is_blank());
+    let mut entries: Vec<Entry> = Vec::new();
+    // A deploy-owned key (signing_key_pem) is the deploy step's to write, never the environment's.
+    let known = policy::KNOWN_KEYS.iter().filter(|k| policy::classify(&policy::variable_name(k)) == policy::VarClass::Managed);
+    for key in known {
+        let names = policy::key_names(key);
+        let found = std::iter::once(names.runtime.as_str())
+            .chain(names.also_read.iter().copied())
+            .find_map(|name| set(name).map(|value| (name, value)));
+        if let Some((name, value)) = found {
+            entries.push(Entry {
+                key: (*key).to_owned(),
+                value: Some(value.clone()),
+                source: Source::Environment,
+                location: Location::named(format!("environment variable {name}")),
+            });
+        }
+    }
+    let mut names: Vec<String> = Vec::new();
     if let Some(list) = environment.get(policy::CUSTOM_SECRETS_VAR) {
         for name in list.expose().split(',').map(str::trim).filter(|n| !n.is_empty()) {
             if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -129,16 +164,19 @@ pub fn from_environment(environment: &BTreeMap<String, SecretValue>) -> Result<V
             }
         }
     }
-    Ok(names
-        .into_iter()
-        .filter(|name| environment.contains_key(name) || !policy::is_standard(name))
-        .map(|name| Entry {
-            key: policy::key_for(&name),
-            value: environment.get(&name).cloned(),
+    for name in names {
+        let key = policy::key_for(&name);
+        if entries.iter().any(|e| e.key == key) {
+            continue;
+        }
+        entries.push(Entry {
+            key,
+            value: set(&name).cloned(),
             source: Source::Environment,
             location: Location::named(format!("environment variable {name}")),
-        })
-        .collect())
+        });
+    }
+    Ok(entries)
 }
 
 #[cfg(test)]

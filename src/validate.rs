@@ -1,21 +1,24 @@
-//! The platform's rules for a desired state, checked offline. A finding names where the key is,
-//! the key and the rule; never the value.
+//! The rules for a desired state, checked offline: the platform's own (the keys it requires to
+//! start) first, then cloud-secrets' advice (URL shapes, key prefixes), which follows `validation`
+//! in cloud-secrets.yaml. A finding names where the key is, the key and the rule; never the value.
 
 use std::fmt;
 
-use crate::desired::{Entry, Source};
+use crate::desired::{Desired, Entry, Source};
 use crate::error::Location;
+use crate::plan::{Plan, Remote};
+use crate::policy;
 use crate::project::Validation;
 
 /// A rule of the desired state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Rule {
-    /// A database URL is set (`database_url` or `internal_database_url`).
+    /// The platform requires `oauth_at_rest_pepper`.
+    PepperRequired,
+    /// The platform requires `oauth_at_rest_pepper` to have at least 32 characters.
+    PepperLength,
+    /// The platform requires `database_url`.
     DatabaseUrlRequired,
-    /// A signing secret is set (`jwt_secret` or `oauth_at_rest_pepper`).
-    SigningSecretRequired,
-    /// A signing secret has at least 32 characters.
-    SigningSecretLength,
     /// A database URL is `postgres://` or `postgresql://` with user, host and database.
     DatabaseUrlFormat,
     /// `anthropic` starts `sk-ant-`.
@@ -24,23 +27,35 @@ pub enum Rule {
     OpenaiFormat,
     /// `gemini` starts `AIza`.
     GeminiFormat,
-    /// Keys are snake_case.
-    SnakeCase,
+    /// Keys are snake_case (or, for custom keys, upper-case with underscores).
+    KeyCase,
 }
 
 impl Rule {
     /// The rule's short name, shown in findings.
     pub fn id(self) -> &'static str {
         match self {
+            Rule::PepperRequired => "pepper-required",
+            Rule::PepperLength => "pepper-length",
             Rule::DatabaseUrlRequired => "database-url-required",
-            Rule::SigningSecretRequired => "signing-secret-required",
-            Rule::SigningSecretLength => "signing-secret-length",
             Rule::DatabaseUrlFormat => "database-url-format",
             Rule::AnthropicFormat => "anthropic-format",
             Rule::OpenaiFormat => "openai-format",
             Rule::GeminiFormat => "gemini-format",
-            Rule::SnakeCase => "snake-case-key",
+            Rule::KeyCase => "key-case",
         }
+    }
+
+    /// Whether the rule is the platform's own: its runtime does not start when it is broken, so
+    /// a finding is an error whatever `validation` says.
+    pub fn is_platform(self) -> bool {
+        matches!(self, Rule::PepperRequired | Rule::PepperLength | Rule::DatabaseUrlRequired)
+    }
+
+    /// Whether the rule asks for a key to be set (whether the remote keeps a value decides how
+    /// grave a finding is for a plan).
+    pub fn is_required_key(self) -> bool {
+        matches!(self, Rule::PepperRequired | Rule::DatabaseUrlRequired)
     }
 }
 
@@ -73,38 +88,34 @@ impl fmt::Display for Finding {
 }
 
 /// Checks the desired state's entries. `file` names the desired state for findings about a key
-/// that is missing. With [`Validation::Skip`] nothing is checked.
+/// that is missing. The platform's rules are always checked; with [`Validation::Skip`] nothing
+/// else is.
 pub fn check(entries: &[Entry], file: &Location, mode: Validation) -> Vec<Finding> {
-    if mode == Validation::Skip {
-        return Vec::new();
-    }
     let mut findings = Vec::new();
-    let set =
-        |key: &str| entries.iter().find(|e| e.key == key && e.value.as_ref().is_some_and(|v| !v.is_empty()));
-
-    if set("database_url").is_none() && set("internal_database_url").is_none() {
+    let set = |key: &str| entries.iter().find(|e| e.key == key && e.value.as_ref().is_some_and(|v| !v.is_blank()));
+    for key in policy::REQUIRED_KEYS {
+        if set(key).is_some() {
+            continue;
+        }
+        let (rule, fix) = match key {
+            "oauth_at_rest_pepper" => {
+                (Rule::PepperRequired, " (cloud-secrets generate pepper --into oauth_at_rest_pepper makes one)")
+            }
+            _ => (Rule::DatabaseUrlRequired, ""),
+        };
+        let written = entries.iter().find(|e| e.key == key);
         findings.push(Finding {
-            location: file.clone(),
-            key: None,
-            rule: Rule::DatabaseUrlRequired,
-            message: "no database URL is set: set `database_url` (or `internal_database_url`)".to_owned(),
+            location: written.map_or_else(|| file.clone(), |e| e.location.clone()),
+            key: Some(key.to_owned()),
+            rule,
+            message: format!(
+                "is {}: the platform requires it and does not start without it{fix}",
+                if written.is_some() { "not set" } else { "missing" }
+            ),
         });
     }
-    if set("jwt_secret").is_none() && set("oauth_at_rest_pepper").is_none() {
-        findings.push(Finding {
-            location: file.clone(),
-            key: None,
-            rule: Rule::SigningSecretRequired,
-            message: "no signing secret is set: set `jwt_secret` or `oauth_at_rest_pepper` \
-                      (cloud-secrets generate jwt-secret makes one)"
-                .to_owned(),
-        });
-    }
-
     findings.extend(check_values(entries, mode));
-    findings.sort_by(|a, b| {
-        (&a.location.path, a.location.position, a.rule).cmp(&(&b.location.path, b.location.position, b.rule))
-    });
+    sort(&mut findings);
     findings
 }
 
@@ -112,9 +123,6 @@ pub fn check(entries: &[Entry], file: &Location, mode: Validation) -> Vec<Findin
 /// checks of the values it is given.
 pub fn check_values(entries: &[Entry], mode: Validation) -> Vec<Finding> {
     let mut findings = Vec::new();
-    if mode == Validation::Skip {
-        return findings;
-    }
     for entry in entries {
         let finding = |rule: Rule, message: String| Finding {
             location: entry.location.clone(),
@@ -122,23 +130,32 @@ pub fn check_values(entries: &[Entry], mode: Validation) -> Vec<Finding> {
             rule,
             message: format!("{message}{}", from(entry.source)),
         };
-        if !is_snake_case(&entry.key) {
+        let value = entry.value.as_ref().filter(|v| !v.is_blank()).map(|v| v.expose());
+        if entry.key == "oauth_at_rest_pepper"
+            && let Some(value) = value
+            && value.chars().count() < policy::PEPPER_MIN_LENGTH
+        {
+            findings.push(finding(
+                Rule::PepperLength,
+                "is shorter than 32 characters: the platform refuses it and does not start \
+                 (cloud-secrets generate pepper makes one)"
+                    .to_owned(),
+            ));
+        }
+        if mode == Validation::Skip {
+            continue;
+        }
+        if !is_key_case(&entry.key) {
             findings.push(Finding {
                 location: entry.location.clone(),
                 key: Some(entry.key.clone()),
-                rule: Rule::SnakeCase,
-                message: "is not snake_case (lowercase letters, digits and underscores)".to_owned(),
+                rule: Rule::KeyCase,
+                message: "mixes cases: write keys in snake_case (or UPPER_CASE for a custom secret)".to_owned(),
             });
         }
-        let Some(value) = entry.value.as_ref().filter(|v| !v.is_empty()) else { continue };
-        let value = value.expose();
+        let Some(value) = value else { continue };
         match entry.key.as_str() {
-            "jwt_secret" | "oauth_at_rest_pepper" if value.chars().count() < 32 => findings.push(finding(
-                Rule::SigningSecretLength,
-                "is shorter than 32 characters (cloud-secrets generate jwt-secret makes a good one)"
-                    .to_owned(),
-            )),
-            "database_url" | "internal_database_url" => {
+            "database_url" | "internal_database_url" | "external_database_url" | "database_write_url" => {
                 if let Some(problem) = database_url_problem(value) {
                     findings.push(finding(Rule::DatabaseUrlFormat, problem));
                 }
@@ -155,10 +172,31 @@ pub fn check_values(entries: &[Entry], mode: Validation) -> Vec<Finding> {
             _ => {}
         }
     }
-    findings.sort_by(|a, b| {
-        (&a.location.path, a.location.position, a.rule).cmp(&(&b.location.path, b.location.position, b.rule))
-    });
+    sort(&mut findings);
     findings
+}
+
+fn sort(findings: &mut [Finding]) {
+    // The platform's rules first, in their own order; then advice, by where it is.
+    let key = |f: &Finding| (!f.rule.is_platform(), f.rule.is_platform().then_some(f.rule));
+    findings.sort_by(|a, b| {
+        (key(a), &a.location.path, a.location.position, a.rule).cmp(&(key(b), &b.location.path, b.location.position, b.rule))
+    });
+}
+
+/// The variables the platform requires that the remote would not hold once `plan` is applied:
+/// neither written by it nor kept there. `whole` is true for a plan of the whole desired state;
+/// a plan of some keys (`set`, `unset`) is only held to what it takes away.
+pub fn required_missing_after(desired: &Desired, plan: &Plan, remote: &Remote, whole: bool) -> Vec<String> {
+    policy::REQUIRED_KEYS
+        .iter()
+        .map(|key| policy::variable_name(key))
+        .filter(|name| {
+            let removed = plan.remove.contains(name) || plan.cleanup.iter().any(|c| c.name == *name);
+            let present = desired.vars.contains_key(name) || (remote.vars.contains_key(name) && !removed);
+            !present && (whole || removed)
+        })
+        .collect()
 }
 
 fn from(source: Source) -> &'static str {
@@ -174,6 +212,15 @@ pub fn is_snake_case(key: &str) -> bool {
     let mut chars = key.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Whether a key is snake_case or UPPER_CASE (custom keys in upper case exist in real projects
+/// and the platform reads them).
+pub fn is_key_case(key: &str) -> bool {
+    let mut chars = key.chars();
+    is_snake_case(key)
+        || (chars.next().is_some_and(|c| c.is_ascii_uppercase())
+            && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
 }
 
 /// What is wrong with a database URL, in words that do not repeat it.
@@ -216,29 +263,28 @@ mod tests {
     }
 
     const GOOD_DB: &str = "postgres://app:CANARY-pw@db.internal:5432/app";
-    const GOOD_JWT: &str = "CANARY-0123456789abcdef0123456789ab";
+    const GOOD_PEPPER: &str = "CANARY-0123456789abcdef0123456789ab";
 
     #[test]
     fn a_good_state_has_no_findings() {
         let entries = [
+            entry("oauth_at_rest_pepper", Some(GOOD_PEPPER)),
             entry("database_url", Some(GOOD_DB)),
-            entry("jwt_secret", Some(GOOD_JWT)),
+            entry("jwt_secret", Some("short-is-fine-for-a-custom-secret")),
             entry("anthropic", Some("sk-ant-CANARY")),
             entry("openai", Some("sk-CANARY")),
             entry("gemini", Some("AIzaCANARY")),
             entry("moltbook_builder", Some("x")),
+            entry("UPPER_CUSTOM_KEY", Some("x")),
         ];
         assert!(rules(&entries).is_empty(), "{:?}", rules(&entries));
-        let alternative =
-            [entry("internal_database_url", Some(GOOD_DB)), entry("oauth_at_rest_pepper", Some(GOOD_JWT))];
-        assert!(rules(&alternative).is_empty());
     }
 
     #[test]
     fn each_rule_fires_and_never_quotes_the_value() {
         let entries = [
+            entry("oauth_at_rest_pepper", Some("CANARY-short")),
             entry("database_url", Some("mysql://CANARY@h/d")),
-            entry("jwt_secret", Some("CANARY-short")),
             entry("anthropic", Some("CANARY-a")),
             entry("openai", Some("CANARY-o")),
             entry("gemini", Some("CANARY-g")),
@@ -250,12 +296,12 @@ mod tests {
         assert_eq!(
             got,
             [
-                Rule::SigningSecretLength,
+                Rule::PepperLength,
                 Rule::DatabaseUrlFormat,
                 Rule::AnthropicFormat,
                 Rule::OpenaiFormat,
                 Rule::GeminiFormat,
-                Rule::SnakeCase
+                Rule::KeyCase
             ]
         );
         for f in &findings {
@@ -264,12 +310,22 @@ mod tests {
     }
 
     #[test]
-    fn required_keys() {
-        assert_eq!(rules(&[]), [Rule::DatabaseUrlRequired, Rule::SigningSecretRequired]);
-        assert_eq!(
-            rules(&[entry("database_url", None), entry("jwt_secret", Some(""))]),
-            [Rule::DatabaseUrlRequired, Rule::SigningSecretRequired]
-        );
+    fn the_platform_requires_a_pepper_and_a_database_url() {
+        assert_eq!(rules(&[]), [Rule::PepperRequired, Rule::DatabaseUrlRequired]);
+        // Whitespace is not a value; internal_database_url does not stand in for database_url,
+        // and jwt_secret is no longer a signing secret of the platform's.
+        let entries = [
+            entry("oauth_at_rest_pepper", Some("   ")),
+            entry("internal_database_url", Some(GOOD_DB)),
+            entry("jwt_secret", Some(GOOD_PEPPER)),
+        ];
+        assert_eq!(rules(&entries), [Rule::PepperRequired, Rule::DatabaseUrlRequired]);
+        let findings = check(&entries, &Location::named("secrets.json"), Validation::Warn);
+        assert!(findings[0].to_string().contains("secrets.json:oauth_at_rest_pepper: `oauth_at_rest_pepper` is not set"), "{}", findings[0]);
+        // The platform's rules hold whatever `validation` says; advice does not.
+        let skipped = check(&[entry("oauth_at_rest_pepper", Some("short")), entry("openai", Some("x"))], &Location::named("s"), Validation::Skip);
+        let got: Vec<Rule> = skipped.iter().map(|f| f.rule).collect();
+        assert_eq!(got, [Rule::PepperLength, Rule::DatabaseUrlRequired]);
     }
 
     #[test]
@@ -284,17 +340,29 @@ mod tests {
     }
 
     #[test]
-    fn skip_checks_nothing() {
-        assert!(check(&[], &Location::named("x"), Validation::Skip).is_empty());
+    fn key_case() {
+        for ok in ["a", "jwt_secret", "key2", "a_b_c", "MY_KEY", "K2"] {
+            assert!(is_key_case(ok), "{ok}");
+        }
+        for bad in ["Jwt", "jwtSecret", "_a", "1a", "", "My_Key"] {
+            assert!(!is_key_case(bad), "{bad}");
+        }
     }
 
     #[test]
-    fn snake_case() {
-        for ok in ["a", "jwt_secret", "key2", "a_b_c"] {
-            assert!(is_snake_case(ok), "{ok}");
-        }
-        for bad in ["A", "Jwt", "jwtSecret", "_a", "1a", ""] {
-            assert!(!is_snake_case(bad), "{bad}");
-        }
+    fn required_variables_missing_after_a_plan() {
+        let remote = |names: &[&str]| Remote {
+            vars: names.iter().map(|n| ((*n).to_owned(), crate::plan::RemoteValue::Unreadable)).collect(),
+            ..Remote::default()
+        };
+        let full = remote(&["OAUTH_AT_REST_PEPPER", "DATABASE_URL"]);
+        let empty = Desired::default();
+        let nothing = Plan::default();
+        assert!(required_missing_after(&empty, &nothing, &full, true).is_empty());
+        assert_eq!(required_missing_after(&empty, &nothing, &remote(&[]), true), ["OAUTH_AT_REST_PEPPER", "DATABASE_URL"]);
+        // A plan of some keys answers only for what it removes.
+        assert!(required_missing_after(&empty, &nothing, &remote(&[]), false).is_empty());
+        let removing = Plan { remove: vec!["DATABASE_URL".into()], ..Plan::default() };
+        assert_eq!(required_missing_after(&empty, &removing, &full, false), ["DATABASE_URL"]);
     }
 }

@@ -30,6 +30,27 @@ pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// The subject token type the platform's clients present.
 pub const SUBJECT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
+/// The `SYSTEMPROMPT_API_TOKEN` that [`Emulator::deploy`] writes.
+pub const DEPLOY_API_TOKEN: &str = "sp-emulated-deploy-token";
+/// The `SYSTEMPROMPT_USER_EMAIL` that [`Emulator::deploy`] writes.
+pub const DEPLOY_USER_EMAIL: &str = "deploy@example.com";
+/// The `SIGNING_KEY_PEM` that [`Emulator::deploy`] writes when the profile has none: base64 of
+/// a fake PEM (`-----BEGIN PRIVATE KEY-----\nemulator\n-----END PRIVATE KEY-----\n`).
+pub const DEPLOY_SIGNING_KEY_PEM: &str =
+    "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCmVtdWxhdG9yCi0tLS0tRU5EIFBSSVZBVEUgS0VZLS0tLS0K";
+
+/// Names the platform's deploy never writes from a profile (compared case-insensitively).
+const SYSTEM_MANAGED: [&str; 2] = ["FLY_APP_NAME", "FLY_MACHINE_ID"];
+/// Names the platform's deploy leaves out of `SYSTEMPROMPT_CUSTOM_SECRETS`.
+const NOT_CUSTOM: [&str; 6] = [
+    "OAUTH_AT_REST_PEPPER",
+    "DATABASE_URL",
+    "GEMINI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "OPENAI_API_KEY",
+    "GITHUB_TOKEN",
+];
+
 const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 
 /// What the secrets listing returns.
@@ -203,6 +224,36 @@ impl Emulator {
         let t = state.tenants.entry(tenant.to_owned()).or_default();
         t.secrets = secrets.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         t.version += 1;
+    }
+
+    /// Writes `secrets_json` (the text of a profile's `secrets.json`) to `tenant` as the
+    /// platform's `cloud deploy` step does, creating the tenant if needed.
+    ///
+    /// Of the top-level entries, only those whose value is a non-empty string are kept; each is
+    /// named as the platform names it (`gemini`, `anthropic` and `openai` become
+    /// `GEMINI_API_KEY`, `ANTHROPIC_API_KEY` and `OPENAI_API_KEY`; `internal_database_url`
+    /// becomes `DATABASE_URL`, and `database_url` does too unless `internal_database_url` is
+    /// kept, in which case it is dropped; any other key is upper-cased) and the system-managed
+    /// `FLY_APP_NAME` and `FLY_MACHINE_ID` are skipped. `SYSTEMPROMPT_CUSTOM_SECRETS` lists the
+    /// resulting names other than the platform's own (`OAUTH_AT_REST_PEPPER`, `DATABASE_URL`,
+    /// the three provider keys and `GITHUB_TOKEN`), comma-separated in *reverse* sorted order
+    /// (the platform promises no order; this one is deliberately not sorted), and is written
+    /// only when that list is not empty. `SIGNING_KEY_PEM` ([`DEPLOY_SIGNING_KEY_PEM`]) is added
+    /// when the profile has none, and `SYSTEMPROMPT_API_TOKEN` ([`DEPLOY_API_TOKEN`]),
+    /// `SYSTEMPROMPT_USER_EMAIL` ([`DEPLOY_USER_EMAIL`]), `SYSTEMPROMPT_CLI_REMOTE` (`true`) and
+    /// `SYSTEMPROMPT_PROFILE` (`/app/services/profiles/<profile_name>/profile.yaml`) always are.
+    ///
+    /// Everything is merged in as one `PUT` merges: other keys are kept, nothing is deleted, and
+    /// the version (and `ETag`) grows by one. Like [`Emulator::set_secrets`], it is a side
+    /// channel: no request is counted or logged and no fault applies.
+    ///
+    /// # Panics
+    ///
+    /// If `secrets_json` is not a JSON object.
+    pub fn deploy(&self, tenant: &str, profile_name: &str, secrets_json: &str) {
+        let updates = deploy_secrets(profile_name, secrets_json);
+        let mut state = self.state();
+        merge(state.tenants.entry(tenant.to_owned()).or_default(), updates);
     }
 
     /// A tenant's secrets, or `None` if there is no such tenant.
@@ -518,13 +569,62 @@ fn put(s: &mut State, tenant: &str, parts: &hyper::http::request::Parts, body: &
         updates.push((name.clone(), value.to_owned()));
     }
     let count = updates.len();
-    t.secrets.extend(updates);
-    t.version += 1;
+    merge(t, updates);
     let mut reply = json_reply(StatusCode::OK, &json!({ "updated": count }));
     if listing == Listing::Digests {
         reply.headers_mut().insert(hyper::header::ETAG, HeaderValue::from_str(&etag(t.version)).unwrap());
     }
     reply
+}
+
+/// Merges `updates` into a tenant's secrets (keeping every other key) and bumps its version, as
+/// one `PUT` does.
+fn merge(t: &mut Tenant, updates: impl IntoIterator<Item = (String, String)>) {
+    t.secrets.extend(updates);
+    t.version += 1;
+}
+
+/// The secrets the platform's deploy step writes for a profile's `secrets.json`.
+fn deploy_secrets(profile_name: &str, secrets_json: &str) -> BTreeMap<String, String> {
+    let parsed: Value = serde_json::from_str(secrets_json)
+        .unwrap_or_else(|e| panic!("deploy: secrets.json is not JSON: {e}"));
+    let Value::Object(entries) = parsed else {
+        panic!("deploy: secrets.json is not a JSON object");
+    };
+    let kept: Vec<(&String, &str)> =
+        entries.iter().filter_map(|(k, v)| v.as_str().filter(|v| !v.is_empty()).map(|v| (k, v))).collect();
+    let has_internal_db = kept.iter().any(|(k, _)| *k == "internal_database_url");
+    let mut secrets = BTreeMap::new();
+    for (key, value) in kept {
+        let name = match key.as_str() {
+            "gemini" => "GEMINI_API_KEY".to_owned(),
+            "anthropic" => "ANTHROPIC_API_KEY".to_owned(),
+            "openai" => "OPENAI_API_KEY".to_owned(),
+            "internal_database_url" => "DATABASE_URL".to_owned(),
+            "database_url" if has_internal_db => continue,
+            "database_url" => "DATABASE_URL".to_owned(),
+            other => other.to_uppercase(),
+        };
+        if SYSTEM_MANAGED.iter().any(|m| m.eq_ignore_ascii_case(&name)) {
+            continue;
+        }
+        secrets.insert(name, value.to_owned());
+    }
+    let custom: Vec<&str> =
+        secrets.keys().rev().map(String::as_str).filter(|n| !NOT_CUSTOM.contains(n)).collect();
+    if !custom.is_empty() {
+        let custom = custom.join(",");
+        secrets.insert("SYSTEMPROMPT_CUSTOM_SECRETS".to_owned(), custom);
+    }
+    secrets.entry("SIGNING_KEY_PEM".to_owned()).or_insert_with(|| DEPLOY_SIGNING_KEY_PEM.to_owned());
+    secrets.insert("SYSTEMPROMPT_API_TOKEN".to_owned(), DEPLOY_API_TOKEN.to_owned());
+    secrets.insert("SYSTEMPROMPT_USER_EMAIL".to_owned(), DEPLOY_USER_EMAIL.to_owned());
+    secrets.insert("SYSTEMPROMPT_CLI_REMOTE".to_owned(), "true".to_owned());
+    secrets.insert(
+        "SYSTEMPROMPT_PROFILE".to_owned(),
+        format!("/app/services/profiles/{profile_name}/profile.yaml"),
+    );
+    secrets
 }
 
 fn delete(s: &mut State, tenant: &str, key: &str) -> Reply {
@@ -563,4 +663,73 @@ fn random_bytes(n: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; n];
     ring::rand::SystemRandom::new().fill(&mut bytes).expect("system randomness");
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deploy_writes_as_the_platform_does() {
+        let emulator = Emulator::start();
+        emulator.set_secrets("t1", &[("UNRELATED", "kept")]);
+        let before = emulator.version("t1").unwrap();
+        emulator.deploy(
+            "t1",
+            "prod",
+            r#"{
+                "oauth_at_rest_pepper": "pepper",
+                "database_url": "postgres://external",
+                "internal_database_url": "postgres://internal",
+                "github": "gh",
+                "moonshot": "moon",
+                "jwt_secret": "jwt",
+                "gemini": "",
+                "openai": null,
+                "fly_app_name": "app"
+            }"#,
+        );
+        let secrets = emulator.secrets("t1").unwrap();
+        assert_eq!(emulator.version("t1"), Some(before + 1), "one write, as one PUT");
+        assert_eq!(secrets["UNRELATED"], "kept");
+        assert_eq!(secrets["DATABASE_URL"], "postgres://internal");
+        assert_eq!(secrets["OAUTH_AT_REST_PEPPER"], "pepper");
+        assert_eq!(secrets["GITHUB"], "gh");
+        assert_eq!(secrets["MOONSHOT"], "moon");
+        assert_eq!(secrets["JWT_SECRET"], "jwt");
+        for absent in ["GEMINI_API_KEY", "OPENAI_API_KEY", "FLY_APP_NAME"] {
+            assert!(!secrets.contains_key(absent), "{absent} should not be written");
+        }
+        let custom = &secrets["SYSTEMPROMPT_CUSTOM_SECRETS"];
+        let listed: Vec<&str> = custom.split(',').collect();
+        let set: std::collections::BTreeSet<&str> = listed.iter().copied().collect();
+        assert_eq!(set, ["GITHUB", "JWT_SECRET", "MOONSHOT"].into_iter().collect());
+        assert_eq!(listed.len(), set.len());
+        let mut sorted = listed.clone();
+        sorted.sort_unstable();
+        assert_ne!(listed, sorted, "the list should not come sorted");
+        assert_eq!(secrets["SIGNING_KEY_PEM"], DEPLOY_SIGNING_KEY_PEM);
+        assert_eq!(secrets["SYSTEMPROMPT_API_TOKEN"], DEPLOY_API_TOKEN);
+        assert_eq!(secrets["SYSTEMPROMPT_USER_EMAIL"], DEPLOY_USER_EMAIL);
+        assert_eq!(secrets["SYSTEMPROMPT_CLI_REMOTE"], "true");
+        assert_eq!(secrets["SYSTEMPROMPT_PROFILE"], "/app/services/profiles/prod/profile.yaml");
+        assert_eq!(emulator.request_count(), 0);
+    }
+
+    #[test]
+    fn deploy_creates_the_tenant_and_keeps_a_profile_signing_key() {
+        let emulator = Emulator::start();
+        emulator.deploy("t2", "dev", r#"{"database_url": "postgres://db", "signing_key_pem": "mine"}"#);
+        let secrets = emulator.secrets("t2").unwrap();
+        assert_eq!(emulator.version("t2"), Some(1));
+        assert_eq!(secrets["DATABASE_URL"], "postgres://db");
+        assert_eq!(secrets["SIGNING_KEY_PEM"], "mine");
+        assert_eq!(secrets["SYSTEMPROMPT_CUSTOM_SECRETS"], "SIGNING_KEY_PEM");
+    }
+
+    #[test]
+    #[should_panic(expected = "not JSON")]
+    fn deploy_rejects_text_that_is_not_json() {
+        Emulator::start().deploy("t3", "dev", "not json");
+    }
 }

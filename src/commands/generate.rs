@@ -1,4 +1,6 @@
-//! `generate jwt-secret`: 48 random bytes, base64, as `openssl rand -base64 48` gives.
+//! `generate pepper` (64 random letters and digits, as the platform makes an
+//! `oauth_at_rest_pepper`) and `generate jwt-secret` (48 random bytes, base64, as
+//! `openssl rand -base64 48` gives).
 
 use base64::Engine;
 use ring::rand::SecureRandom;
@@ -18,8 +20,10 @@ pub(super) fn run(
     output: &Output,
     streams: &mut Streams<'_>,
 ) -> Result<i32> {
-    let GenerateKind::JwtSecret = args.kind;
-    let secret = jwt_secret()?;
+    let secret = match args.kind {
+        GenerateKind::Pepper => pepper()?,
+        GenerateKind::JwtSecret => jwt_secret()?,
+    };
     let Some(key) = &args.into else {
         // Printing is the point of this form, as with openssl rand.
         writeln!(streams.out, "{}", secret.expose()).map_err(stdout_error)?;
@@ -36,8 +40,8 @@ pub(super) fn run(
     let config = Config::from_cli(cli, env)?;
     let path = config.profile.secrets_path();
     // Under strict validation, a secrets.json that git tracks gets no new secret.
-    if let Ok(entries) = super::validate::load_entries(&config) {
-        let review = super::validate::Review::of(&config, &entries).without_findings();
+    if let Ok(loaded) = super::validate::load_desired(&config) {
+        let review = super::validate::Review::of(&config, &loaded).without_findings();
         super::validate::gate(&config, &review, output, streams.err)?;
     }
     crate::secrets_file::save_values(&path, &[(key.clone(), &secret)])?;
@@ -50,6 +54,25 @@ pub(super) fn run(
         );
     }
     Ok(exit::OK)
+}
+
+/// 64 letters and digits from the system's secure random generator (each byte drawn until it
+/// falls in the 62-character alphabet's largest multiple, so that every character is as likely).
+pub fn pepper() -> Result<SecretValue> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let random = ring::rand::SystemRandom::new();
+    let mut out = zeroize::Zeroizing::new(String::with_capacity(64));
+    let mut byte = [0u8; 1];
+    while out.len() < 64 {
+        random.fill(&mut byte).map_err(|_| Error::Config {
+            message: "the system's random number generator failed".to_owned(),
+            hint: None,
+        })?;
+        if usize::from(byte[0]) < 248 {
+            out.push(char::from(ALPHABET[usize::from(byte[0]) % 62]));
+        }
+    }
+    Ok(SecretValue::new(out.as_str()))
 }
 
 /// 48 bytes from the system's secure random generator, base64 with padding: 64 characters.
@@ -72,6 +95,14 @@ mod tests {
         assert_eq!(a.expose().len(), 64);
         let decoded = base64::engine::general_purpose::STANDARD.decode(a.expose()).unwrap();
         assert_eq!(decoded.len(), 48);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn peppers_are_64_letters_and_digits_and_differ() {
+        let (a, b) = (pepper().unwrap(), pepper().unwrap());
+        assert_eq!(a.expose().len(), 64);
+        assert!(a.expose().chars().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(a, b);
     }
 }

@@ -9,34 +9,96 @@ use crate::config::{Env, Output, working_dir};
 use crate::error::{Error, Result, display_path, exit};
 use crate::project::{self, PROJECT_DIR};
 
-const SECRETS_JSON: &str = r#"{
-  "jwt_secret": "",
-  "database_url": "",
-  "anthropic": "",
-  "openai": "",
-  "gemini": ""
-}
-"#;
+/// The lines of the `.gitignore` in `.systemprompt/`: what the platform's own covers, then the
+/// files cloud-secrets keeps beside a profile.
+const GITIGNORE_LINES: [&str; 13] = [
+    "credentials.json",
+    "tenants.json",
+    "**/secrets.json",
+    "sessions/",
+    "docker/",
+    "storage/",
+    "# cloud-secrets: last-applied records, plan keys, locks, local stores, temporary files",
+    "**/*last-applied.json",
+    "**/*plan-key",
+    "**/*.lock",
+    "**/*store.json",
+    "**/.cloud-secrets-*.tmp",
+    "*.tmp",
+];
 
-const PROFILE_YAML: &str = "\
-# cloud-secrets reads the fields below; see docs/profile-yaml.md.
+/// A profile.yaml the platform accepts: every section it requires, as its CLI writes a local
+/// profile, with the secrets file beside it.
+fn profile_yaml(name: &str, root: &Path) -> String {
+    let display_name = match name {
+        "local" => "Local Development".to_owned(),
+        "dev" | "development" => "Development".to_owned(),
+        "prod" | "production" => "Production".to_owned(),
+        other => {
+            let mut chars = other.chars();
+            chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+        }
+    };
+    let root = root.display();
+    format!(
+        "# systemprompt.io Profile: {display_name}
+# Written by cloud-secrets init in the shape the platform's CLI writes. The platform owns this
+# file: cloud-secrets only reads it (its own settings are in ../../cloud-secrets.yaml).
+
+name: {name}
+display_name: {display_name}
 target: local
-secrets:
+site:
+  name: systemprompt.io
+  github_link: null
+database:
+  type: postgres
+  external_db_access: false
+server:
+  host: 127.0.0.1
+  port: 8080
+  api_server_url: http://localhost:8080
+  api_internal_url: http://localhost:8080
+  api_external_url: http://localhost:8080
+  use_https: false
+  cors_allowed_origins:
+  - http://localhost:8080
+  - http://localhost:5173
+paths:
+  system: {root}
+  services: {root}/services
+  bin: {root}/target/release
+  storage: {root}/storage
+security:
+  jwt_issuer: systemprompt-local
+  jwt_access_token_expiration: 2592000
+  jwt_refresh_token_expiration: 15552000
+  jwt_audiences:
+  - web
+  - api
+  - a2a
+  - mcp
+  allowed_resource_audiences:
+  - hook
+rate_limits:
+  disabled: true
+system_admin:
+  username: admin
+  email: admin@localhost.localdomain
+runtime:
+  environment: development
+  log_level: verbose
+  output_format: text
+cloud:
+  tenant_id: null
   validation: warn
-  # The embedded local store, next to this file. For the systemprompt cloud instead, remove
-  # this line and set:  target: cloud  and  cloud: {tenant_id: <your tenant>}
-  remote: file:store.json
-";
-
-const GITIGNORE: &str = "\
-# Secrets never go into git (written by cloud-secrets init).
-credentials.json
-profiles/*/secrets.json
-profiles/*/last-applied.json
-profiles/*/plan-key
-profiles/*/store.json
-profiles/*/*.lock
-";
+secrets:
+  secrets_path: ./secrets.json
+  validation: warn
+  source: file
+"
+    )
+}
 
 /// Runs `init`.
 pub(super) fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'_>) -> Result<i32> {
@@ -52,35 +114,75 @@ pub(super) fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'
     }
     let cwd = working_dir(cli, env)?;
     let root = project::find_root(&cwd).unwrap_or(cwd);
-    let dir = root.join(PROJECT_DIR).join("profiles").join(name);
+    let project_dir = root.join(PROJECT_DIR);
+    let dir = project_dir.join("profiles").join(name);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("create the directory", &dir, e))?;
 
-    let files = [
-        (dir.join("secrets.json"), SECRETS_JSON, true),
-        (dir.join("profile.yaml"), PROFILE_YAML, false),
-        (root.join(PROJECT_DIR).join(".gitignore"), GITIGNORE, false),
-    ];
     let mut lines = Vec::new();
-    for (path, contents, private) in &files {
+    let mut record = |created: bool, path: &Path, note: &str| {
         let shown = display_path(path);
-        if create_new(path, contents, *private)? {
-            let mode = if *private { " (mode 0600)" } else { "" };
-            lines.push(format!("created  {shown}{mode}"));
-        } else {
-            lines.push(format!("exists   {shown} (left as it is)"));
+        lines.push(if created { format!("created  {shown}{note}") } else { format!("exists   {shown} (left as it is)") });
+    };
+    // A project root needs services/ (or Cargo.toml, storage/) beside .systemprompt/.
+    if project::find_root(&dir).is_none() {
+        let services = root.join("services");
+        std::fs::create_dir_all(&services).map_err(|e| Error::io("create the directory", &services, e))?;
+        record(true, &services, " (marks the project root)");
+    }
+    let secrets = dir.join("secrets.json");
+    let pepper = super::generate::pepper()?;
+    let secrets_text = zeroize::Zeroizing::new(format!(
+        "{{\n  \"oauth_at_rest_pepper\": \"{}\",\n  \"database_url\": \"\",\n  \"anthropic\": \"\",\n  \"openai\": \"\",\n  \"gemini\": \"\"\n}}\n",
+        pepper.expose()
+    ));
+    let created = create_new(&secrets, &secrets_text, true)?;
+    record(created, &secrets, " (mode 0600; a new oauth_at_rest_pepper, not shown)");
+    let yaml = dir.join("profile.yaml");
+    record(create_new(&yaml, &profile_yaml(name, &root), false)?, &yaml, "");
+
+    let settings_path = crate::settings::path(&root);
+    let section = format!("  {name}:\n    remote: file:profiles/{name}/store.json\n");
+    let settings_text = format!(
+        "# cloud-secrets' own settings (see docs/settings.md); the platform's files hold none of them.\nprofiles:\n{section}"
+    );
+    let mut add_section = None;
+    if create_new(&settings_path, &settings_text, false)? {
+        record(true, &settings_path, "");
+    } else {
+        let existing = std::fs::read_to_string(&settings_path).unwrap_or_default();
+        let has_section = existing.lines().any(|l| l.trim_end() == format!("  {name}:") || l.trim_end() == format!("    {name}:"));
+        record(false, &settings_path, "");
+        if !has_section {
+            add_section = Some(section);
         }
     }
-    let gitignore = root.join(PROJECT_DIR).join(".gitignore");
-    let ignored = std::fs::read_to_string(&gitignore).unwrap_or_default();
-    if !ignored.lines().any(|l| {
-        l.trim() == "profiles/*/secrets.json" || l.trim() == "secrets.json" || l.trim() == "**/secrets.json"
-    }) {
+
+    let gitignore = project_dir.join(".gitignore");
+    let existing = std::fs::read_to_string(&gitignore).ok();
+    match &existing {
+        None => {
+            let text = format!("# Never commit these (written by cloud-secrets init).\n{}\n", GITIGNORE_LINES.join("\n"));
+            record(create_new(&gitignore, &text, false)?, &gitignore, "");
+        }
+        Some(text) if text.lines().any(|l| l.trim() == "*") => record(false, &gitignore, ""),
+        Some(text) => {
+            let missing: Vec<&str> =
+                GITIGNORE_LINES.iter().copied().filter(|l| !l.starts_with('#') && !text.lines().any(|t| t.trim() == *l)).collect();
+            if missing.is_empty() {
+                record(false, &gitignore, "");
+            } else {
+                append(&gitignore, text, &missing)?;
+                lines.push(format!("updated  {} (added {})", display_path(&gitignore), missing.join(", ")));
+            }
+        }
+    }
+    if let Some(section) = &add_section {
         warn(
             output,
             streams.err,
             &format!(
-                "{} does not seem to ignore secrets.json; add `profiles/*/secrets.json` to it",
-                display_path(&gitignore)
+                "{} has no section for `{name}`; add these lines under `profiles:` to give it a remote:\n{section}",
+                display_path(&settings_path)
             ),
         );
     }
@@ -90,12 +192,20 @@ pub(super) fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'
         }
         writeln!(
             streams.out,
-            "Profile `{name}` is ready: fill in {}, then run cloud-secrets plan --profile {name}.",
-            display_path(&dir.join("secrets.json"))
+            "Profile `{name}` is ready: set database_url in {}, then run cloud-secrets plan --profile {name}.",
+            display_path(&secrets)
         )
     };
     print().map_err(stdout_error)?;
     Ok(exit::OK)
+}
+
+/// Appends `lines` to the `.gitignore` whose text is `text`.
+fn append(path: &Path, text: &str, lines: &[&str]) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io("open", path, e))?;
+    let gap = if text.is_empty() || text.ends_with('\n') { "" } else { "\n" };
+    let added = format!("{gap}# Added by cloud-secrets init.\n{}\n", lines.join("\n"));
+    file.write_all(added.as_bytes()).map_err(|e| Error::io("write", path, e))
 }
 
 /// Creates `path` with `contents` unless it exists; true if it was created.

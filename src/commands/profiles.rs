@@ -2,22 +2,26 @@
 
 use super::{Streams, stdout_error};
 use crate::cli::Cli;
-use crate::config::{Env, Output, working_dir};
+use crate::config::{self, Env, Output, working_dir};
 use crate::error::{Error, Result, exit};
 use crate::project::{self, PROJECT_DIR, Target};
+use crate::settings;
 
 /// Runs `profiles`.
 pub(super) fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'_>) -> Result<i32> {
     let cwd = working_dir(cli, env)?;
     let root = project::find_root(&cwd).ok_or_else(|| {
         Error::config(
-            format!("no {PROJECT_DIR}/ directory here or in any parent directory"),
+            format!(
+                "no systemprompt project here or in any parent directory (a project root holds {PROJECT_DIR}/ \
+                 and one of Cargo.toml, services/ or storage/)"
+            ),
             "run cloud-secrets init to create a profile",
         )
     })?;
-    let names = project::list_profiles(&root)?;
-    let selected =
-        env.profile.as_deref().or(if names.len() == 1 { names.first().map(String::as_str) } else { None });
+    let profiles = project::list_profiles(&root)?;
+    // The profile a command would use here, if one can be told without an error.
+    let selected = project::choose(&cwd, config::selection(cli, env)).ok().map(|(p, _)| p.yaml);
     let mut rows = vec![[
         "".to_owned(),
         "PROFILE".to_owned(),
@@ -25,30 +29,31 @@ pub(super) fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'
         "TENANT".to_owned(),
         "REMOTE".to_owned(),
     ]];
-    for name in &names {
-        let dir = root.join(PROJECT_DIR).join("profiles").join(name);
-        let mark = if Some(name.as_str()) == selected { "*" } else { " " }.to_owned();
-        let row = match project::load_settings(&dir.join("profile.yaml")) {
-            Ok(settings) => {
-                let target = match settings.target {
+    let selection = config::selection(cli, env);
+    for found in &profiles {
+        let mark = if Some(&found.yaml) == selected.as_ref() { "*" } else { " " }.to_owned();
+        let name = found.name.clone();
+        let row = match project::load_profile(found.clone(), selection)
+            .and_then(|profile| Ok((settings::load(Some(&root), &profile, env.home.as_deref())?, profile)))
+        {
+            Ok((settings, profile)) => {
+                let target = match profile.settings.target {
                     Some(Target::Cloud) => "cloud",
-                    Some(Target::Local) => "local",
-                    None => "-",
+                    Some(Target::Local) | None => "local",
                 };
-                let tenant = settings.cloud.tenant_id.unwrap_or_else(|| "-".to_owned());
-                let remote = match (&settings.secrets.remote, settings.target) {
-                    (Some(remote), _) => crate::backend::redact_address(remote),
+                let tenant = profile.settings.tenant_id().unwrap_or("-").to_owned();
+                let remote = match (&settings.remote, profile.settings.target) {
+                    (Some(remote), _) => crate::backend::redact_address(&remote.address),
                     (None, Some(Target::Cloud)) => "systemprompt cloud".to_owned(),
                     (None, _) => "-".to_owned(),
                 };
-                [mark, name.clone(), target.to_owned(), tenant, remote]
+                [mark, name, target.to_owned(), tenant, remote]
             }
-            Err(e) => {
-                [mark, name.clone(), "?".to_owned(), "?".to_owned(), format!("unreadable profile.yaml: {e}")]
-            }
+            Err(e) => [mark, name, "?".to_owned(), "?".to_owned(), format!("unreadable: {e}")],
         };
         rows.push(row);
     }
+    let names = &profiles;
     let widths: Vec<usize> =
         (0..5).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     let mut print = || -> std::io::Result<()> {

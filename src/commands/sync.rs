@@ -5,7 +5,7 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use super::validate::{Review, gate, load_entries};
+use super::validate::{Review, gate, gate_required, load_desired};
 use super::{Streams, stderr_error, stdout_error, warn};
 use crate::backend::{Access, Backend};
 use crate::cli::{ApplyArgs, Format, PlanArgs, ShowArgs};
@@ -14,7 +14,7 @@ use crate::desired::{Desired, DesiredVar, Entry, SkipReason, Source};
 use crate::error::{Error, Location, Result, display_path, exit};
 use crate::plan::{self, Comparison, MassRemoval, Plan, Remote};
 use crate::policy::{self, VarClass};
-use crate::project::{DEFAULT_MASS_REMOVAL_THRESHOLD, ProfileOrigin};
+use crate::project::ProfileOrigin;
 use crate::record::{self, LastApplied};
 use crate::render::json::{self, PlanDocument};
 use crate::render::{Detail, Subject, markdown, text};
@@ -132,19 +132,24 @@ pub(super) fn plan(
     streams: &mut Streams<'_>,
 ) -> Result<i32> {
     describe(config, remote, output, streams.err);
-    let entries = load_entries(config)?;
-    gate(config, &Review::of(config, &entries), output, streams.err)?;
+    let loaded = load_desired(config)?;
+    let review = Review::of(config, &loaded);
+    gate(config, &review, output, streams.err)?;
+    warn_partial(config, &loaded, output, streams.err);
     let mut backend = remote.spec.open(Access::Read, &remote.connection)?;
     let record = load_record(config, remote)?;
     let fetched = backend.fetch()?;
-    let desired = Desired::from_entries_ignoring(entries, &fetched, config.ignore.clone())?;
+    let desired = Desired::build(loaded.entries, &fetched, config.ignore.clone(), loaded.partial)?;
     warn_skipped(&desired, output, streams.err);
     let plan = plan::plan(&desired, &fetched, record.as_ref());
+    let missing = crate::validate::required_missing_after(&desired, &plan, &fetched, true);
     if let Some(path) = &args.out {
         let document = PlanDocument::of(&plan, subject(config, remote, true));
         refuse_to_overwrite(path)?;
-        let key = PlanKey::load(&config.profile.dir, &config.environment, true)?;
-        SavedPlan::new(document, &key, &config.profile.dir, remote.spec.identity(), &desired, &fetched)?
+        // A plan the platform could not start from is not saved for a later apply.
+        gate_required(config, &review, &missing, remote.display(), output, streams.err)?;
+        let key = PlanKey::load(&config.profile.state_file("plan-key"), &config.environment, true)?;
+        SavedPlan::new(document, &key, &config.profile.yaml, remote.spec.identity(), &desired, &fetched)?
             .write(path)?;
         if !output.quiet {
             let _ = writeln!(
@@ -172,7 +177,25 @@ pub(super) fn plan(
             mass.managed
         );
     }
+    if args.out.is_none() {
+        gate_required(config, &review, &missing, remote.display(), output, streams.err)?;
+    }
     Ok(if args.detailed_exitcode && !plan.is_empty() { exit::CHANGES } else { exit::OK })
+}
+
+/// Says, once, that the secrets file is absent and the environment alone is the desired state.
+fn warn_partial(config: &Config, loaded: &crate::sources::Loaded, output: &Output, err: &mut dyn Write) {
+    if loaded.partial {
+        warn(
+            output,
+            err,
+            &format!(
+                "{} does not exist: the desired state is what the environment sets, and nothing on the remote is \
+                 removed for want of a key",
+                display_path(&config.profile.secrets_path())
+            ),
+        );
+    }
 }
 
 /// `plan --out` replaces a saved plan, but nothing else (a mistyped path must not swallow
@@ -220,10 +243,12 @@ pub(super) fn apply(
         check_saved_for(saved, config, remote)?;
     }
     let whole = matches!(scope, Scope::Everything | Scope::Saved(_));
-    let entries = if whole {
-        let entries = load_entries(config)?;
-        gate(config, &Review::of(config, &entries), output, streams.err)?;
-        Some(entries)
+    let loaded = if whole {
+        let loaded = load_desired(config)?;
+        let review = Review::of(config, &loaded);
+        gate(config, &review, output, streams.err)?;
+        warn_partial(config, &loaded, output, streams.err);
+        Some((loaded, review))
     } else {
         None
     };
@@ -231,11 +256,9 @@ pub(super) fn apply(
     if !whole {
         // The same checks before every plan: of the profile's desired state where there is one,
         // and of the values `set` is given.
-        let has_file = config.profile.settings.secrets.source == crate::project::SourceKind::Env
-            || config.profile.secrets_path().exists();
-        let current = if has_file { load_entries(config)? } else { Vec::new() };
-        let mut review =
-            if has_file { Review::of(config, &current) } else { Review::of(config, &[]).without_findings() };
+        let has_file = config.profile.secrets_path().exists();
+        let current = if has_file { load_desired(config)? } else { crate::sources::Loaded::default() };
+        let mut review = if has_file { Review::of(config, &current) } else { Review::of(config, &current).without_findings() };
         if let Scope::Set { assignments, .. } = &scope {
             let given: Vec<Entry> = assignments
                 .iter()
@@ -247,7 +270,7 @@ pub(super) fn apply(
                 })
                 .collect();
             review = review
-                .with(crate::validate::check_values(&given, config.profile.settings.secrets.validation));
+                .with(crate::validate::check_values(&given, config.settings.validation));
         }
         gate(config, &review, output, streams.err)?;
     }
@@ -257,8 +280,9 @@ pub(super) fn apply(
     let fetched = backend.fetch()?;
     let (desired, scoped) = match &scope {
         Scope::Everything | Scope::Saved(_) => {
+            let (loaded, _) = loaded.as_ref().expect("a whole plan loads the desired state");
             let desired =
-                Desired::from_entries_ignoring(entries.unwrap_or_default(), &fetched, config.ignore.clone())?;
+                Desired::build(loaded.entries.clone(), &fetched, config.ignore.clone(), loaded.partial)?;
             warn_skipped(&desired, output, streams.err);
             (desired, fetched.clone())
         }
@@ -310,6 +334,12 @@ pub(super) fn apply(
         }
     };
     let plan = plan::plan(&desired, &scoped, record.as_ref());
+    let whole_like = whole || matches!(scope, Scope::Rollback);
+    let missing = crate::validate::required_missing_after(&desired, &plan, &fetched, whole_like);
+    match &loaded {
+        Some((_, review)) => gate_required(config, review, &missing, remote.display(), output, streams.err)?,
+        None => gate_required(config, &Review::of(config, &crate::sources::Loaded::default()).without_findings(), &missing, remote.display(), output, streams.err)?,
+    }
     if let Scope::Saved(saved) = &scope {
         check_saved_still_holds(saved, &desired, &fetched, &plan, config, remote)?;
     }
@@ -359,7 +389,8 @@ pub(super) fn apply(
     if will_ask && whole {
         // The question may have waited a long time: the desired state must still be the one
         // the plan was made from.
-        let again = Desired::from_entries_ignoring(load_entries(config)?, &fetched, config.ignore.clone())?;
+        let reloaded = load_desired(config)?;
+        let again = Desired::build(reloaded.entries, &fetched, config.ignore.clone(), reloaded.partial)?;
         if again.vars != desired.vars {
             return Err(Error::Stale {
                 message: format!(
@@ -479,7 +510,7 @@ fn text_report(
 
 /// Refuses a saved plan made for another profile or remote.
 fn check_saved_for(saved: &SavedPlan, config: &Config, remote: &RemoteConfig) -> Result<()> {
-    let profile_dir = crate::saved::identity_of_dir(&config.profile.dir);
+    let profile_dir = crate::saved::identity_of_dir(&config.profile.yaml);
     if saved.guard.profile_dir != profile_dir {
         return Err(Error::Stale {
             message: format!(
@@ -497,7 +528,7 @@ fn check_saved_for(saved: &SavedPlan, config: &Config, remote: &RemoteConfig) ->
             ),
         });
     }
-    let key = PlanKey::load(&config.profile.dir, &config.environment, false)?;
+    let key = PlanKey::load(&config.profile.state_file("plan-key"), &config.environment, false)?;
     saved.verify(&key)?;
     Ok(())
 }
@@ -511,7 +542,7 @@ fn check_saved_still_holds(
     config: &Config,
     remote: &RemoteConfig,
 ) -> Result<()> {
-    let key = PlanKey::load(&config.profile.dir, &config.environment, false)?;
+    let key = PlanKey::load(&config.profile.state_file("plan-key"), &config.environment, false)?;
     let salt = saved.fingerprint_key(&key);
     if crate::saved::desired_fingerprint(&salt, desired) != saved.guard.desired_fingerprint {
         return Err(Error::Stale {
@@ -556,12 +587,8 @@ fn list_if_touched(names: &[String]) -> Vec<String> {
 /// custom-secrets list: as the profile's desired state has them, so that the list is what the
 /// next plan would compute; from the remote's names when the profile has no secrets file.
 fn listed_names(config: &Config, remote: &Remote) -> Result<Vec<String>> {
-    let from_file = config.profile.settings.secrets.source == crate::project::SourceKind::File;
-    if from_file && !config.profile.secrets_path().exists() {
-        return Ok(crate::desired::managed_names(remote));
-    }
-    Ok(Desired::from_entries_ignoring(load_entries(config)?, remote, config.ignore.clone())?
-        .listed_names(remote))
+    let loaded = load_desired(config)?;
+    Ok(Desired::build(loaded.entries, remote, config.ignore.clone(), loaded.partial)?.listed_names())
 }
 
 /// Records what the apply wrote (and what the remote showed equal), and forgets what it removed.
@@ -590,7 +617,7 @@ fn remember(
     for name in changes.deletes.iter().filter(|n| !applied.failed.iter().any(|(f, _)| f == *n)) {
         record.forget(name);
     }
-    record::save(&config.profile.dir, key, &record)
+    record::save(&config.profile.state_file(record::FILE_NAME), key, &record)
 }
 
 /// Reads the value of a `set KEY --stdin` (hidden when typed on a terminal).
@@ -643,7 +670,7 @@ fn settable(
             _ if name == policy::CUSTOM_SECRETS_VAR => {
                 Some("cloud-secrets computes it from the custom secrets")
             }
-            _ if ignore.matches(name) => Some("it matches secrets.ignore in profile.yaml"),
+            _ if ignore.matches(name) => Some("it matches `ignore` in cloud-secrets.yaml"),
             VarClass::SystemManaged => Some("the hosting platform sets it"),
             VarClass::Stale => Some("it is stale and must no longer be synced"),
             VarClass::DeployOwned => Some("the platform's deploy step writes it"),
@@ -682,7 +709,7 @@ fn removable(
     let mut kept = Vec::new();
     for name in names {
         if ignore.matches(name) {
-            warn(output, err, &format!("not removing {name}: it matches secrets.ignore in profile.yaml"));
+            warn(output, err, &format!("not removing {name}: it matches `ignore` in cloud-secrets.yaml"));
         } else if !remote.vars.contains_key(name) {
             warn(output, err, &format!("{name} is not on the remote; nothing to remove"));
         } else if policy::classify(name) == VarClass::DeployOwned {
@@ -781,7 +808,7 @@ fn detail(output: &Output, will_ask: bool) -> Detail {
 }
 
 fn threshold(config: &Config) -> f64 {
-    config.profile.settings.secrets.mass_removal_threshold.unwrap_or(DEFAULT_MASS_REMOVAL_THRESHOLD)
+    config.settings.mass_removal_threshold
 }
 
 /// Opens the remote for writing, holding the lock of this profile and remote (so that two
@@ -796,7 +823,7 @@ fn open_for_write(
 ) -> Result<(std::fs::File, Box<dyn Backend>)> {
     let digest = ring::digest::digest(&ring::digest::SHA256, remote.spec.identity().as_bytes());
     let tag: String = digest.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect();
-    let lock_path = config.profile.dir.join(format!("apply-{tag}.lock"));
+    let lock_path = config.profile.state_file(&format!("apply-{tag}.lock"));
     let waiting = |path: &std::path::Path, holder: Option<u32>, err: &mut dyn Write| {
         if !output.quiet {
             let holder = holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
@@ -828,7 +855,7 @@ fn open_for_write(
 /// What was last applied to this remote, for remotes whose values cannot all be read back.
 fn load_record(config: &Config, remote: &RemoteConfig) -> Result<Option<LastApplied>> {
     match remote.spec.record_key() {
-        Some(key) => record::load(&config.profile.dir, &key),
+        Some(key) => record::load(&config.profile.state_file(record::FILE_NAME), &key),
         None => Ok(None),
     }
 }
@@ -916,7 +943,7 @@ fn warn_skipped(desired: &Desired, output: &Output, err: &mut dyn Write) {
 }
 
 fn describe(config: &Config, remote: &RemoteConfig, output: &Output, err: &mut dyn Write) {
-    for warning in &config.profile.warnings {
+    for warning in config.profile.warnings.iter().chain(&config.settings.warnings) {
         warn(output, err, warning);
     }
     if output.verbose == 0 {
@@ -925,10 +952,12 @@ fn describe(config: &Config, remote: &RemoteConfig, output: &Output, err: &mut d
     let chosen = match config.profile_origin {
         ProfileOrigin::Flag => "--profile",
         ProfileOrigin::Environment => "SYSTEMPROMPT_PROFILE",
+        ProfileOrigin::Session => "the active profile of .systemprompt/sessions/index.json",
         ProfileOrigin::OnlyOne => "the only profile",
     };
     let remote_from = match remote.origin {
         RemoteOrigin::Flag => "--remote",
+        RemoteOrigin::Settings => "cloud-secrets.yaml",
         RemoteOrigin::ProfileYaml => "profile.yaml secrets.remote",
         RemoteOrigin::Target => "profile.yaml target: cloud",
     };

@@ -1,16 +1,15 @@
 //! `validate`, and the same checks run before every plan: the platform's rules for the desired
-//! state, and the safety of the local secrets files.
+//! state, cloud-secrets' advice, and the safety of the local secrets files.
 
 use std::io::Write;
 
 use super::{Streams, stdout_error};
 use crate::config::{Config, Output};
 use crate::credentials;
-use crate::desired::Entry;
 use crate::error::{Error, Location, Result, display_path, exit};
-use crate::project::{SourceKind, Validation};
+use crate::project::Validation;
 use crate::safety::{self, Concern};
-use crate::sources::{self, Overrides};
+use crate::sources::{self, Loaded, Overrides};
 use crate::validate::{self, Finding};
 
 /// What the checks found.
@@ -18,25 +17,31 @@ pub(super) struct Review {
     mode: Validation,
     findings: Vec<Finding>,
     concerns: Vec<Concern>,
+    /// The desired state comes from the environment alone: a required key it lacks may be kept
+    /// on the remote, so that is a warning offline.
+    partial: bool,
 }
 
 impl Review {
-    /// Runs every check on the desired state's entries and the profile's files.
-    pub(super) fn of(config: &Config, entries: &[Entry]) -> Self {
-        let mode = config.profile.settings.secrets.validation;
-        let from_env = config.profile.settings.secrets.source == SourceKind::Env;
+    /// Runs every check on the desired state and the profile's files.
+    pub(super) fn of(config: &Config, loaded: &Loaded) -> Self {
+        let mode = config.settings.validation;
         let secrets = config.profile.secrets_path();
-        let described = if from_env { Location::named("the environment") } else { Location::file(&secrets) };
-        let findings = validate::check(entries, &described, mode);
+        let described = if loaded.partial {
+            Location::named("the environment (no secrets file)")
+        } else {
+            Location::file(&secrets)
+        };
+        let findings = validate::check(&loaded.entries, &described, mode);
         let mut concerns = Vec::new();
-        if !from_env {
+        if !loaded.partial {
             concerns.extend(safety::permissions(&secrets));
             concerns.extend(safety::tracked_by_git(&secrets));
         }
         if let Some(root) = &config.root {
             concerns.extend(safety::permissions(&credentials::path(root)));
         }
-        Self { mode, findings, concerns }
+        Self { mode, findings, concerns, partial: loaded.partial }
     }
 
     /// Keeps only the concerns about files: for a profile without a desired state to check.
@@ -51,69 +56,114 @@ impl Review {
         self
     }
 
-    /// How many problems stop a plan: every finding and strict concern under `strict`.
-    fn errors(&self) -> usize {
-        match self.mode {
-            Validation::Strict => {
-                self.findings.len() + self.concerns.iter().filter(|c| c.strict_error).count()
-            }
-            _ => 0,
+    /// Whether a finding is an error offline (`validate`): the platform's rules always (a missing
+    /// key only when a secrets file is the desired state), advice under `strict`.
+    fn is_error(&self, finding: &Finding) -> bool {
+        if finding.rule.is_required_key() {
+            !self.partial
+        } else {
+            finding.rule.is_platform() || self.mode == Validation::Strict
         }
+    }
+
+    fn is_concern_error(&self, concern: &Concern) -> bool {
+        self.mode == Validation::Strict && concern.strict_error
+    }
+
+    fn errors(&self) -> usize {
+        self.findings.iter().filter(|f| self.is_error(f)).count()
+            + self.concerns.iter().filter(|c| self.is_concern_error(c)).count()
     }
 
     fn warnings(&self) -> usize {
         self.findings.len() + self.concerns.len() - self.errors()
     }
-
-    fn is_error(&self, concern: &Concern) -> bool {
-        self.mode == Validation::Strict && concern.strict_error
-    }
 }
 
-/// Before a plan: prints what the checks found on stderr, and stops under `strict` if any
-/// finding is an error.
+/// Before a plan: prints what the checks found on stderr, and stops if any is an error. A
+/// missing required key is left to [`gate_required`], once the plan shows whether the remote
+/// keeps the variable.
 pub(super) fn gate(config: &Config, review: &Review, output: &Output, err: &mut dyn Write) -> Result<()> {
-    let strict = review.mode == Validation::Strict;
     let palette = &output.stderr;
-    for finding in &review.findings {
-        if strict {
+    let mut errors = 0;
+    for finding in review.findings.iter().filter(|f| !f.rule.is_required_key()) {
+        if review.is_error(finding) {
+            errors += 1;
             let _ = writeln!(err, "{} {finding}", palette.error().apply_to("error:"));
         } else if !output.quiet {
             let _ = writeln!(err, "{} {finding}", palette.warning().apply_to("warning:"));
         }
     }
     for concern in &review.concerns {
-        let label = if review.is_error(concern) {
-            palette.error().apply_to("error:")
-        } else {
-            palette.warning().apply_to("warning:")
-        };
-        if review.is_error(concern) || !output.quiet {
+        let error = review.is_concern_error(concern);
+        errors += usize::from(error);
+        let label = if error { palette.error().apply_to("error:") } else { palette.warning().apply_to("warning:") };
+        if error || !output.quiet {
             let _ = writeln!(err, "{label} {}", concern.message);
             let _ = writeln!(err, "  {} {}", palette.dim().apply_to("fix:"), concern.fix);
         }
     }
-    match review.errors() {
+    match errors {
         0 => Ok(()),
         n => Err(Error::Config {
-            message: format!(
-                "{n} problem(s) with profile `{}` under secrets.validation: strict; nothing was planned",
-                config.profile.name
-            ),
-            hint: Some(
-                "fix them (cloud-secrets validate lists them), or set secrets.validation: warn".to_owned(),
-            ),
+            message: format!("{n} problem(s) with profile `{}`; nothing was planned", config.profile.name),
+            hint: Some(format!(
+                "fix them (cloud-secrets validate lists them); advice checks follow `validation` in {}",
+                display_path(&config.settings.path)
+            )),
         }),
     }
 }
 
+/// After a plan: a variable the platform requires that the remote would not hold is an error
+/// (its runtime would not start); a required key that is not set here but that the remote keeps
+/// is a warning.
+pub(super) fn gate_required(
+    config: &Config,
+    review: &Review,
+    missing: &[String],
+    remote_name: &str,
+    output: &Output,
+    err: &mut dyn Write,
+) -> Result<()> {
+    let palette = &output.stderr;
+    for finding in review.findings.iter().filter(|f| f.rule.is_required_key()) {
+        let name = finding.key.as_deref().map(crate::policy::variable_name).unwrap_or_default();
+        if missing.contains(&name) {
+            let _ = writeln!(err, "{} {finding}", palette.error().apply_to("error:"));
+        } else if !output.quiet {
+            let _ = writeln!(
+                err,
+                "{} {finding}; {remote_name} keeps its {name}",
+                palette.warning().apply_to("warning:")
+            );
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Config {
+        message: format!(
+            "after this plan {remote_name} would hold no {}: the platform's runtime does not start without {}; \
+             nothing was applied",
+            missing.join(" and no "),
+            if missing.len() == 1 { "it" } else { "them" }
+        ),
+        hint: Some(format!(
+            "set oauth_at_rest_pepper (32 characters or more; cloud-secrets generate pepper --into \
+             oauth_at_rest_pepper makes one) and database_url in {}",
+            display_path(&config.profile.secrets_path())
+        )),
+    })
+}
+
 /// `validate`: the checks, offline, as a report on stdout; exit 1 if any is an error.
 pub(super) fn run(config: &Config, output: &Output, streams: &mut Streams<'_>) -> Result<i32> {
-    for warning in &config.profile.warnings {
+    for warning in config.profile.warnings.iter().chain(&config.settings.warnings) {
         super::warn(output, streams.err, warning);
     }
-    let entries = load_entries(config)?;
-    let review = Review::of(config, &entries);
+    let loaded = load_desired(config)?;
+    let review = Review::of(config, &loaded);
     let out = &mut *streams.out;
     let palette = &output.stdout;
     let mode = match review.mode {
@@ -123,13 +173,12 @@ pub(super) fn run(config: &Config, output: &Output, streams: &mut Streams<'_>) -
     };
     let print = |out: &mut dyn Write| -> std::io::Result<()> {
         if !output.quiet {
-            writeln!(out, "Profile {} · secrets.validation: {mode}", config.profile.name)?;
+            writeln!(out, "Profile {} · validation: {mode}", config.profile.name)?;
             if review.mode == Validation::Skip {
-                writeln!(out, "The rules are not checked for this profile (secrets.validation: skip).")?;
+                writeln!(out, "Only the platform's own rules are checked for this profile (validation: skip).")?;
             }
-            let strict = review.mode == Validation::Strict;
             for finding in &review.findings {
-                let label = if strict {
+                let label = if review.is_error(finding) {
                     palette.error().apply_to("error  ")
                 } else {
                     palette.warning().apply_to("warning")
@@ -137,7 +186,7 @@ pub(super) fn run(config: &Config, output: &Output, streams: &mut Streams<'_>) -
                 writeln!(out, "  {label} {finding}")?;
             }
             for concern in &review.concerns {
-                let label = if review.is_error(concern) {
+                let label = if review.is_concern_error(concern) {
                     palette.error().apply_to("error  ")
                 } else {
                     palette.warning().apply_to("warning")
@@ -158,26 +207,27 @@ pub(super) fn run(config: &Config, output: &Output, streams: &mut Streams<'_>) -
     Ok(if review.errors() > 0 { exit::ERROR } else { exit::OK })
 }
 
-/// The desired state's entries, each value from the first source that sets it.
-pub(super) fn load_entries(config: &Config) -> Result<Vec<Entry>> {
-    if config.profile.settings.secrets.source == SourceKind::Env {
-        return sources::from_environment(&config.environment);
-    }
+/// The desired state's entries, each value from the first source that sets it: the secrets
+/// file with environment (and opted-in `.env`) overrides; the environment alone when the file is
+/// absent.
+pub(super) fn load_desired(config: &Config) -> Result<Loaded> {
     let path = config.profile.secrets_path();
-    let file = crate::secrets_file::load(&path)?.ok_or_else(|| {
-        Error::config(
-            format!(
-                "profile `{}` has no secrets file: {} does not exist",
-                config.profile.name,
-                display_path(&path)
-            ),
-            "create it with the profile's secrets as a JSON object (cloud-secrets init scaffolds one)",
-        )
-    })?;
-    let dotenv = match &config.root {
-        Some(root) => sources::load_dotenv(&root.join(".env"))?,
+    let Some(file) = crate::secrets_file::load(&path)? else {
+        return Ok(Loaded { entries: sources::from_environment(&config.environment)?, partial: true });
+    };
+    let dotenv = match &config.settings.dotenv {
+        Some(path) => {
+            let vars = sources::load_dotenv(path)?;
+            if vars.is_empty() && !path.exists() {
+                return Err(Error::config(
+                    format!("the .env file named by dotenv, {}, does not exist", display_path(path)),
+                    format!("create it, or remove `dotenv` from {}", display_path(&config.settings.path)),
+                ));
+            }
+            vars
+        }
         None => Default::default(),
     };
     let overrides = Overrides { environment: config.environment.clone(), dotenv };
-    Ok(sources::layer(file, &overrides))
+    Ok(Loaded { entries: sources::layer(file, &overrides), partial: false })
 }

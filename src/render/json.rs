@@ -354,6 +354,7 @@ impl PlanDocument {
                 .map(|s| Skipped {
                     key: s.key.clone(),
                     name: s.variable.clone(),
+                    aliases: Vec::new(),
                     reason: match s.reason {
                         SkipDoc::NotSet => SkipReason::NotSet,
                         SkipDoc::SystemManaged => SkipReason::SystemManaged,
@@ -512,6 +513,7 @@ mod tests {
             skipped: vec![Skipped {
                 key: "database_url".into(),
                 name: "DATABASE_URL".into(),
+                aliases: Vec::new(),
                 reason: SkipReason::ShadowedBy("internal_database_url".into()),
                 location: Location::named("secrets.json:3:3"),
             }],
