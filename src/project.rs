@@ -436,9 +436,11 @@ pub fn load_profile(found: ProfileRef, selection: Selection<'_>) -> Result<Profi
                 "give the path of the profile's secrets file, such as ./secrets.json",
             ));
         }
+        // `./secrets.json` is shown as `secrets.json`: `.` segments are dropped (`..` are kept:
+        // resolving them is the file system's business, through symlinks).
         Some(text) => match expand_home(text, selection.home) {
-            Some(path) => path,
-            None => dir.join(text),
+            Some(path) => path.components().collect(),
+            None => dir.join(text).components().collect(),
         },
         None => dir.join("secrets.json"),
     };

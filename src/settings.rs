@@ -221,9 +221,10 @@ fn legacy_warning(profile: &Profile, legacy: &project::SecretsSettings, settings
         lines.push(format!("    mass_removal_threshold: {threshold}"));
     }
     let fields: Vec<String> = fields.iter().map(|f| format!("secrets.{f}")).collect();
+    let (belong, it) = if fields.len() == 1 { ("belongs", "it") } else { ("belong", "them") };
     format!(
-        "{}: {} belong to cloud-secrets, not to the platform, which rejects a profile.yaml holding them; they \
-         still work for now. Move them into {} (remove them from profile.yaml):\n{}",
+        "{}: {} {belong} to cloud-secrets, not to the platform, which rejects a profile.yaml holding {it}; for \
+         now cloud-secrets still reads {it}. Move {it} into {} (and remove {it} from profile.yaml):\n{}",
         project::locate(&profile.yaml, "secrets"),
         fields.join(", "),
         display_path(settings_path),

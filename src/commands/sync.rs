@@ -336,10 +336,6 @@ pub(super) fn apply(
     let plan = plan::plan(&desired, &scoped, record.as_ref());
     let whole_like = whole || matches!(scope, Scope::Rollback);
     let missing = crate::validate::required_missing_after(&desired, &plan, &fetched, whole_like);
-    match &loaded {
-        Some((_, review)) => gate_required(config, review, &missing, remote.display(), output, streams.err)?,
-        None => gate_required(config, &Review::of(config, &crate::sources::Loaded::default()).without_findings(), &missing, remote.display(), output, streams.err)?,
-    }
     if let Scope::Saved(saved) = &scope {
         check_saved_still_holds(saved, &desired, &fetched, &plan, config, remote)?;
     }
@@ -370,6 +366,16 @@ pub(super) fn apply(
         },
         _ => stdout_error(e),
     })?;
+    // A plan after which the platform's runtime would not start is shown, then refused.
+    let no_findings;
+    let review = match &loaded {
+        Some((_, review)) => review,
+        None => {
+            no_findings = Review::of(config, &crate::sources::Loaded::default()).without_findings();
+            &no_findings
+        }
+    };
+    gate_required(config, review, &missing, remote.display(), output, streams.err)?;
     if plan.is_empty() {
         if options.format != Format::Text {
             let _ = report(options.format, &plan, &[], None, config, remote, whole, output, streams.out);

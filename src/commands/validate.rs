@@ -149,11 +149,18 @@ pub(super) fn gate_required(
             missing.join(" and no "),
             if missing.len() == 1 { "it" } else { "them" }
         ),
-        hint: Some(format!(
-            "set oauth_at_rest_pepper (32 characters or more; cloud-secrets generate pepper --into \
-             oauth_at_rest_pepper makes one) and database_url in {}",
-            display_path(&config.profile.secrets_path())
-        )),
+        hint: Some(if review.partial {
+            format!(
+                "export OAUTH_AT_REST_PEPPER (32 characters or more) and DATABASE_URL for this run, or create {}",
+                display_path(&config.profile.secrets_path())
+            )
+        } else {
+            format!(
+                "set oauth_at_rest_pepper (32 characters or more; cloud-secrets generate pepper --into \
+                 oauth_at_rest_pepper makes one) and database_url in {}",
+                display_path(&config.profile.secrets_path())
+            )
+        }),
     })
 }
 

@@ -53,10 +53,30 @@ impl Project {
         project.with_canaries()
     }
 
-    /// An empty directory.
+    /// The root of a new project: a directory holding `services/` (which, beside
+    /// `.systemprompt/`, marks a systemprompt project's root) and nothing else.
     pub fn empty() -> Self {
+        let project = Self::bare();
+        std::fs::create_dir_all(project.root().join("services")).unwrap();
+        project
+    }
+
+    /// An empty directory: no project root.
+    pub fn bare() -> Self {
         let dir = tempfile::Builder::new().prefix("cs-test-").tempdir().unwrap();
         Self { dir, canaries: Vec::new(), value_files: Vec::new() }
+    }
+
+    /// Every file of the project with its bytes, to prove a command changed none of them.
+    pub fn snapshot_files(&self, suffix: &str) -> Vec<(PathBuf, Vec<u8>)> {
+        files(self.root())
+            .into_iter()
+            .filter(|f| f.to_string_lossy().ends_with(suffix))
+            .map(|f| {
+                let bytes = std::fs::read(&f).unwrap();
+                (f, bytes)
+            })
+            .collect()
     }
 
     /// Declares a file that holds values by design (a store named with --remote).
@@ -106,18 +126,23 @@ impl Project {
     }
 
     fn with_canaries(mut self) -> Self {
-        let credentials = PathBuf::from(".systemprompt/credentials.json");
-        if self.path(".systemprompt/credentials.json").exists() && !self.value_files.contains(&credentials) {
-            self.value_files.push(credentials);
+        // The files that hold values by design, wherever the project keeps them: secrets files
+        // (`secrets.json`, `<name>.secrets.json`), local stores, the platform's credentials and
+        // tenants, and `.env` files.
+        for file in files(self.root()) {
+            let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let holds_values = name.ends_with("secrets.json")
+                || name.ends_with("store.json")
+                || matches!(name, "credentials.json" | "tenants.json" | ".env");
+            let rel = file.strip_prefix(self.root()).unwrap().to_path_buf();
+            if holds_values && !self.value_files.contains(&rel) {
+                self.value_files.push(rel);
+            }
         }
-        if let Ok(profiles) = std::fs::read_dir(self.path(".systemprompt/profiles")) {
-            for profile in profiles.flatten() {
-                let rel = Path::new(".systemprompt/profiles").join(profile.file_name());
-                for name in ["secrets.json", "store.json"] {
-                    if !self.value_files.contains(&rel.join(name)) {
-                        self.value_files.push(rel.join(name));
-                    }
-                }
+        for profile in ["production", "staging", "prod", "local", "dev", "other"] {
+            let rel = Path::new(".systemprompt/profiles").join(profile).join("store.json");
+            if !self.value_files.contains(&rel) {
+                self.value_files.push(rel);
             }
         }
         let mut found = Vec::new();
@@ -319,7 +344,7 @@ fn copy_dir(from: &Path, to: &Path) {
 fn make_private_if_secret(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    if matches!(name, "secrets.json" | "credentials.json") {
+    if name.ends_with("secrets.json") || matches!(name, "credentials.json" | "tenants.json") {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
 }
