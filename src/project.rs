@@ -438,10 +438,10 @@ pub fn load_profile(found: ProfileRef, selection: Selection<'_>) -> Result<Profi
         }
         // `./secrets.json` is shown as `secrets.json`: `.` segments are dropped (`..` are kept:
         // resolving them is the file system's business, through symlinks).
-        Some(text) => match expand_home(text, selection.home) {
-            Some(path) => path.components().collect(),
-            None => dir.join(text).components().collect(),
-        },
+        Some(text) => tidy(&match expand_home(text, selection.home) {
+            Some(path) => path,
+            None => dir.join(text),
+        }),
         None => dir.join("secrets.json"),
     };
     if let Some(secrets) = &settings.secrets {
@@ -476,6 +476,31 @@ pub fn load_profile(found: ProfileRef, selection: Selection<'_>) -> Result<Profi
         ));
     }
     Ok(Profile { name, dir, yaml, layout, settings, secrets_file, warnings })
+}
+
+/// `path` without `.` segments, and without `..` segments where removing them names the same
+/// file (no symlink in the way), so that messages show `.systemprompt/secrets/x.json` rather than
+/// `.systemprompt/profiles/p/../../secrets/x.json`.
+fn tidy(path: &Path) -> PathBuf {
+    let plain: PathBuf = path.components().collect();
+    let mut lexical = PathBuf::new();
+    for component in plain.components() {
+        match component {
+            std::path::Component::ParentDir
+                if matches!(lexical.components().next_back(), Some(std::path::Component::Normal(_))) =>
+            {
+                lexical.pop();
+            }
+            other => lexical.push(other),
+        }
+    }
+    let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    let same_folder = plain.file_name() == lexical.file_name()
+        && matches!((plain.parent(), lexical.parent()), (Some(a), Some(b)) if same(a, b));
+    if same(&plain, &lexical) || same_folder { lexical } else { plain }
 }
 
 /// Substitutes `${VAR}` and `${VAR:-default}` in profile.yaml's text as the platform does, before

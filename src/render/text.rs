@@ -306,10 +306,20 @@ fn origin(write: &PlanWrite) -> String {
         (Source::PreviousVersion, _) => "as in the previous version".to_owned(),
         (Source::Derived, _) | (_, None) => "derived: the sorted list of custom secret names".to_owned(),
         (Source::File, Some(key)) => format!("from secrets.json `{key}`"),
-        (Source::DotEnv, Some(_)) => format!("from .env ({}, overrides secrets.json)", safe(&write.name)),
-        (Source::Environment, Some(_)) => format!("from the environment ({})", safe(&write.name)),
+        (Source::DotEnv, Some(key)) => format!("from .env ({}, overrides secrets.json)", read_names(key)),
+        (Source::Environment, Some(key)) => format!("from the environment ({})", read_names(key)),
         (Source::CommandLine, Some(_)) => "given to set".to_owned(),
     }
+}
+
+/// The variables the runtime reads a key from (the first that is set gave the value).
+fn read_names(key: &str) -> String {
+    let names = crate::policy::key_names(key);
+    std::iter::once(names.runtime.as_str())
+        .chain(names.also_read.iter().copied())
+        .map(safe)
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 fn change_reason(comparison: Comparison) -> &'static str {

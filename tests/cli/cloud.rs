@@ -33,6 +33,7 @@ fn expected() -> BTreeMap<String, String> {
         ("DATABASE_URL", "postgres://app:CANARY-dbpass-prod-2c4e@db.internal:5432/app"),
         ("GITHUB_TOKEN", "CANARY-github-remote-prod-6d1c"),
         ("JWT_SECRET", "CANARY-jwt-prod-8e1f0a3b5c7d9e2f4a6b8c0d1e3f5a7b"),
+        ("OAUTH_AT_REST_PEPPER", "CANARY-pepper-prod-3e9b1d7f5a2c8e4b6d0f"),
         ("OPENAI_API_KEY", "sk-CANARY-openai-prod-new-7d3a"),
         ("SIGNING_KEY_PEM", "CANARY-signing-prod-2f5b"),
         ("SYSTEMPROMPT_API_TOKEN", "CANARY-deploy-token-prod-8c3d"),
@@ -171,7 +172,7 @@ fn digests_round_trip_verifies_the_remote_and_reports_drift() {
     let sent: Vec<&String> = body["secrets"].as_object().unwrap().keys().collect();
     assert_eq!(
         sent,
-        ["CUSTOM_API_KEY", "DATABASE_URL", "OPENAI_API_KEY", "SYSTEMPROMPT_CUSTOM_SECRETS"],
+        ["CUSTOM_API_KEY", "DATABASE_URL", "OAUTH_AT_REST_PEPPER", "OPENAI_API_KEY", "SYSTEMPROMPT_CUSTOM_SECRETS"],
         "JWT_SECRET is verified equal and not rewritten"
     );
     let deleted: Vec<&str> = log.iter().filter(|r| r.method == "DELETE").map(|r| r.path.as_str()).collect();
@@ -617,7 +618,7 @@ fn two_applies_racing_on_one_tenant_never_lose_an_update() {
         let a = Project::fixture("cloud");
         let b = Project::fixture("cloud").write(
             SECRETS,
-            "{\n  \"jwt_secret\": \"CANARY-jwt-prod-8e1f0a3b5c7d9e2f4a6b8c0d1e3f5a7b\",\n  \"database_url\": \"postgres://b:CANARY-b-db@db/b\",\n  \"openai\": \"sk-CANARY-openai-from-b\",\n  \"b_only\": \"CANARY-b-only\"\n}\n",
+            "{\n  \"oauth_at_rest_pepper\": \"CANARY-pepper-b-0123456789abcdef0123\",\n  \"jwt_secret\": \"CANARY-jwt-prod-8e1f0a3b5c7d9e2f4a6b8c0d1e3f5a7b\",\n  \"database_url\": \"postgres://b:CANARY-b-db@db/b\",\n  \"openai\": \"sk-CANARY-openai-from-b\",\n  \"b_only\": \"CANARY-b-only\"\n}\n",
         );
         let spawn = |project: &Project| {
             Command::new(env!("CARGO_BIN_EXE_cloud-secrets"))

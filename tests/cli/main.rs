@@ -12,4 +12,5 @@ mod errors;
 mod formats;
 mod leaks;
 mod plan;
+mod platform;
 mod vault;
