@@ -4,6 +4,8 @@ use crate::support::{Input, Project, snapshot};
 
 const STORE: &str = ".systemprompt/profiles/staging/store.json";
 const FRESH_STORE: &str = ".systemprompt/profiles/production/store.json";
+const SECRETS: &str = ".systemprompt/profiles/staging/secrets.json";
+const SETTINGS: &str = ".systemprompt/cloud-secrets.yaml";
 
 #[test]
 fn plan_apply_plan_exits_2_0_0_and_converges() {
@@ -26,13 +28,15 @@ fn plan_apply_plan_exits_2_0_0_and_converges() {
         [
             "ANTHROPIC_API_KEY",
             "DATABASE_URL",
-            "JWT_SECRET",
             "MOLTBOOK_BUILDER",
+            "OAUTH_AT_REST_PEPPER",
             "OPENAI_API_KEY",
             "SYSTEMPROMPT_CUSTOM_SECRETS"
         ]
     );
-    assert_eq!(store["variables"]["SYSTEMPROMPT_CUSTOM_SECRETS"], "JWT_SECRET,MOLTBOOK_BUILDER");
+    // The custom list names what the deploy step writes beyond the standard six.
+    assert_eq!(store["variables"]["SYSTEMPROMPT_CUSTOM_SECRETS"], "MOLTBOOK_BUILDER");
+    assert_eq!(store["variables"]["OAUTH_AT_REST_PEPPER"], "CANARY-pepper-fresh-7d2e4c9a1b3f5e8d0c6a");
     assert_eq!(store["variables"]["OPENAI_API_KEY"], "sk-CANARY-openai-93d1");
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(project.path(FRESH_STORE)).unwrap().permissions().mode() & 0o777;
@@ -82,6 +86,11 @@ fn yes_on_the_terminal_applies() {
         assert!(!vars.contains_key(gone), "{gone} is still there");
     }
     assert_eq!(vars["OPENAI_API_KEY"], "sk-CANARY-openai-new-5e8f");
+    // internal_database_url is written under both names the runtime reads.
+    let internal = "postgres://app:CANARY-internal-db-4d2e@10.0.0.5:5432/app";
+    assert_eq!(vars["INTERNAL_DATABASE_URL"], internal);
+    assert_eq!(vars["DATABASE_URL"], internal);
+    assert_eq!(vars["OAUTH_AT_REST_PEPPER"], "CANARY-pepper-0e5b7d3a9c1f4e6b8a2d0c7e5f3a1b9d");
 }
 
 #[test]
@@ -204,12 +213,58 @@ fn apply_refuses_when_the_plan_cannot_be_shown() {
 
 #[test]
 fn an_emptied_secrets_file_does_not_wipe_the_remote() {
-    let project = Project::fixture("drift").write(".systemprompt/profiles/staging/secrets.json", "{}\n");
+    // `{}` would take the variables the platform requires off the remote: refused before the
+    // mass-removal guard is even asked, and --allow-mass-removal does not lift it.
+    let project = Project::fixture("drift").write(SECRETS, "{}\n");
     let before = project.read_bytes(STORE).unwrap();
     let plan = project.cmd(&["plan", "-q"]).run();
+    assert_eq!(plan.code, 1, "{}", plan.transcript());
     assert!(plan.stderr.contains("apply will refuse it without --allow-mass-removal"), "{}", plan.stderr);
     let out = project.cmd(&["apply", "--yes"]).run();
     assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(
+        out.stderr.contains(
+            "error: after this plan file:.systemprompt/profiles/staging/store.json would hold no \
+             OAUTH_AT_REST_PEPPER and no DATABASE_URL: the platform's runtime does not start without them; \
+             nothing was applied"
+        ),
+        "{}",
+        out.stderr
+    );
+    snapshot(&project, "apply_required_keys_refused", &out);
+    assert_eq!(project.read_bytes(STORE).unwrap(), before);
+    let forced = project.cmd(&["apply", "--yes", "-q", "--allow-mass-removal"]).run();
+    assert_eq!(forced.code, 1, "{}", forced.transcript());
+    assert!(
+        forced.stderr.contains("would hold no OAUTH_AT_REST_PEPPER and no DATABASE_URL"),
+        "{}",
+        forced.stderr
+    );
+    assert_eq!(project.read_bytes(STORE).unwrap(), before);
+
+    // Only the required keys left: the mass-removal guard itself refuses the five removals.
+    let project = Project::fixture("drift").write(
+        SECRETS,
+        "{\n  \"oauth_at_rest_pepper\": \"CANARY-pepper-only-0123456789abcdef0123\",\n  \
+         \"database_url\": \"postgres://app:CANARY-only-db@db.example.com:5432/app\"\n}\n",
+    );
+    let plan = project.cmd(&["plan", "-q"]).run();
+    assert_eq!(plan.code, 0, "{}", plan.transcript());
+    assert!(
+        plan.stderr.contains(
+            "this plan removes 5 of the 6 managed variables on the remote; apply will refuse it without \
+             --allow-mass-removal"
+        ),
+        "{}",
+        plan.stderr
+    );
+    let out = project.cmd(&["apply", "--yes"]).run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(
+        out.stderr.contains("refusing to apply: the plan removes 5 of the 6 managed variables"),
+        "{}",
+        out.stderr
+    );
     snapshot(&project, "apply_mass_removal_refused", &out);
     assert_eq!(project.read_bytes(STORE).unwrap(), before);
 
@@ -217,31 +272,39 @@ fn an_emptied_secrets_file_does_not_wipe_the_remote() {
     assert_eq!(out.code, 0, "{}", out.transcript());
     let store: serde_json::Value = serde_json::from_str(&project.read(STORE)).unwrap();
     let names: Vec<&String> = store["variables"].as_object().unwrap().keys().collect();
-    assert_eq!(names, ["SIGNING_KEY_PEM", "SYSTEMPROMPT_API_TOKEN"], "deploy-owned variables stay");
+    assert_eq!(
+        names,
+        ["DATABASE_URL", "OAUTH_AT_REST_PEPPER", "SIGNING_KEY_PEM", "SYSTEMPROMPT_API_TOKEN"],
+        "the required variables are written and deploy-owned variables stay"
+    );
 }
 
 #[test]
-fn the_threshold_comes_from_profile_yaml() {
-    // Removing one of six managed variables is within the default; a threshold of 0.1 is not.
-    let project = Project::fixture("drift").write(
-        ".systemprompt/profiles/staging/profile.yaml",
-        "secrets:\n  remote: file:store.json\n  mass_removal_threshold: 0.1\n",
-    );
-    let before = project.read_bytes(STORE).unwrap();
-    let out = project.cmd(&["apply", "--yes"]).run();
-    assert_eq!(out.code, 1, "{}", out.transcript());
-    assert!(out.stderr.contains("the plan removes 1 of the 6 managed variables"), "{}", out.stderr);
-    assert_eq!(project.read_bytes(STORE).unwrap(), before);
+fn the_threshold_comes_from_cloud_secrets_yaml() {
+    // Removing one of six managed variables is within the default; a threshold of 0.1 is not,
+    // whether the profile's section or `defaults:` sets it.
+    for settings in [
+        "profiles:\n  staging:\n    remote: file:profiles/staging/store.json\n    mass_removal_threshold: 0.1\n",
+        "defaults:\n  mass_removal_threshold: 0.1\nprofiles:\n  staging:\n    remote: file:profiles/staging/store.json\n",
+    ] {
+        let project = Project::fixture("drift").write(SETTINGS, settings);
+        let before = project.read_bytes(STORE).unwrap();
+        let out = project.cmd(&["apply", "--yes"]).run();
+        assert_eq!(out.code, 1, "{settings}: {}", out.transcript());
+        assert!(out.stderr.contains("the plan removes 1 of the 6 managed variables"), "{}", out.stderr);
+        assert_eq!(project.read_bytes(STORE).unwrap(), before);
+    }
+    let default = Project::fixture("drift");
+    assert_eq!(default.cmd(&["apply", "--yes", "-q"]).run().code, 0, "within the default threshold");
 }
 
 #[test]
 fn secrets_edited_while_the_question_waits_are_not_applied() {
     let project = Project::fixture("drift");
     let before = project.read_bytes(STORE).unwrap();
-    let secrets = ".systemprompt/profiles/staging/secrets.json";
-    let edited = project.read(secrets).replace("sk-CANARY-openai-new-5e8f", "sk-CANARY-openai-newer-6f9a");
+    let edited = project.read(SECRETS).replace("sk-CANARY-openai-new-5e8f", "sk-CANARY-openai-newer-6f9a");
     let out = project.cmd(&["apply"]).run_answering("y\n", || {
-        std::fs::write(project.path(secrets), &edited).unwrap();
+        std::fs::write(project.path(SECRETS), &edited).unwrap();
     });
     assert_eq!(out.code, 3, "{}", out.transcript());
     assert!(out.stderr.contains("changed while the question was waiting"), "{}", out.stderr);

@@ -1,6 +1,6 @@
-//! The bad-input corpus: malformed secrets.json, profile.yaml, `.env` and credentials.json files,
-//! files that are not what they should be (a directory, a FIFO, a symlink loop, an unreadable or
-//! huge file) and bad command-line arguments.
+//! The bad-input corpus: malformed secrets.json, profile.yaml, cloud-secrets.yaml, `.env`,
+//! sessions/index.json and credentials.json files, files that are not what they should be (a
+//! directory, a FIFO, a symlink loop, an unreadable or huge file) and bad command-line arguments.
 //!
 //! Every case must end with exit 1 (a bad file) or 64 (a usage error), print nothing on stdout
 //! (no plan), name the file (with `line:column` where the format has lines) or the offending
@@ -18,18 +18,31 @@ use crate::support::{Outcome, Project, snapshot};
 
 const SECRETS: &str = ".systemprompt/profiles/dev/secrets.json";
 const PROFILE: &str = ".systemprompt/profiles/dev/profile.yaml";
+const SETTINGS: &str = ".systemprompt/cloud-secrets.yaml";
+const INDEX: &str = ".systemprompt/sessions/index.json";
 const DOTENV: &str = ".env";
 const CREDENTIALS: &str = ".systemprompt/credentials.json";
 
-/// A profile that plans against the local store next to it.
-const LOCAL: &str = "secrets:\n  remote: file:store.json\n";
+/// A local profile.yaml as the platform accepts it (as far as cloud-secrets reads it: no warning
+/// about it is printed), its secrets file beside it.
+const LOCAL: &str =
+    "target: local\nsecrets:\n  secrets_path: ./secrets.json\n  validation: warn\n  source: file\n";
+/// cloud-secrets' settings naming the local store in profile dev's folder as its remote.
+const SETTINGS_LOCAL: &str = "profiles:\n  dev:\n    remote: file:profiles/dev/store.json\n";
+/// The same, also opting in to the project's `.env` (which is otherwise not read).
+const SETTINGS_DOTENV: &str =
+    "profiles:\n  dev:\n    remote: file:profiles/dev/store.json\n    dotenv: ../.env\n";
 /// A profile of the systemprompt cloud. Cases that use it pass `--remote http://127.0.0.1:1`:
 /// credentials are read before any request, so nothing listens there and nothing is sent.
-const CLOUD: &str = "target: cloud\ncloud:\n  tenant_id: t\n";
+const CLOUD: &str = "target: cloud\ncloud:\n  tenant_id: t\nsecrets:\n  secrets_path: ./secrets.json\n  \
+                     validation: warn\n  source: file\n";
+/// cloud-secrets' settings for the cloud profile: no remote (`target: cloud` names the API).
+const SETTINGS_CLOUD: &str = "profiles:\n  dev:\n    validation: warn\n";
 const NOWHERE: &str = "http://127.0.0.1:1";
 
-/// A desired state that passes every validation rule, so that a case shows only its own error.
-const GOOD: &str = "{\n  \"jwt_secret\": \"CANARY-jwt-0123456789abcdef0123456789abcdef\",\n  \
+/// A desired state that passes every validation rule (the platform's required keys, a pepper of
+/// 32 characters or more, a well-formed database URL), so that a case shows only its own error.
+const GOOD: &str = "{\n  \"oauth_at_rest_pepper\": \"CANARY-pepper-0123456789abcdef0123456789abcdef\",\n  \
                     \"database_url\": \"postgres://app:CANARY-pw@db.internal:5432/app\"\n}\n";
 
 /// One malformed input and what the tool must say about it.
@@ -45,6 +58,8 @@ struct Case {
     /// What stderr must contain: the file, with `line:column` where the format has lines, or the
     /// offending argument.
     names: &'static str,
+    /// Further text stderr must contain (a suggestion, the gist of the message).
+    says: &'static [&'static str],
     /// A file made unreadable with chmod 000 (see [`check`] for when the test runs as root).
     unreadable: Option<&'static str>,
     /// A further check on the project after the run; returns a problem, if any.
@@ -59,6 +74,7 @@ const CASE: Case = Case {
     args: &["plan"],
     code: 1,
     names: "",
+    says: &[],
     unreadable: None,
     also: |_| None,
 };
@@ -67,14 +83,37 @@ fn good_project() -> Project {
     local(GOOD)
 }
 
-/// A one-profile project planning against the local store, with this secrets.json.
+/// A one-profile project planning against the local store (named in cloud-secrets.yaml), with
+/// this secrets.json.
 fn local(secrets: &str) -> Project {
-    Project::empty().write(PROFILE, LOCAL).write(SECRETS, secrets)
+    Project::empty().write(PROFILE, LOCAL).write(SETTINGS, SETTINGS_LOCAL).write(SECRETS, secrets)
 }
 
 /// A one-profile cloud project (tenant `t`) with a valid secrets.json.
 fn cloud() -> Project {
-    Project::empty().write(PROFILE, CLOUD).write(SECRETS, GOOD)
+    Project::empty().write(PROFILE, CLOUD).write(SETTINGS, SETTINGS_CLOUD).write(SECRETS, GOOD)
+}
+
+/// A good project whose cloud-secrets.yaml opts in to the root `.env`, which holds this text.
+fn with_dotenv(text: &str) -> Project {
+    local(GOOD).write(SETTINGS, SETTINGS_DOTENV).write(DOTENV, text)
+}
+
+/// A good project whose cloud-secrets.yaml holds this text.
+fn settings(text: &str) -> Project {
+    local(GOOD).write(SETTINGS, text)
+}
+
+/// A good project whose profile.yaml holds this text.
+fn profile(text: &str) -> Project {
+    local(GOOD).write(PROFILE, text)
+}
+
+/// A good project with a second profile, `prod`, and so no profile to take by default.
+fn two_profiles() -> Project {
+    good_project()
+        .write(".systemprompt/profiles/prod/profile.yaml", LOCAL)
+        .write(".systemprompt/profiles/prod/secrets.json", GOOD)
 }
 
 /// Writes bytes that are not necessarily UTF-8 (the harness writes text only), mode 0600, and
@@ -114,7 +153,7 @@ fn directory(project: Project, rel: &str) -> Project {
 /// A secrets.json of 50 MiB of canary entries, five times the most the tool reads.
 fn fifty_megabytes() -> Project {
     use std::fmt::Write;
-    let project = Project::empty().write(PROFILE, LOCAL);
+    let project = Project::empty().write(PROFILE, LOCAL).write(SETTINGS, SETTINGS_LOCAL);
     let mut text = String::with_capacity(51 << 20);
     text.push_str("{\n");
     let mut i = 0;
@@ -161,13 +200,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "secrets_invalid_utf8",
-            project: || {
-                raw(
-                    Project::empty().write(PROFILE, LOCAL),
-                    SECRETS,
-                    b"{\n  \"jwt_secret\": \"CANARY-\xff-1\"\n}\n",
-                )
-            },
+            project: || raw(local(GOOD), SECRETS, b"{\n  \"jwt_secret\": \"CANARY-\xff-1\"\n}\n"),
             names: "secrets.json:2:25",
             ..CASE
         },
@@ -264,32 +297,51 @@ fn cases() -> Vec<Case> {
             ..CASE
         },
         Case {
-            // `MixedCase` can name a variable, so only the snake-case rule catches it: an error
-            // under strict validation.
-            name: "secrets_key_not_snake_case_strict",
+            // `MixedCase` can name a variable and is neither snake_case nor UPPER_CASE, so only
+            // the key-case rule catches it: an error under cloud-secrets.yaml's strict validation.
+            name: "secrets_key_case_strict",
             project: || {
-                Project::empty()
-                    .write(PROFILE, "secrets:\n  remote: file:store.json\n  validation: strict\n")
-                    .write(
-                        SECRETS,
-                        "{\n  \"jwt_secret\": \"CANARY-jwt-0123456789abcdef0123456789abcdef\",\n  \
-                         \"database_url\": \"postgres://app:CANARY-pw@db.internal:5432/app\",\n  \
-                         \"MixedCase\": \"CANARY-3\"\n}\n",
-                    )
+                local(
+                    "{\n  \"oauth_at_rest_pepper\": \"CANARY-pepper-0123456789abcdef0123456789abcdef\",\n  \
+                     \"database_url\": \"postgres://app:CANARY-pw@db.internal:5432/app\",\n  \
+                     \"MixedCase\": \"CANARY-3\"\n}\n",
+                )
+                .write(
+                    SETTINGS,
+                    "profiles:\n  dev:\n    remote: file:profiles/dev/store.json\n    validation: strict\n",
+                )
             },
             names: "secrets.json:4:3",
+            says: &["[key-case]"],
             ..CASE
         },
         Case {
             name: "secrets_two_keys_one_variable",
             project: || {
                 local(
-                    "{\n  \"jwt_secret\": \"CANARY-jwt-0123456789abcdef0123456789abcdef\",\n  \
+                    "{\n  \"oauth_at_rest_pepper\": \"CANARY-pepper-0123456789abcdef0123456789abcdef\",\n  \
                      \"database_url\": \"postgres://app:CANARY-pw@db.internal:5432/app\",\n  \
                      \"openai\": \"sk-CANARY-1\",\n  \"openai_api_key\": \"sk-CANARY-2\"\n}\n",
                 )
             },
             names: "secrets.json:5:3",
+            ..CASE
+        },
+        Case {
+            // A short pepper is always an error, whatever the validation mode.
+            name: "secrets_pepper_too_short",
+            project: || {
+                local(
+                    "{\n  \"oauth_at_rest_pepper\": \"CANARY-short\",\n  \
+                     \"database_url\": \"postgres://app:CANARY-pw@db.internal:5432/app\"\n}\n",
+                )
+                .write(
+                    SETTINGS,
+                    "profiles:\n  dev:\n    remote: file:profiles/dev/store.json\n    validation: skip\n",
+                )
+            },
+            names: "secrets.json:2:3",
+            says: &["[pepper-length]"],
             ..CASE
         },
         Case {
@@ -338,16 +390,11 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "secrets_is_a_directory",
-            project: || directory(Project::empty().write(PROFILE, LOCAL), SECRETS),
+            project: || directory(local(GOOD), SECRETS),
             names: SECRETS,
             ..CASE
         },
-        Case {
-            name: "secrets_is_a_fifo",
-            project: || fifo(Project::empty().write(PROFILE, LOCAL), SECRETS),
-            names: SECRETS,
-            ..CASE
-        },
+        Case { name: "secrets_is_a_fifo", project: || fifo(local(GOOD), SECRETS), names: SECRETS, ..CASE },
         // ---- profiles and profile.yaml ----
         Case {
             name: "profile_unknown",
@@ -364,18 +411,51 @@ fn cases() -> Vec<Case> {
             ..CASE
         },
         Case {
-            name: "profile_several_none_chosen",
+            // A folder without profile.yaml is not a profile, even when it holds a secrets file.
+            name: "profile_path_without_profile_yaml",
+            project: || good_project().write(".systemprompt/profiles/prod/secrets.json", GOOD),
+            args: &["plan", "--profile", "./.systemprompt/profiles/prod"],
+            names: ".systemprompt/profiles/prod",
+            says: &["holds no profile.yaml"],
+            ..CASE
+        },
+        Case {
+            name: "profile_name_without_profile_yaml",
+            project: || good_project().write(".systemprompt/profiles/prod/secrets.json", GOOD),
+            args: &["plan", "--profile", "prod"],
+            names: "`prod`",
+            says: &["available profiles: dev;"],
+            ..CASE
+        },
+        Case { name: "profile_several_none_chosen", project: two_profiles, names: "dev, prod", ..CASE },
+        Case {
+            // The session index is consulted only when neither --profile nor SYSTEMPROMPT_PROFILE
+            // chooses; with two profiles it is what decides.
+            name: "profile_session_index_not_json",
             project: || {
-                good_project()
-                    .write(".systemprompt/profiles/prod/profile.yaml", LOCAL)
-                    .write(".systemprompt/profiles/prod/secrets.json", GOOD)
+                two_profiles().write(INDEX, "{\n  \"version\": 1,\n  active_profile_name: \"prod\"\n}\n")
             },
-            names: "dev, prod",
+            names: "index.json:3:3",
+            ..CASE
+        },
+        Case {
+            name: "profile_session_index_active_profile_gone",
+            project: || {
+                two_profiles()
+                    .write(INDEX, "{\n  \"version\": 1,\n  \"active_profile_name\": \"staging\"\n}\n")
+            },
+            names: "index.json:3:3",
+            says: &["`staging`"],
             ..CASE
         },
         Case {
             name: "profile_cloud_without_tenant",
-            project: || Project::empty().write(PROFILE, "target: cloud\n").write(SECRETS, GOOD),
+            project: || {
+                cloud().write(
+                    PROFILE,
+                    "target: cloud\nsecrets:\n  secrets_path: ./secrets.json\n  source: file\n",
+                )
+            },
             // The tenant is missing, so there is no line of it; the file has lines, and the
             // message should point at the `target: cloud` that needs it.
             names: "profile.yaml:1:",
@@ -383,69 +463,82 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "profile_yaml_unterminated_quote",
-            project: || local(GOOD).write(PROFILE, "target: local\nsecrets:\n  remote: \"file:store.json\n"),
-            names: "profile.yaml:3:",
-            ..CASE
-        },
-        Case {
-            name: "profile_yaml_remote_is_a_list",
-            project: || local(GOOD).write(PROFILE, "secrets:\n  remote: [file:store.json]\n"),
-            names: "profile.yaml:2:11",
+            project: || {
+                profile("target: local\nsecrets:\n  secrets_path: \"./secrets.json\n  source: file\n")
+            },
+            names: "profile.yaml:3:17",
             ..CASE
         },
         Case {
             name: "profile_yaml_tab_indentation",
-            project: || local(GOOD).write(PROFILE, "secrets:\n\tremote: file:store.json\n"),
-            names: "profile.yaml:2:",
+            project: || profile("target: local\nsecrets:\n\tsecrets_path: ./secrets.json\n\tsource: file\n"),
+            names: "profile.yaml:3:",
+            says: &["tabs"],
             ..CASE
         },
         Case {
             name: "profile_yaml_duplicate_field",
             project: || {
-                local(GOOD)
-                    .write(PROFILE, "target: local\nsecrets:\n  remote: file:store.json\ntarget: cloud\n")
+                profile(
+                    "target: local\nsecrets:\n  secrets_path: ./secrets.json\n  source: file\ntarget: cloud\n",
+                )
             },
-            names: "profile.yaml:4:1",
+            names: "profile.yaml:5:1",
+            says: &["duplicate field `target`"],
             ..CASE
         },
         Case {
-            name: "profile_yaml_unknown_validation",
+            name: "profile_yaml_unknown_target",
+            project: || profile("target: moon\nsecrets:\n  secrets_path: ./secrets.json\n  source: file\n"),
+            names: "profile.yaml:1:9",
+            says: &["expected `local` or `cloud`"],
+            ..CASE
+        },
+        Case {
+            name: "profile_yaml_unknown_source",
             project: || {
-                local(GOOD).write(PROFILE, "secrets:\n  remote: file:store.json\n  validation: paranoid\n")
+                profile("target: local\nsecrets:\n  secrets_path: ./secrets.json\n  source: sideways\n")
             },
-            names: "profile.yaml:3:15",
+            names: "profile.yaml:4:11",
+            says: &["expected `file` or `env`"],
+            ..CASE
+        },
+        Case {
+            // `${VAR}` is substituted as the platform does: an unset variable without a default
+            // stays as written, which is no target.
+            name: "profile_yaml_unset_variable",
+            project: || {
+                profile(
+                    "target: ${NOPE}\nsecrets:\n  secrets_path: ${SECRETS_PATH:-./secrets.json}\n  \
+                     source: file\n",
+                )
+            },
+            names: "profile.yaml:1:9",
             ..CASE
         },
         Case {
             name: "profile_yaml_secrets_not_a_mapping",
-            project: || local(GOOD).write(PROFILE, "secrets: [file:store.json]\n"),
-            names: "profile.yaml:1:10",
+            project: || profile("target: local\nsecrets: [./secrets.json]\n"),
+            names: "profile.yaml:2:10",
             ..CASE
         },
         Case {
-            name: "profile_yaml_threshold_out_of_range",
-            project: || {
-                local(GOOD)
-                    .write(PROFILE, "secrets:\n  remote: file:store.json\n  mass_removal_threshold: 2\n")
-            },
-            names: "profile.yaml:3:",
-            ..CASE
-        },
-        Case {
-            name: "profile_yaml_remote_plain_http",
-            project: || {
-                local(GOOD).write(
-                    PROFILE,
-                    "target: cloud\ncloud:\n  tenant_id: t\nsecrets:\n  remote: http://example.com\n",
-                )
-            },
-            names: "profile.yaml:5:",
+            name: "profile_yaml_empty_secrets_path",
+            project: || profile("target: local\nsecrets:\n  secrets_path: \"\"\n  source: file\n"),
+            names: "profile.yaml:3:3",
+            says: &["secrets_path is empty"],
             ..CASE
         },
         Case {
             name: "profile_yaml_invalid_utf8",
-            project: || raw(local(GOOD), PROFILE, b"secrets:\n  remote: file:st\xffore.json\n"),
-            names: "profile.yaml:2:",
+            project: || {
+                raw(
+                    local(GOOD),
+                    PROFILE,
+                    b"target: local\nsecrets:\n  secrets_path: ./secr\xffets.json\n  source: file\n",
+                )
+            },
+            names: "profile.yaml:3:",
             ..CASE
         },
         Case {
@@ -454,70 +547,153 @@ fn cases() -> Vec<Case> {
             names: PROFILE,
             ..CASE
         },
-        // ---- .env at the project root ----
+        // ---- .systemprompt/cloud-secrets.yaml ----
+        Case {
+            name: "settings_misspelt_field",
+            project: || settings("profiles:\n  dev:\n    remtoe: file:profiles/dev/store.json\n"),
+            names: "cloud-secrets.yaml:3:5",
+            says: &["did you mean `remote`"],
+            ..CASE
+        },
+        Case {
+            name: "settings_unknown_top_level_key",
+            project: || settings("profile:\n  dev:\n    remote: file:profiles/dev/store.json\n"),
+            names: "cloud-secrets.yaml:1:1",
+            says: &["did you mean `profiles`"],
+            ..CASE
+        },
+        Case {
+            name: "settings_unknown_validation",
+            project: || {
+                settings(
+                    "profiles:\n  dev:\n    remote: file:profiles/dev/store.json\n    validation: paranoid\n",
+                )
+            },
+            names: "cloud-secrets.yaml:4:17",
+            says: &["`strict`"],
+            ..CASE
+        },
+        Case {
+            name: "settings_threshold_out_of_range",
+            project: || {
+                settings(
+                    "profiles:\n  dev:\n    remote: file:profiles/dev/store.json\n    mass_removal_threshold: 2\n",
+                )
+            },
+            names: "cloud-secrets.yaml:4:5",
+            says: &["between 0 and 1"],
+            ..CASE
+        },
+        Case {
+            name: "settings_remote_is_a_list",
+            project: || settings("profiles:\n  dev:\n    remote: [file:x]\n"),
+            names: "cloud-secrets.yaml:3:13",
+            ..CASE
+        },
+        Case {
+            name: "settings_tab_indentation",
+            project: || settings("profiles:\n  dev:\n\tremote: file:profiles/dev/store.json\n"),
+            names: "cloud-secrets.yaml:3:",
+            ..CASE
+        },
+        Case {
+            name: "settings_unterminated_quote",
+            project: || settings("profiles:\n  dev:\n    remote: \"file:profiles/dev/store.json\n"),
+            names: "cloud-secrets.yaml:3:",
+            ..CASE
+        },
+        Case {
+            name: "settings_remote_plain_http",
+            project: || settings("profiles:\n  dev:\n    remote: http://example.com\n"),
+            names: "cloud-secrets.yaml:3:5",
+            ..CASE
+        },
+        Case {
+            // The opt-in names a file that is not there: an error, not a silent skip.
+            name: "settings_dotenv_missing",
+            project: || {
+                settings(
+                    "profiles:\n  dev:\n    remote: file:profiles/dev/store.json\n    dotenv: ../missing.env\n",
+                )
+            },
+            names: "missing.env",
+            says: &["does not exist", "cloud-secrets.yaml"],
+            ..CASE
+        },
+        Case {
+            name: "settings_dotenv_empty",
+            project: || {
+                settings("profiles:\n  dev:\n    remote: file:profiles/dev/store.json\n    dotenv: \"\"\n")
+            },
+            names: "cloud-secrets.yaml:4:5",
+            ..CASE
+        },
+        Case {
+            name: "settings_invalid_utf8",
+            project: || raw(local(GOOD), SETTINGS, b"profiles:\n  dev:\n    remote: file:st\xffore.json\n"),
+            names: "cloud-secrets.yaml:3:20",
+            ..CASE
+        },
+        Case {
+            name: "settings_is_a_directory",
+            project: || directory(local(GOOD), SETTINGS),
+            names: SETTINGS,
+            ..CASE
+        },
+        // ---- .env at the project root, read where cloud-secrets.yaml opts in ----
         Case {
             name: "dotenv_unterminated_double_quote",
             project: || {
-                good_project().write(
-                    DOTENV,
-                    "# local overrides\nOPENAI_API_KEY=\"sk-CANARY-1\nGEMINI_API_KEY=AIza-CANARY-2\n",
-                )
+                with_dotenv("# local overrides\nOPENAI_API_KEY=\"sk-CANARY-1\nGEMINI_API_KEY=AIza-CANARY-2\n")
             },
             names: ".env:2:",
             ..CASE
         },
         Case {
             name: "dotenv_unterminated_single_quote_on_the_last_line",
-            project: || {
-                good_project().write(DOTENV, "GEMINI_API_KEY=AIza-CANARY-1\nOPENAI_API_KEY='sk-CANARY-2\n")
-            },
+            project: || with_dotenv("GEMINI_API_KEY=AIza-CANARY-1\nOPENAI_API_KEY='sk-CANARY-2\n"),
             names: ".env:2:",
             ..CASE
         },
         Case {
             name: "dotenv_line_without_equals",
-            project: || {
-                good_project().write(DOTENV, "GEMINI_API_KEY=AIza-CANARY-1\nOPENAI_API_KEY sk-CANARY-2\n")
-            },
+            project: || with_dotenv("GEMINI_API_KEY=AIza-CANARY-1\nOPENAI_API_KEY sk-CANARY-2\n"),
             names: ".env:2:",
             ..CASE
         },
         Case {
             name: "dotenv_space_in_an_unquoted_value",
             project: || {
-                good_project().write(
-                    DOTENV,
-                    "# local overrides\nGEMINI_API_KEY=AIza-CANARY-1\nJWT_SECRET=CANARY-2 CANARY-3\n",
-                )
+                with_dotenv("# local overrides\nGEMINI_API_KEY=AIza-CANARY-1\nJWT_SECRET=CANARY-2 CANARY-3\n")
             },
             names: ".env:3:",
             ..CASE
         },
         Case {
             name: "dotenv_name_with_dashes",
-            project: || good_project().write(DOTENV, "# local overrides\nOPENAI-API-KEY=sk-CANARY-1\n"),
+            project: || with_dotenv("# local overrides\nOPENAI-API-KEY=sk-CANARY-1\n"),
             names: ".env:2:",
             ..CASE
         },
         Case {
             name: "dotenv_unclosed_substitution",
-            project: || good_project().write(DOTENV, "PREFIX=CANARY-1\nJWT_SECRET=\"${PREFIX-CANARY-2\"\n"),
+            project: || with_dotenv("PREFIX=CANARY-1\nJWT_SECRET=\"${PREFIX-CANARY-2\"\n"),
             names: ".env:2:",
             ..CASE
         },
         Case {
             name: "dotenv_invalid_utf8",
-            project: || raw(good_project(), DOTENV, b"# local overrides\nOPENAI_API_KEY=sk-CANARY-\xff\n"),
+            project: || raw(with_dotenv(""), DOTENV, b"# local overrides\nOPENAI_API_KEY=sk-CANARY-\xff\n"),
             names: ".env:2:26",
             ..CASE
         },
         Case {
             name: "dotenv_is_a_directory",
-            project: || directory(good_project(), DOTENV),
+            project: || directory(with_dotenv(""), DOTENV),
             names: DOTENV,
             ..CASE
         },
-        Case { name: "dotenv_is_a_fifo", project: || fifo(good_project(), DOTENV), names: DOTENV, ..CASE },
+        Case { name: "dotenv_is_a_fifo", project: || fifo(with_dotenv(""), DOTENV), names: DOTENV, ..CASE },
         // ---- .systemprompt/credentials.json ----
         Case {
             name: "credentials_not_json",
@@ -738,8 +914,10 @@ fn rules(case: &Case, out: &Outcome) -> Vec<String> {
     if !out.stdout.is_empty() {
         problems.push("something on stdout".to_owned());
     }
-    if !out.stderr.contains(case.names) {
-        problems.push(format!("stderr does not contain {:?}", case.names));
+    for text in std::iter::once(&case.names).chain(case.says) {
+        if !out.stderr.contains(text) {
+            problems.push(format!("stderr does not contain {text:?}"));
+        }
     }
     if !out.stderr.lines().any(|line| line.trim_start().starts_with("hint:")) {
         problems.push("no `hint:` line".to_owned());
@@ -772,4 +950,24 @@ fn every_malformed_input_is_refused_with_its_location_and_a_fix() {
         cases.len(),
         failures.join("\n")
     );
+}
+
+/// A profile.yaml of earlier versions, still naming its remote in `secrets.remote` (relative to
+/// the profile's folder) and with no cloud-secrets.yaml, still plans. Not a corpus case, since it
+/// succeeds; errors.rs checks the warning's every line.
+#[test]
+fn a_legacy_profile_yaml_still_plans() {
+    let project = Project::empty()
+        .write(
+            PROFILE,
+            "target: local\nsecrets:\n  secrets_path: ./secrets.json\n  source: file\n  remote: file:store.json\n",
+        )
+        .write(SECRETS, GOOD);
+    let out = project.cmd(&["plan"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(out.stdout.contains("--- remote   file:.systemprompt/profiles/dev/store.json"), "{}", out.stdout);
+    assert!(out.stdout.contains("Plan: 3 to add, 0 to change, 0 to remove"), "{}", out.stdout);
+    assert!(out.stderr.contains("warning: .systemprompt/profiles/dev/profile.yaml:"), "{}", out.stderr);
+    assert!(out.stderr.contains("secrets.remote belongs to cloud-secrets"), "{}", out.stderr);
+    assert!(!out.stderr.contains("error"), "{}", out.stderr);
 }

@@ -27,7 +27,7 @@ fn detailed_exitcode_is_2_with_changes() {
     let project = Project::fixture("drift");
     let out = project.cmd(&["plan", "--detailed-exitcode", "-q"]).run();
     assert_eq!(out.code, 2, "{}", out.transcript());
-    assert_eq!(out.stdout, "Plan: 1 to add, 1 to change, 1 to remove, 2 to clean up.\n");
+    assert_eq!(out.stdout, "Plan: 2 to add, 1 to change, 1 to remove, 2 to clean up.\n");
 }
 
 #[test]
@@ -70,7 +70,11 @@ fn colour_follows_the_flag_and_no_color() {
 
 #[test]
 fn several_profiles_need_a_choice() {
+    // A folder without profile.yaml is not a profile: staging is still the only one.
     let project = Project::fixture("drift").write(".systemprompt/profiles/other/secrets.json", "{}");
+    let only = project.cmd(&["plan", "-q"]).run();
+    assert_eq!(only.code, 0, "{}", only.transcript());
+    let project = project.write(".systemprompt/profiles/other/profile.yaml", "target: local\n");
     let out = project.cmd(&["plan"]).run();
     assert_eq!(out.code, 1);
     snapshot(&project, "plan_two_profiles_no_choice", &out);
@@ -92,7 +96,7 @@ fn a_profile_can_be_named_by_path() {
     assert_eq!(by_dir.code, 0, "{}", by_dir.transcript());
     assert_eq!(by_yaml.stdout, by_dir.stdout);
     assert_eq!(by_home.stdout, by_dir.stdout);
-    assert!(by_dir.stdout.starts_with("Plan: 1 to add"));
+    assert!(by_dir.stdout.starts_with("Plan: 2 to add"), "{}", by_dir.stdout);
 }
 
 #[test]
@@ -104,14 +108,14 @@ fn an_unknown_profile_lists_the_real_ones() {
 }
 
 #[test]
-fn remote_flag_overrides_profile_yaml_and_is_relative_to_the_working_directory() {
+fn remote_flag_overrides_cloud_secrets_yaml_and_is_relative_to_the_working_directory() {
     let project = Project::fixture("drift").value_file("elsewhere.json");
     let out = project.cmd(&["plan", "--remote", "file:elsewhere.json"]).run();
     assert_eq!(out.code, 0);
     assert!(out.stdout.contains("remote file:elsewhere.json"), "{}", out.stdout);
     // The other store is empty, so everything is an addition.
     assert!(
-        out.stdout.contains("Plan: 5 to add, 0 to change, 0 to remove, 0 to clean up."),
+        out.stdout.contains("Plan: 6 to add, 0 to change, 0 to remove, 0 to clean up."),
         "{}",
         out.stdout
     );
@@ -123,8 +127,9 @@ fn remote_flag_overrides_profile_yaml_and_is_relative_to_the_working_directory()
 
 #[test]
 fn a_profile_without_a_remote_says_how_to_name_one() {
-    let project =
-        Project::empty().write(".systemprompt/profiles/dev/secrets.json", "{\"jwt_secret\": \"CANARY-x\"}");
+    let project = Project::empty()
+        .write(".systemprompt/profiles/dev/profile.yaml", "target: local\n")
+        .write(".systemprompt/profiles/dev/secrets.json", "{\"jwt_secret\": \"CANARY-x\"}");
     let out = project.cmd(&["plan"]).run();
     assert_eq!(out.code, 1);
     snapshot(&project, "plan_no_remote", &out);
@@ -136,18 +141,66 @@ fn outside_a_project_the_error_says_where_it_looked() {
     let out = project.cmd(&["plan"]).run();
     assert_eq!(out.code, 1);
     snapshot(&project, "plan_outside_project", &out);
+    // .systemprompt/ alone, without Cargo.toml, services/ or storage/ beside it, is no project.
+    let unmarked = Project::bare().write(".systemprompt/profiles/dev/profile.yaml", "target: local\n");
+    let out = unmarked.cmd(&["plan"]).run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(
+        out.stderr.contains("error: no systemprompt project in . or any parent directory"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn a_profile_yaml_named_by_path_is_the_one_read() {
+    // custom.yaml is profile `custom`: its secrets_path and its section of cloud-secrets.yaml.
     let project = Project::fixture("drift")
-        .write(".systemprompt/profiles/staging/custom.yaml", "secrets:\n  remote: file:other-store.json\n");
+        .value_file(".systemprompt/profiles/staging/other-store.json")
+        .write(
+            ".systemprompt/profiles/staging/custom.yaml",
+            "target: local\nsecrets:\n  secrets_path: ./custom-secrets.json\n  source: file\n",
+        )
+        .write(
+            ".systemprompt/profiles/staging/custom-secrets.json",
+            "{\"oauth_at_rest_pepper\": \"CANARY-custom-pepper-0123456789abcdef01\", \"database_url\": \"postgres://a:CANARY-c@h/d\"}\n",
+        )
+        .write(
+            ".systemprompt/cloud-secrets.yaml",
+            "profiles:\n  staging:\n    remote: file:profiles/staging/store.json\n  custom:\n    remote: file:profiles/staging/other-store.json\n",
+        );
     let out = project.cmd(&["plan", "--profile", ".systemprompt/profiles/staging/custom.yaml"]).run();
     assert_eq!(out.code, 0, "{}", out.transcript());
     assert!(
-        out.stdout.contains("remote file:.systemprompt/profiles/staging/other-store.json"),
+        out.stdout
+            .starts_with("Profile custom · remote file:.systemprompt/profiles/staging/other-store.json"),
         "{}",
         out.stdout
+    );
+    assert!(
+        out.stdout.contains("Plan: 2 to add, 0 to change, 0 to remove, 0 to clean up."),
+        "{}",
+        out.stdout
+    );
+    let applied = project
+        .cmd(&["apply", "--yes", "-q", "--profile", ".systemprompt/profiles/staging/custom.yaml"])
+        .run();
+    assert_eq!(applied.code, 0, "{}", applied.transcript());
+    let written = project.read(".systemprompt/profiles/staging/other-store.json");
+    assert!(
+        written.contains("CANARY-custom-pepper-0123456789abcdef01"),
+        "custom-secrets.json was not the one read"
+    );
+    assert!(!written.contains("OPENAI_API_KEY"), "staging's secrets.json was read");
+    // The flat layout keeps its state files beside it, prefixed with the profile's name.
+    let saved = project
+        .cmd(&["plan", "-q", "--out", "plan.json", "--profile", ".systemprompt/profiles/staging/custom.yaml"])
+        .run();
+    assert_eq!(saved.code, 0, "{}", saved.transcript());
+    assert!(project.path(".systemprompt/profiles/staging/custom.plan-key").exists());
+    assert!(
+        !project.path(".systemprompt/profiles/staging/plan-key").exists(),
+        "staging's state file was used"
     );
 }
 

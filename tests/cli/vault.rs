@@ -152,18 +152,23 @@ fn rollback_returns_to_the_previous_vault_version() {
     let (status, _) = request(
         "POST",
         &format!("/v1/secret/data/{path}"),
-        r#"{"data": {"OPENAI_API_KEY": "sk-CANARY-v1"}}"#,
+        r#"{"data": {"OAUTH_AT_REST_PEPPER": "CANARY-v1-pepper-0123456789abcdef0123", "DATABASE_URL": "postgres://v1:CANARY-v1@db/v1"}}"#,
     );
     assert_eq!(status, 200);
     assert_eq!(run(&["apply", "--yes", "-q"]).code, 0);
     assert_eq!(read_secret(&path).0, 2);
-    // Back to a version with one key of six: a mass removal, so the flag is needed.
-    assert_eq!(run(&["rollback", "--yes"]).code, 1);
+    // Back to a version with two keys of six: a mass removal, so the flag is needed.
+    let refused = run(&["rollback", "--yes"]);
+    assert_eq!(refused.code, 1, "{}", refused.transcript());
+    assert!(refused.stderr.contains("--allow-mass-removal"), "{}", refused.stderr);
     let out = run(&["rollback", "--yes", "--allow-mass-removal"]);
     assert_eq!(out.code, 0, "{}", out.transcript());
     let (version, data) = read_secret(&path);
     assert_eq!(version, 3);
-    assert_eq!(data, serde_json::json!({"OPENAI_API_KEY": "sk-CANARY-v1"}));
+    assert_eq!(
+        data,
+        serde_json::json!({"OAUTH_AT_REST_PEPPER": "CANARY-v1-pepper-0123456789abcdef0123", "DATABASE_URL": "postgres://v1:CANARY-v1@db/v1"})
+    );
 }
 
 #[test]
