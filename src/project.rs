@@ -220,8 +220,9 @@ pub fn list_profiles(root: &Path) -> Result<Vec<ProfileRef>> {
         // two profiles is never mistaken for one with only one.
         let file_name = entry.file_name().to_string_lossy().into_owned();
         if path.is_dir() {
+            // Anything named profile.yaml makes a profile; reading it says what is wrong with it.
             let yaml = path.join("profile.yaml");
-            if yaml.is_file() {
+            if yaml.symlink_metadata().is_ok() {
                 let profile = ProfileRef { name: file_name.clone(), yaml, layout: Layout::Folder };
                 found.insert(file_name, profile);
             }
@@ -374,7 +375,7 @@ fn profile_from_path(cwd: &Path, arg: &str, home: Option<&Path>) -> Result<Profi
     let path = expand_home(arg, home).unwrap_or_else(|| cwd.join(arg));
     let names_yaml = arg.ends_with(".yaml") || arg.ends_with(".yml");
     if names_yaml {
-        if !path.is_file() {
+        if path.symlink_metadata().is_err() {
             return Err(Error::config(
                 format!("profile path {} does not exist", display_path(&path)),
                 "pass a profile name, or the path of a profile's folder or of its profile.yaml",
@@ -403,7 +404,7 @@ fn profile_from_path(cwd: &Path, arg: &str, home: Option<&Path>) -> Result<Profi
         ));
     }
     let yaml = path.join("profile.yaml");
-    if !yaml.is_file() {
+    if yaml.symlink_metadata().is_err() {
         return Err(Error::config(
             format!("{} is not a profile: it holds no profile.yaml", display_path(&path)),
             "pass the folder of a profile (it holds profile.yaml), or the path of a profile's YAML file",
@@ -481,7 +482,7 @@ pub fn load_profile(found: ProfileRef, selection: Selection<'_>) -> Result<Profi
 /// `path` without `.` segments, and without `..` segments where removing them names the same
 /// file (no symlink in the way), so that messages show `.systemprompt/secrets/x.json` rather than
 /// `.systemprompt/profiles/p/../../secrets/x.json`.
-fn tidy(path: &Path) -> PathBuf {
+pub fn tidy(path: &Path) -> PathBuf {
     let plain: PathBuf = path.components().collect();
     let mut lexical = PathBuf::new();
     for component in plain.components() {
@@ -605,40 +606,69 @@ pub fn parse_settings(
     }
     // YAML's `null` (or `~`) for the whole document is a profile with no fields set.
     let settings: Option<ProfileSettings> = serde_yaml_ng::from_str(&text).map_err(|e| {
-        let full = e.to_string();
-        let mut message = safe_yaml_message(&full);
-        let mut location = match e.location() {
-            Some(loc) => Location::at(path, loc.line(), loc.column()),
-            None => Location::file(path),
-        };
-        // libyaml ends some messages with where the construct began ("..., while scanning a
-        // quoted scalar at line 3 column 11"): that is where the fix goes.
-        if full.contains(", while ")
-            && let Some((_, tail)) = full.rsplit_once(" at line ")
-            && let Some((line, column)) = tail.split_once(" column ")
-            && let (Ok(line), Ok(column)) = (line.parse::<usize>(), column.parse::<usize>())
-        {
-            location = Location::at(path, line, column);
-            message.push_str(" that starts here");
-        }
-        // serde points a duplicate at the start of its mapping; point at the duplicate itself.
-        if let Some(field) = message.split('`').nth(1).filter(|_| message.contains("duplicate field"))
-            && let Some((line, column)) = key_lines(&text, field).get(1)
-        {
-            location = Location::at(path, *line, *column);
-        }
-        let tab = location
-            .position
-            .and_then(|(line, _)| text.lines().nth(line.saturating_sub(1)))
-            .is_some_and(|l| l.contains('\t'));
-        let hint = if tab {
-            "YAML does not allow tabs for indentation: indent with spaces"
-        } else {
-            "see docs/profile-yaml.md for the fields cloud-secrets reads (target, cloud, secrets)"
-        };
-        Error::input(location, format!("invalid profile.yaml: {message}"), hint)
+        yaml_error(
+            path,
+            &text,
+            &e,
+            "profile.yaml",
+            "see docs/profile-yaml.md for the fields cloud-secrets reads (target, cloud, secrets)",
+        )
     })?;
     Ok(settings.unwrap_or_default())
+}
+
+/// A YAML parse error of `path` (whose text, after substitution, is `text`) at the line and
+/// column where the fix goes, without the value found there, with a hint: about tabs, about a
+/// `${VAR}` left as written, or `hint`.
+pub fn yaml_error(path: &Path, text: &str, e: &serde_yaml_ng::Error, what: &str, hint: &str) -> Error {
+    let full = e.to_string();
+    let mut message = safe_yaml_message(&full);
+    let mut location = match e.location() {
+        Some(loc) => Location::at(path, loc.line(), loc.column()),
+        None => Location::file(path),
+    };
+    // libyaml ends some messages with where the construct began ("..., while scanning a quoted
+    // scalar at line 3 column 11"): that is where the fix goes.
+    if full.contains(", while ")
+        && let Some((_, tail)) = full.rsplit_once(" at line ")
+        && let Some((line, column)) = tail.split_once(" column ")
+        && let (Ok(line), Ok(column)) = (line.parse::<usize>(), column.parse::<usize>())
+    {
+        location = Location::at(path, line, column);
+        message = match message.split_once(", while ") {
+            Some((head, context)) => {
+                let head = head.rsplit_once(" at line ").map_or(head, |(h, _)| h);
+                let context = context.rsplit_once(" at line ").map_or(context, |(c, _)| c);
+                format!("{head}, while {context} that starts here")
+            }
+            None => format!("{message} that starts here"),
+        };
+    }
+    // serde points a duplicate at the start of its mapping; point at the duplicate itself.
+    if let Some(field) = message.split('`').nth(1).filter(|_| message.contains("duplicate field"))
+        && let Some((line, column)) = key_lines(text, field).get(1)
+    {
+        location = Location::at(path, *line, *column);
+    }
+    let line = location.position.and_then(|(line, _)| text.lines().nth(line.saturating_sub(1)));
+    let hint = if line.is_some_and(|l| l.contains('\t')) || (message.contains("tab") && text.contains('\t')) {
+        "YAML does not allow tabs for indentation: indent with spaces".to_owned()
+    } else if let Some(name) = line.and_then(unresolved_variable) {
+        format!(
+            "`${{{name}}}` was left as written because {name} is not set in the environment: set it, or write a \
+             default as in `${{{name}:-value}}`"
+        )
+    } else {
+        hint.to_owned()
+    };
+    Error::input(location, format!("invalid {what}: {message}"), hint)
+}
+
+/// The name of a `${NAME}` placeholder that substitution left in `line`.
+fn unresolved_variable(line: &str) -> Option<String> {
+    let start = line.find("${")?;
+    let (name, _, _) = placeholder(&line[start + 2..])?;
+    Some(name.escape_debug().to_string())
 }
 
 /// serde_yaml's message without its position suffix and without the offending value, which

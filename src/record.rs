@@ -104,7 +104,7 @@ pub fn save(path: &Path, remote: &str, record: &LastApplied) -> Result<()> {
     file.remotes.insert(remote.to_owned(), record.clone());
     let mut bytes = serde_json::to_vec_pretty(&file).expect("the record serializes");
     bytes.push(b'\n');
-    crate::files::write_private(&path, &bytes)
+    crate::files::write_private(path, &bytes)
 }
 
 mod hex_bytes {

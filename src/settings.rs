@@ -78,8 +78,9 @@ pub struct Settings {
     pub ignore: (Vec<String>, Option<Origin>),
     /// How cloud-secrets' own advice checks are treated (default warn).
     pub validation: Validation,
-    /// A `.env` file to read as an override layer, if the settings opt in.
-    pub dotenv: Option<PathBuf>,
+    /// A `.env` file to read as an override layer, if the settings opt in, and where that is
+    /// written.
+    pub dotenv: Option<(PathBuf, Location)>,
     /// The share of managed variables a plan may remove before apply refuses it.
     pub mass_removal_threshold: f64,
     /// Remarks to show as warnings (fields still in profile.yaml).
@@ -166,7 +167,8 @@ pub fn load(root: Option<&Path>, profile: &Profile, home: Option<&Path>) -> Resu
                 "give the path of a .env file (relative to this file's folder), or remove the field",
             ));
         }
-        settings.dotenv = Some(project::expand_home(&text, home).unwrap_or_else(|| base.join(&text)));
+        let path = project::expand_home(&text, home).unwrap_or_else(|| base.join(&text));
+        settings.dotenv = Some((project::tidy(&path), at("dotenv")));
     }
     let threshold = match pick(&|s| s.mass_removal_threshold.is_some()) {
         Some(s) => s.mass_removal_threshold.map(|t| (t, at("mass_removal_threshold"))),
@@ -296,19 +298,7 @@ fn parse_error(path: &Path, text: &str, e: &serde_yaml_ng::Error) -> Error {
             hint,
         );
     }
-    let message = full.rsplit_once(" at line ").map_or(full.as_str(), |(head, _)| head);
-    let message = match (message.find("invalid type: "), message.find(", expected ")) {
-        (Some(start), Some(expected)) if start < expected => {
-            format!("{}invalid type{}", &message[..start], &message[expected..])
-        }
-        _ => match (message.find("unknown variant "), message.find(", expected ")) {
-            (Some(start), Some(expected)) if start < expected => {
-                format!("{}unknown variant{}", &message[..start], &message[expected..])
-            }
-            _ => message.to_owned(),
-        },
-    };
-    Error::input(location, format!("invalid {FILE_NAME}: {message}"), "see docs/settings.md for its fields")
+    project::yaml_error(path, text, e, FILE_NAME, "see docs/settings.md for its fields")
 }
 
 /// The first line where `key:` is written, with its column.

@@ -138,7 +138,7 @@ pub fn check_values(entries: &[Entry], mode: Validation) -> Vec<Finding> {
             findings.push(finding(
                 Rule::PepperLength,
                 "is shorter than 32 characters: the platform refuses it and does not start \
-                 (cloud-secrets generate pepper makes one)"
+                 (cloud-secrets generate pepper --into oauth_at_rest_pepper makes one)"
                     .to_owned(),
             ));
         }

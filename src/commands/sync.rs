@@ -91,9 +91,10 @@ pub(super) fn parse_assignments(args: &[String], stdin: bool) -> Result<Vec<(Str
                 ));
             }
         };
-        if assignments.iter().any(|(seen, _)| *seen == name) {
+        if let Some((seen, _)) = assignments.iter().find(|(seen, _)| policy::key_for(seen) == policy::key_for(&name)) {
+            let also = if *seen == name { String::new() } else { format!(" (as {seen})") };
             return Err(Error::usage(
-                format!("{name} is given more than once"),
+                format!("{name} is given more than once{also}"),
                 "give each variable once (a key and its variable name are the same variable)",
             ));
         }
@@ -147,7 +148,7 @@ pub(super) fn plan(
         let document = PlanDocument::of(&plan, subject(config, remote, true));
         refuse_to_overwrite(path)?;
         // A plan the platform could not start from is not saved for a later apply.
-        gate_required(config, &review, &missing, remote.display(), output, streams.err)?;
+        gate_required(config, &review, &missing, (remote.display(), false), output, streams.err)?;
         let key = PlanKey::load(&config.profile.state_file("plan-key"), &config.environment, true)?;
         SavedPlan::new(document, &key, &config.profile.yaml, remote.spec.identity(), &desired, &fetched)?
             .write(path)?;
@@ -178,7 +179,7 @@ pub(super) fn plan(
         );
     }
     if args.out.is_none() {
-        gate_required(config, &review, &missing, remote.display(), output, streams.err)?;
+        gate_required(config, &review, &missing, (remote.display(), false), output, streams.err)?;
     }
     Ok(if args.detailed_exitcode && !plan.is_empty() { exit::CHANGES } else { exit::OK })
 }
@@ -375,7 +376,7 @@ pub(super) fn apply(
             &no_findings
         }
     };
-    gate_required(config, review, &missing, remote.display(), output, streams.err)?;
+    gate_required(config, review, &missing, (remote.display(), true), output, streams.err)?;
     if plan.is_empty() {
         if options.format != Format::Text {
             let _ = report(options.format, &plan, &[], None, config, remote, whole, output, streams.out);
@@ -684,14 +685,18 @@ fn settable(
         };
         match (refusal, value) {
             (Some(why), _) => warn(output, err, &format!("not setting {name}: {why}")),
-            (None, Some(value)) => vars.push((
-                name.clone(),
-                DesiredVar {
-                    key: Some(policy::key_for(name)),
-                    value: value.clone(),
-                    source: Source::CommandLine,
-                },
-            )),
+            (None, Some(value)) => {
+                // A key's value goes under every name the whole plan writes it under (the
+                // runtime's and the deploy step's), so that the next plan has nothing to add.
+                let key = policy::key_for(name);
+                let written = policy::key_names(&key).written();
+                let names = if written.contains(name) { written } else { vec![name.clone()] };
+                for written_name in names.into_iter().filter(|n| !ignore.matches(n)) {
+                    let var =
+                        DesiredVar { key: Some(key.clone()), value: value.clone(), source: Source::CommandLine };
+                    vars.push((written_name, var));
+                }
+            }
             (None, None) => {}
         }
     }

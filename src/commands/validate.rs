@@ -103,14 +103,20 @@ pub(super) fn gate(config: &Config, review: &Review, output: &Output, err: &mut 
             let _ = writeln!(err, "  {} {}", palette.dim().apply_to("fix:"), concern.fix);
         }
     }
+    let platform = review.findings.iter().any(|f| f.rule.is_platform() && !f.rule.is_required_key());
     match errors {
         0 => Ok(()),
         n => Err(Error::Config {
             message: format!("{n} problem(s) with profile `{}`; nothing was planned", config.profile.name),
-            hint: Some(format!(
-                "fix them (cloud-secrets validate lists them); advice checks follow `validation` in {}",
-                display_path(&config.settings.path)
-            )),
+            hint: Some(if platform {
+                "fix them (cloud-secrets validate lists them): the platform's own rules hold whatever `validation` says"
+                    .to_owned()
+            } else {
+                format!(
+                    "fix them (cloud-secrets validate lists them); advice checks follow `validation` in {}",
+                    display_path(&config.settings.path)
+                )
+            }),
         }),
     }
 }
@@ -122,7 +128,7 @@ pub(super) fn gate_required(
     config: &Config,
     review: &Review,
     missing: &[String],
-    remote_name: &str,
+    (remote_name, applying): (&str, bool),
     output: &Output,
     err: &mut dyn Write,
 ) -> Result<()> {
@@ -142,12 +148,13 @@ pub(super) fn gate_required(
     if missing.is_empty() {
         return Ok(());
     }
+    let them = if missing.len() == 1 { "it" } else { "them" };
+    let outcome = if applying { "; nothing was applied" } else { ": this plan must not be applied" };
     Err(Error::Config {
         message: format!(
-            "after this plan {remote_name} would hold no {}: the platform's runtime does not start without {}; \
-             nothing was applied",
+            "after this plan {remote_name} would hold no {}: the platform's runtime does not start without \
+             {them}{outcome}",
             missing.join(" and no "),
-            if missing.len() == 1 { "it" } else { "them" }
         ),
         hint: Some(if review.partial {
             format!(
@@ -223,12 +230,13 @@ pub(super) fn load_desired(config: &Config) -> Result<Loaded> {
         return Ok(Loaded { entries: sources::from_environment(&config.environment)?, partial: true });
     };
     let dotenv = match &config.settings.dotenv {
-        Some(path) => {
+        Some((path, written)) => {
             let vars = sources::load_dotenv(path)?;
-            if vars.is_empty() && !path.exists() {
-                return Err(Error::config(
-                    format!("the .env file named by dotenv, {}, does not exist", display_path(path)),
-                    format!("create it, or remove `dotenv` from {}", display_path(&config.settings.path)),
+            if vars.is_empty() && path.symlink_metadata().is_err() {
+                return Err(Error::input(
+                    written.clone(),
+                    format!("dotenv names {}, which does not exist", display_path(path)),
+                    "create it, or remove `dotenv` (a path relative to this file's folder)",
                 ));
             }
             vars

@@ -542,9 +542,10 @@ fn cases() -> Vec<Case> {
             ..CASE
         },
         Case {
+            // A folder whose profile.yaml is not a file is not a profile: the project has none.
             name: "profile_yaml_is_a_directory",
             project: || directory(local(GOOD), PROFILE),
-            names: PROFILE,
+            names: "no profile.yaml under .systemprompt/profiles",
             ..CASE
         },
         // ---- .systemprompt/cloud-secrets.yaml ----
@@ -597,9 +598,12 @@ fn cases() -> Vec<Case> {
             ..CASE
         },
         Case {
+            // libyaml notices at the end of the stream (4:1) that the quote opened at 3:13 was
+            // never closed.
             name: "settings_unterminated_quote",
             project: || settings("profiles:\n  dev:\n    remote: \"file:profiles/dev/store.json\n"),
-            names: "cloud-secrets.yaml:3:",
+            names: "cloud-secrets.yaml:4:1",
+            says: &["quoted scalar"],
             ..CASE
         },
         Case {
@@ -966,8 +970,23 @@ fn a_legacy_profile_yaml_still_plans() {
     let out = project.cmd(&["plan"]).run();
     assert_eq!(out.code, 0, "{}", out.transcript());
     assert!(out.stdout.contains("--- remote   file:.systemprompt/profiles/dev/store.json"), "{}", out.stdout);
-    assert!(out.stdout.contains("Plan: 3 to add, 0 to change, 0 to remove"), "{}", out.stdout);
+    assert!(out.stdout.contains("Plan: 2 to add, 0 to change, 0 to remove"), "{}", out.stdout);
     assert!(out.stderr.contains("warning: .systemprompt/profiles/dev/profile.yaml:"), "{}", out.stderr);
     assert!(out.stderr.contains("secrets.remote belongs to cloud-secrets"), "{}", out.stderr);
     assert!(!out.stderr.contains("error"), "{}", out.stderr);
+}
+
+/// The `.env` cases above opt in with `dotenv:`; without it the project's `.env` is not read at
+/// all, so even one that cannot be parsed (and would override a key) changes nothing.
+#[test]
+fn a_dotenv_that_is_not_opted_in_is_not_read() {
+    let project = local(GOOD).write(DOTENV, "DATABASE_URL=\"postgres://x:CANARY-dot@h/db\nOPENAI-API-KEY\n");
+    let out = project.cmd(&["plan"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(
+        out.stdout.contains("+ DATABASE_URL          add       from secrets.json `database_url`"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains(".env") && !out.stderr.contains(".env"), "{}", out.transcript());
 }

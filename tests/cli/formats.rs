@@ -43,6 +43,7 @@ fn plan_json_follows_the_schema_and_describes_each_change() {
     assert_eq!(
         changes,
         [
+            ("add".into(), "INTERNAL_DATABASE_URL".into()),
             ("add".into(), "OAUTH_AT_REST_PEPPER".into()),
             ("change".into(), "OPENAI_API_KEY".into()),
             ("remove".into(), "LEGACY_WEBHOOK_SECRET".into()),
@@ -50,10 +51,13 @@ fn plan_json_follows_the_schema_and_describes_each_change() {
             ("cleanup".into(), "SYSTEMPROMPT_API_URL".into()),
         ]
     );
-    assert_eq!(doc["changes"][1]["key"], "openai");
-    assert_eq!(doc["changes"][1]["source"], "file");
-    assert_eq!(doc["changes"][1]["comparison"], "differs");
-    assert_eq!(doc["changes"][4]["class"], "stale");
+    assert_eq!(doc["changes"][0]["key"], "internal_database_url");
+    assert_eq!(doc["changes"][2]["key"], "openai");
+    assert_eq!(doc["changes"][2]["source"], "file");
+    assert_eq!(doc["changes"][2]["comparison"], "differs");
+    assert_eq!(doc["changes"][4]["class"], "system_managed");
+    assert_eq!(doc["changes"][5]["class"], "stale");
+    assert_eq!(doc["summary"]["add"], 2);
     assert_eq!(doc["summary"]["cleanup"], 2);
     snapshot(&project, "json_plan_drift", &out);
     // --detailed-exitcode works the same in every format.
@@ -63,7 +67,10 @@ fn plan_json_follows_the_schema_and_describes_each_change() {
 
 #[test]
 fn json_records_the_source_of_overridden_values_and_what_could_not_be_compared() {
-    let project = Project::fixture("fresh").write(".env", "OPENAI_API_KEY=sk-CANARY-dotenv-json\n");
+    let project = Project::fixture("fresh").write(".env", "OPENAI_API_KEY=sk-CANARY-dotenv-json\n").write(
+        ".systemprompt/cloud-secrets.yaml",
+        "profiles:\n  production:\n    remote: file:profiles/production/store.json\n    dotenv: ../.env\n",
+    );
     let out =
         project.cmd(&["plan", "--format", "json"]).env("ANTHROPIC_API_KEY", "sk-ant-CANARY-env-json").run();
     let doc = json_of(&out);
@@ -134,7 +141,7 @@ fn markdown_for_pull_requests() {
     // Long lists are folded.
     let many: String = (0..14).map(|i| format!("  \"custom_{i:02}\": \"CANARY-many-{i}\",\n")).collect();
     let big = Project::fixture("fresh")
-        .write(".systemprompt/profiles/production/secrets.json", &format!("{{\n{many}  \"jwt_secret\": \"CANARY-jwt-0123456789abcdef0123456789abcdef\",\n  \"database_url\": \"postgres://a:CANARY-b@c/d\"\n}}\n"));
+        .write(".systemprompt/profiles/production/secrets.json", &format!("{{\n{many}  \"oauth_at_rest_pepper\": \"CANARY-pepper-0123456789abcdef0123456789abcdef\",\n  \"database_url\": \"postgres://a:CANARY-b@c/d\"\n}}\n"));
     let out = big.cmd(&["plan", "--format", "markdown"]).run();
     assert!(out.stdout.contains("<details><summary>Additions and changes (17)</summary>"), "{}", out.stdout);
     snapshot(&big, "markdown_plan_folded", &out);
@@ -173,9 +180,11 @@ fn a_saved_plan_applies_exactly_as_reviewed() {
 fn stale_case(name: &str, meanwhile: impl FnOnce(&Project) -> Vec<&'static str>, expected: &str) {
     let project = Project::fixture("drift")
         .write(".systemprompt/profiles/other/secrets.json", "{\"jwt_secret\": \"CANARY-other-jwt\"}\n")
+        .write(".systemprompt/profiles/other/profile.yaml", "target: local\n")
         .write(
-            ".systemprompt/profiles/other/profile.yaml",
-            "secrets:\n  remote: file:../staging/store.json\n",
+            ".systemprompt/cloud-secrets.yaml",
+            "profiles:\n  staging:\n    remote: file:profiles/staging/store.json\n    dotenv: ../.env\n  \
+             other:\n    remote: file:profiles/staging/store.json\n",
         )
         .write(".env", "# overrides, written by some cases\n");
     assert_eq!(project.cmd(&["plan", "--profile", "staging", "--out", "plan.json", "-q"]).run().code, 0);
