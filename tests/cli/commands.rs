@@ -567,7 +567,8 @@ fn the_environment_and_dotenv_override_secrets_json() {
     let out = project.cmd(&["plan"]).run();
     assert_eq!(out.code, 1, "{}", out.transcript());
     assert!(
-        out.stderr.contains("error: the .env file named by dotenv, .systemprompt/../.env, does not exist"),
+        out.stderr
+            .contains("error: .systemprompt/cloud-secrets.yaml:4:5: dotenv names .env, which does not exist"),
         "{}",
         out.stderr
     );
