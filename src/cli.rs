@@ -87,13 +87,15 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
-    /// Profile to use: a name under .systemprompt/profiles/, or a path to a profile directory or
-    /// its profile.yaml [default: $SYSTEMPROMPT_PROFILE, else the only profile]. For init: the
-    /// name of the profile to create [default: local]
+    /// Profile to use: a name under .systemprompt/profiles/, or a path to a profile's folder or
+    /// its profile.yaml [default: $SYSTEMPROMPT_PROFILE, else the active profile of
+    /// .systemprompt/sessions/index.json, else the only profile]. For init: the name of the
+    /// profile to create [default: local]
     #[arg(long, global = true, value_name = "NAME|PATH")]
     pub profile: Option<String>,
 
-    /// Remote to plan against, overriding profile.yaml `secrets.remote` (e.g. file:store.json)
+    /// Remote to plan against, overriding `remote` in .systemprompt/cloud-secrets.yaml (e.g.
+    /// file:store.json)
     #[arg(long, global = true, value_name = "REMOTE")]
     pub remote: Option<String>,
 
@@ -159,7 +161,8 @@ pub enum Command {
     /// Generate a secret
     #[command(after_help = GENERATE_EXAMPLES)]
     Generate(GenerateArgs),
-    /// Scaffold a profile: secrets.json (mode 0600), profile.yaml and a .gitignore
+    /// Scaffold a profile: profile.yaml, secrets.json (mode 0600), its cloud-secrets.yaml section
+    /// and a .gitignore
     #[command(after_help = INIT_EXAMPLES)]
     Init,
     /// List the project's profiles with their target, tenant and remote

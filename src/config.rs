@@ -172,10 +172,11 @@ impl Config {
         let root = project::find_root(&profile.dir);
         let settings = crate::settings::load(root.as_deref(), &profile, env.home.as_deref())?;
         let ignore = crate::policy::Ignore::new(&settings.ignore.0).map_err(|message| {
-            let location = settings.ignore.1.as_ref().map_or_else(
-                || Location::file(&settings.path),
-                |origin| origin.location().clone(),
-            );
+            let location = settings
+                .ignore
+                .1
+                .as_ref()
+                .map_or_else(|| Location::file(&settings.path), |origin| origin.location().clone());
             Error::input(
                 location,
                 format!("ignore: {message}"),

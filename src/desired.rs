@@ -124,7 +124,12 @@ impl Desired {
 
     /// Builds the desired state. `partial` is true when the entries come from the environment
     /// alone: then a managed variable on the remote that no entry names is kept, and stays listed.
-    pub fn build(entries: Vec<Entry>, remote: &Remote, ignore: policy::Ignore, partial: bool) -> Result<Self> {
+    pub fn build(
+        entries: Vec<Entry>,
+        remote: &Remote,
+        ignore: policy::Ignore,
+        partial: bool,
+    ) -> Result<Self> {
         // Null, empty and whitespace-only values are "not set", as the platform reads them.
         let entries: Vec<Entry> =
             entries.into_iter().map(|e| Entry { value: e.value.filter(|v| !v.is_blank()), ..e }).collect();
@@ -165,7 +170,11 @@ impl Desired {
             match (reason, entry.value) {
                 (None, Some(value)) => {
                     for written_name in written.iter().filter(|n| !desired.ignore.matches(n)) {
-                        let var = DesiredVar { key: Some(entry.key.clone()), value: value.clone(), source: entry.source };
+                        let var = DesiredVar {
+                            key: Some(entry.key.clone()),
+                            value: value.clone(),
+                            source: entry.source,
+                        };
                         desired.vars.insert(written_name.clone(), var);
                     }
                     listed.push(names.deploy);
@@ -446,7 +455,10 @@ mod tests {
     #[test]
     fn a_renamed_key_claims_both_its_names() {
         let e = build(&[("github", Some("a")), ("GITHUB", Some("b"))]).unwrap_err();
-        assert!(e.to_string().contains("`GITHUB` and `github` (at 2:3) both map to the variable GITHUB"), "{e}");
+        assert!(
+            e.to_string().contains("`GITHUB` and `github` (at 2:3) both map to the variable GITHUB"),
+            "{e}"
+        );
         let d = build(&[("github", Some("")), ("zeta", Some("z"))]).unwrap();
         assert_eq!(d.unset_names().collect::<Vec<_>>(), ["GITHUB_TOKEN", "GITHUB"]);
     }

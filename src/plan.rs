@@ -241,7 +241,9 @@ pub fn plan(desired: &Desired, remote: &Remote, record: Option<&LastApplied>) ->
         let comparison = match remote.vars.get(name) {
             None => Comparison::Absent,
             Some(RemoteValue::Value(current)) if *current == var.value => Comparison::Equal,
-            Some(RemoteValue::Value(current)) if is_list && same_list(current, &var.value) => Comparison::Equal,
+            Some(RemoteValue::Value(current)) if is_list && same_list(current, &var.value) => {
+                Comparison::Equal
+            }
             Some(RemoteValue::Value(_)) => Comparison::Differs,
             Some(RemoteValue::Digest(digest)) => {
                 let salt = remote.digest_salt.as_deref().unwrap_or_default();
@@ -441,7 +443,11 @@ mod tests {
     #[test]
     fn the_custom_list_is_compared_as_a_set() {
         let d = desired(&[("jwt_secret", "j"), ("zeta", "z")]);
-        let r = remote(&[("JWT_SECRET", "j"), ("ZETA", "z"), ("SYSTEMPROMPT_CUSTOM_SECRETS", "ZETA, JWT_SECRET")]);
+        let r = remote(&[
+            ("JWT_SECRET", "j"),
+            ("ZETA", "z"),
+            ("SYSTEMPROMPT_CUSTOM_SECRETS", "ZETA, JWT_SECRET"),
+        ]);
         assert!(plan(&d, &r).is_empty());
         let r = remote(&[("JWT_SECRET", "j"), ("ZETA", "z"), ("SYSTEMPROMPT_CUSTOM_SECRETS", "ZETA,OTHER")]);
         assert_eq!(names(&plan(&d, &r).change), ["SYSTEMPROMPT_CUSTOM_SECRETS"]);
@@ -474,7 +480,8 @@ mod tests {
             value: Some(SecretValue::new("o")),
             location: Location::named("environment variable OPENAI_API_KEY"),
         }];
-        let r = remote(&[("OPENAI_API_KEY", "old"), ("LEGACY", "x"), ("SYSTEMPROMPT_CUSTOM_SECRETS", "LEGACY")]);
+        let r =
+            remote(&[("OPENAI_API_KEY", "old"), ("LEGACY", "x"), ("SYSTEMPROMPT_CUSTOM_SECRETS", "LEGACY")]);
         let d = Desired::build(entries, &r, crate::policy::Ignore::default(), true).unwrap();
         let p = plan(&d, &r);
         assert_eq!(names(&p.change), ["OPENAI_API_KEY"]);
@@ -551,7 +558,12 @@ mod tests {
 
     #[test]
     fn names_only_remotes_are_compared_with_the_last_apply() {
-        let d = desired(&[("openai", "o"), ("gemini", "g-new"), ("oauth_at_rest_pepper", "gh"), ("anthropic", "a")]);
+        let d = desired(&[
+            ("openai", "o"),
+            ("gemini", "g-new"),
+            ("oauth_at_rest_pepper", "gh"),
+            ("anthropic", "a"),
+        ]);
         let r = names_only(&["OPENAI_API_KEY", "GEMINI_API_KEY", "OAUTH_AT_REST_PEPPER"]);
         let mut record = LastApplied::new(vec![7; 16]);
         record.remember("OPENAI_API_KEY", &SecretValue::new("o"));

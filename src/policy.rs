@@ -255,7 +255,10 @@ mod tests {
             "moltbook_builder",
         ] {
             assert_eq!(key_for(&variable_name(key)), key);
-            assert_eq!(key_for(&key_names(key).deploy), if key == "internal_database_url" { "database_url" } else { key });
+            assert_eq!(
+                key_for(&key_names(key).deploy),
+                if key == "internal_database_url" { "database_url" } else { key }
+            );
         }
         assert_eq!(key_for("KIMI_API_KEY"), "moonshot");
         assert_eq!(key_for("DASHSCOPE_API_KEY"), "qwen");

@@ -230,7 +230,10 @@ pub fn list_profiles(root: &Path) -> Result<Vec<ProfileRef>> {
             && path.is_file()
             && !found.get(name).is_some_and(|p| p.layout == Layout::Folder)
         {
-            found.insert(name.to_owned(), ProfileRef { name: name.to_owned(), yaml: path, layout: Layout::Flat });
+            found.insert(
+                name.to_owned(),
+                ProfileRef { name: name.to_owned(), yaml: path, layout: Layout::Flat },
+            );
         }
     }
     Ok(found.into_values().collect())
@@ -298,7 +301,11 @@ pub fn choose(cwd: &Path, selection: Selection<'_>) -> Result<(ProfileRef, Profi
             Some(found) => Ok((found.clone(), ProfileOrigin::Session)),
             None => Err(Error::input(
                 index,
-                format!("the active profile `{}` has no profile.yaml in {}", name.escape_debug(), display_path(&profiles_dir)),
+                format!(
+                    "the active profile `{}` has no profile.yaml in {}",
+                    name.escape_debug(),
+                    display_path(&profiles_dir)
+                ),
                 format!("{}; or switch profiles with the platform's CLI", available(&profiles)),
             )),
         };
@@ -650,6 +657,7 @@ pub fn yaml_error(path: &Path, text: &str, e: &serde_yaml_ng::Error, what: &str,
     {
         location = Location::at(path, *line, *column);
     }
+    let message = strip_positions(&message);
     let line = location.position.and_then(|(line, _)| text.lines().nth(line.saturating_sub(1)));
     let hint = if line.is_some_and(|l| l.contains('\t')) || (message.contains("tab") && text.contains('\t')) {
         "YAML does not allow tabs for indentation: indent with spaces".to_owned()
@@ -662,6 +670,30 @@ pub fn yaml_error(path: &Path, text: &str, e: &serde_yaml_ng::Error, what: &str,
         hint.to_owned()
     };
     Error::input(location, format!("invalid {what}: {message}"), hint)
+}
+
+/// `message` without any " at line N column M" in it: the location says where.
+fn strip_positions(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(" at line ") {
+        let tail = &rest[at + 9..];
+        let digits = |t: &str| t.chars().take_while(char::is_ascii_digit).count();
+        let line_len = digits(tail);
+        let column = tail[line_len..].strip_prefix(" column ").filter(|_| line_len > 0);
+        match column.map(|c| (c, digits(c))) {
+            Some((column, column_len)) if column_len > 0 => {
+                out.push_str(&rest[..at]);
+                rest = &column[column_len..];
+            }
+            _ => {
+                out.push_str(&rest[..at + 9]);
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The name of a `${NAME}` placeholder that substitution left in `line`.
@@ -738,6 +770,15 @@ mod tests {
         ] {
             assert_eq!(substitute(input, &env), output, "{input:?}");
         }
+    }
+
+    #[test]
+    fn positions_are_left_to_the_location() {
+        assert_eq!(
+            strip_positions("found x at line 3 column 1, while scanning y at line 2 column 10"),
+            "found x, while scanning y"
+        );
+        assert_eq!(strip_positions("at line one"), "at line one");
     }
 
     #[test]
@@ -820,7 +861,11 @@ mod tests {
         assert!(e.contains("2 profiles (local, production) and no active one"), "{e}");
         let index = dir.path().join(".systemprompt/sessions/index.json");
         std::fs::create_dir_all(index.parent().unwrap()).unwrap();
-        std::fs::write(&index, r#"{"version": 1, "sessions": {}, "active_key": null, "active_profile_name": "production"}"#).unwrap();
+        std::fs::write(
+            &index,
+            r#"{"version": 1, "sessions": {}, "active_key": null, "active_profile_name": "production"}"#,
+        )
+        .unwrap();
         assert_eq!(pick(None, None).unwrap(), ("production".into(), ProfileOrigin::Session));
         assert_eq!(pick(None, Some("local")).unwrap(), ("local".into(), ProfileOrigin::Environment));
         assert_eq!(pick(Some("local"), Some("production")).unwrap(), ("local".into(), ProfileOrigin::Flag));
@@ -857,7 +902,10 @@ mod tests {
         assert_eq!(path, Path::new("/abs/s.json"));
         let (_, warnings) = resolve("secrets:\n  remote: file:store.json\n  bogus: 1\n").unwrap();
         assert!(warnings[0].contains("requires secrets.secrets_path and secrets.source"), "{warnings:?}");
-        assert!(warnings[1].contains("profile.yaml:3:3: `secrets.bogus` is not a field the platform defines"), "{warnings:?}");
+        assert!(
+            warnings[1].contains("profile.yaml:3:3: `secrets.bogus` is not a field the platform defines"),
+            "{warnings:?}"
+        );
     }
 
     #[test]

@@ -70,7 +70,6 @@ struct RecordFile {
     remotes: BTreeMap<String, LastApplied>,
 }
 
-
 fn read(path: &Path) -> Result<RecordFile> {
     let Some(bytes) = crate::files::read_limited(path, 64 * 1024 * 1024, FILE_NAME)? else {
         return Ok(RecordFile { format: FORMAT, remotes: BTreeMap::new() });

@@ -265,7 +265,8 @@ fn read(path: &Path) -> Result<(SettingsFile, String)> {
     if text.trim().is_empty() {
         return Ok((SettingsFile::default(), text));
     }
-    let file: Option<SettingsFile> = serde_yaml_ng::from_str(&text).map_err(|e| parse_error(path, &text, &e))?;
+    let file: Option<SettingsFile> =
+        serde_yaml_ng::from_str(&text).map_err(|e| parse_error(path, &text, &e))?;
     Ok((file.unwrap_or_default(), text))
 }
 
@@ -321,9 +322,11 @@ fn section_line(text: &str, path: &[&str], key: &str) -> Option<(usize, usize)> 
     let indent = |line: &str| line.len() - line.trim_start().len();
     let is_key = |line: &str, key: &str| {
         let t = line.trim_start();
-        let t = t.strip_prefix('"').and_then(|r| r.strip_prefix(key)).and_then(|r| r.strip_prefix('"')).or_else(
-            || t.strip_prefix(key),
-        );
+        let t = t
+            .strip_prefix('"')
+            .and_then(|r| r.strip_prefix(key))
+            .and_then(|r| r.strip_prefix('"'))
+            .or_else(|| t.strip_prefix(key));
         t.is_some_and(|r| r.trim_start().starts_with(':'))
     };
     let (mut from, mut to, mut min_indent) = (0usize, lines.len(), 0usize);

@@ -111,15 +111,16 @@ pub fn layer(file: Vec<FileEntry>, overrides: &Overrides) -> Vec<Entry> {
             let names = policy::key_names(&entry.key);
             let read = || std::iter::once(names.runtime.as_str()).chain(names.also_read.iter().copied());
             let set = |value: &&SecretValue| !value.is_blank();
-            let (value, source) = if let Some(value) = read().find_map(|n| overrides.environment.get(n).filter(set)) {
-                (Some(value.clone()), Source::Environment)
-            } else if let Some((value, _)) =
-                read().find_map(|n| overrides.dotenv.get(n).filter(|(v, _)| !v.is_blank()))
-            {
-                (Some(value.clone()), Source::DotEnv)
-            } else {
-                (entry.value, Source::File)
-            };
+            let (value, source) =
+                if let Some(value) = read().find_map(|n| overrides.environment.get(n).filter(set)) {
+                    (Some(value.clone()), Source::Environment)
+                } else if let Some((value, _)) =
+                    read().find_map(|n| overrides.dotenv.get(n).filter(|(v, _)| !v.is_blank()))
+                {
+                    (Some(value.clone()), Source::DotEnv)
+                } else {
+                    (entry.value, Source::File)
+                };
             Entry { key: entry.key, value, source, location: entry.location }
         })
         .collect()
@@ -132,7 +133,9 @@ pub fn from_environment(environment: &BTreeMap<String, SecretValue>) -> Result<V
     let set = |name: &str| environment.get(name).filter(|v| !v.is_blank());
     let mut entries: Vec<Entry> = Vec::new();
     // A deploy-owned key (signing_key_pem) is the deploy step's to write, never the environment's.
-    let known = policy::KNOWN_KEYS.iter().filter(|k| policy::classify(&policy::variable_name(k)) == policy::VarClass::Managed);
+    let known = policy::KNOWN_KEYS
+        .iter()
+        .filter(|k| policy::classify(&policy::variable_name(k)) == policy::VarClass::Managed);
     for key in known {
         let names = policy::key_names(key);
         let found = std::iter::once(names.runtime.as_str())

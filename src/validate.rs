@@ -92,15 +92,17 @@ impl fmt::Display for Finding {
 /// else is.
 pub fn check(entries: &[Entry], file: &Location, mode: Validation) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let set = |key: &str| entries.iter().find(|e| e.key == key && e.value.as_ref().is_some_and(|v| !v.is_blank()));
+    let set =
+        |key: &str| entries.iter().find(|e| e.key == key && e.value.as_ref().is_some_and(|v| !v.is_blank()));
     for key in policy::REQUIRED_KEYS {
         if set(key).is_some() {
             continue;
         }
         let (rule, fix) = match key {
-            "oauth_at_rest_pepper" => {
-                (Rule::PepperRequired, " (cloud-secrets generate pepper --into oauth_at_rest_pepper makes one)")
-            }
+            "oauth_at_rest_pepper" => (
+                Rule::PepperRequired,
+                " (cloud-secrets generate pepper --into oauth_at_rest_pepper makes one)",
+            ),
             _ => (Rule::DatabaseUrlRequired, ""),
         };
         let written = entries.iter().find(|e| e.key == key);
@@ -150,7 +152,8 @@ pub fn check_values(entries: &[Entry], mode: Validation) -> Vec<Finding> {
                 location: entry.location.clone(),
                 key: Some(entry.key.clone()),
                 rule: Rule::KeyCase,
-                message: "mixes cases: write keys in snake_case (or UPPER_CASE for a custom secret)".to_owned(),
+                message: "mixes cases: write keys in snake_case (or UPPER_CASE for a custom secret)"
+                    .to_owned(),
             });
         }
         let Some(value) = value else { continue };
@@ -180,7 +183,12 @@ fn sort(findings: &mut [Finding]) {
     // The platform's rules first, in their own order; then advice, by where it is.
     let key = |f: &Finding| (!f.rule.is_platform(), f.rule.is_platform().then_some(f.rule));
     findings.sort_by(|a, b| {
-        (key(a), &a.location.path, a.location.position, a.rule).cmp(&(key(b), &b.location.path, b.location.position, b.rule))
+        (key(a), &a.location.path, a.location.position, a.rule).cmp(&(
+            key(b),
+            &b.location.path,
+            b.location.position,
+            b.rule,
+        ))
     });
 }
 
@@ -321,9 +329,19 @@ mod tests {
         ];
         assert_eq!(rules(&entries), [Rule::PepperRequired, Rule::DatabaseUrlRequired]);
         let findings = check(&entries, &Location::named("secrets.json"), Validation::Warn);
-        assert!(findings[0].to_string().contains("secrets.json:oauth_at_rest_pepper: `oauth_at_rest_pepper` is not set"), "{}", findings[0]);
+        assert!(
+            findings[0]
+                .to_string()
+                .contains("secrets.json:oauth_at_rest_pepper: `oauth_at_rest_pepper` is not set"),
+            "{}",
+            findings[0]
+        );
         // The platform's rules hold whatever `validation` says; advice does not.
-        let skipped = check(&[entry("oauth_at_rest_pepper", Some("short")), entry("openai", Some("x"))], &Location::named("s"), Validation::Skip);
+        let skipped = check(
+            &[entry("oauth_at_rest_pepper", Some("short")), entry("openai", Some("x"))],
+            &Location::named("s"),
+            Validation::Skip,
+        );
         let got: Vec<Rule> = skipped.iter().map(|f| f.rule).collect();
         assert_eq!(got, [Rule::PepperLength, Rule::DatabaseUrlRequired]);
     }
@@ -359,7 +377,10 @@ mod tests {
         let empty = Desired::default();
         let nothing = Plan::default();
         assert!(required_missing_after(&empty, &nothing, &full, true).is_empty());
-        assert_eq!(required_missing_after(&empty, &nothing, &remote(&[]), true), ["OAUTH_AT_REST_PEPPER", "DATABASE_URL"]);
+        assert_eq!(
+            required_missing_after(&empty, &nothing, &remote(&[]), true),
+            ["OAUTH_AT_REST_PEPPER", "DATABASE_URL"]
+        );
         // A plan of some keys answers only for what it removes.
         assert!(required_missing_after(&empty, &nothing, &remote(&[]), false).is_empty());
         let removing = Plan { remove: vec!["DATABASE_URL".into()], ..Plan::default() };

@@ -121,7 +121,11 @@ pub(super) fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'
     let mut lines = Vec::new();
     let mut record = |created: bool, path: &Path, note: &str| {
         let shown = display_path(path);
-        lines.push(if created { format!("created  {shown}{note}") } else { format!("exists   {shown} (left as it is)") });
+        lines.push(if created {
+            format!("created  {shown}{note}")
+        } else {
+            format!("exists   {shown} (left as it is)")
+        });
     };
     // A project root needs services/ (or Cargo.toml, storage/) beside .systemprompt/.
     if project::find_root(&dir).is_none() {
@@ -150,7 +154,9 @@ pub(super) fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'
         record(true, &settings_path, "");
     } else {
         let existing = std::fs::read_to_string(&settings_path).unwrap_or_default();
-        let has_section = existing.lines().any(|l| l.trim_end() == format!("  {name}:") || l.trim_end() == format!("    {name}:"));
+        let has_section = existing
+            .lines()
+            .any(|l| l.trim_end() == format!("  {name}:") || l.trim_end() == format!("    {name}:"));
         record(false, &settings_path, "");
         if !has_section {
             add_section = Some(section);
@@ -161,13 +167,19 @@ pub(super) fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'
     let existing = std::fs::read_to_string(&gitignore).ok();
     match &existing {
         None => {
-            let text = format!("# Never commit these (written by cloud-secrets init).\n{}\n", GITIGNORE_LINES.join("\n"));
+            let text = format!(
+                "# Never commit these (written by cloud-secrets init).\n{}\n",
+                GITIGNORE_LINES.join("\n")
+            );
             record(create_new(&gitignore, &text, false)?, &gitignore, "");
         }
         Some(text) if text.lines().any(|l| l.trim() == "*") => record(false, &gitignore, ""),
         Some(text) => {
-            let missing: Vec<&str> =
-                GITIGNORE_LINES.iter().copied().filter(|l| !l.starts_with('#') && !text.lines().any(|t| t.trim() == *l)).collect();
+            let missing: Vec<&str> = GITIGNORE_LINES
+                .iter()
+                .copied()
+                .filter(|l| !l.starts_with('#') && !text.lines().any(|t| t.trim() == *l))
+                .collect();
             if missing.is_empty() {
                 record(false, &gitignore, "");
             } else {
@@ -190,11 +202,18 @@ pub(super) fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'
         for line in &lines {
             writeln!(streams.out, "{line}")?;
         }
-        writeln!(
-            streams.out,
-            "Profile `{name}` is ready: set database_url in {}, then run cloud-secrets plan --profile {name}.",
-            display_path(&secrets)
-        )
+        if created {
+            writeln!(
+                streams.out,
+                "Profile `{name}` is ready: set database_url in {}, then run cloud-secrets plan --profile {name}.",
+                display_path(&secrets)
+            )
+        } else {
+            writeln!(
+                streams.out,
+                "Profile `{name}` already has its secrets file; run cloud-secrets plan --profile {name}."
+            )
+        }
     };
     print().map_err(stdout_error)?;
     Ok(exit::OK)
@@ -202,7 +221,8 @@ pub(super) fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'
 
 /// Appends `lines` to the `.gitignore` whose text is `text`.
 fn append(path: &Path, text: &str, lines: &[&str]) -> Result<()> {
-    let mut file = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut file =
+        std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io("open", path, e))?;
     let gap = if text.is_empty() || text.ends_with('\n') { "" } else { "\n" };
     let added = format!("{gap}# Added by cloud-secrets init.\n{}\n", lines.join("\n"));
     file.write_all(added.as_bytes()).map_err(|e| Error::io("write", path, e))

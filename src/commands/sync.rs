@@ -91,7 +91,9 @@ pub(super) fn parse_assignments(args: &[String], stdin: bool) -> Result<Vec<(Str
                 ));
             }
         };
-        if let Some((seen, _)) = assignments.iter().find(|(seen, _)| policy::key_for(seen) == policy::key_for(&name)) {
+        if let Some((seen, _)) =
+            assignments.iter().find(|(seen, _)| policy::key_for(seen) == policy::key_for(&name))
+        {
             let also = if *seen == name { String::new() } else { format!(" (as {seen})") };
             return Err(Error::usage(
                 format!("{name} is given more than once{also}"),
@@ -148,7 +150,7 @@ pub(super) fn plan(
         let document = PlanDocument::of(&plan, subject(config, remote, true));
         refuse_to_overwrite(path)?;
         // A plan the platform could not start from is not saved for a later apply.
-        gate_required(config, &review, &missing, (remote.display(), false), output, streams.err)?;
+        gate_required(config, &review, &missing, (remote.display(), false, false), output, streams.err)?;
         let key = PlanKey::load(&config.profile.state_file("plan-key"), &config.environment, true)?;
         SavedPlan::new(document, &key, &config.profile.yaml, remote.spec.identity(), &desired, &fetched)?
             .write(path)?;
@@ -179,7 +181,7 @@ pub(super) fn plan(
         );
     }
     if args.out.is_none() {
-        gate_required(config, &review, &missing, (remote.display(), false), output, streams.err)?;
+        gate_required(config, &review, &missing, (remote.display(), false, false), output, streams.err)?;
     }
     Ok(if args.detailed_exitcode && !plan.is_empty() { exit::CHANGES } else { exit::OK })
 }
@@ -259,7 +261,11 @@ pub(super) fn apply(
         // and of the values `set` is given.
         let has_file = config.profile.secrets_path().exists();
         let current = if has_file { load_desired(config)? } else { crate::sources::Loaded::default() };
-        let mut review = if has_file { Review::of(config, &current) } else { Review::of(config, &current).without_findings() };
+        let mut review = if has_file {
+            Review::of(config, &current)
+        } else {
+            Review::of(config, &current).without_findings()
+        };
         if let Scope::Set { assignments, .. } = &scope {
             let given: Vec<Entry> = assignments
                 .iter()
@@ -270,8 +276,7 @@ pub(super) fn apply(
                     location: Location::named(format!("set {name}")),
                 })
                 .collect();
-            review = review
-                .with(crate::validate::check_values(&given, config.settings.validation));
+            review = review.with(crate::validate::check_values(&given, config.settings.validation));
         }
         gate(config, &review, output, streams.err)?;
     }
@@ -376,7 +381,14 @@ pub(super) fn apply(
             &no_findings
         }
     };
-    gate_required(config, review, &missing, (remote.display(), true), output, streams.err)?;
+    gate_required(
+        config,
+        review,
+        &missing,
+        (remote.display(), true, matches!(scope, Scope::Rollback)),
+        output,
+        streams.err,
+    )?;
     if plan.is_empty() {
         if options.format != Format::Text {
             let _ = report(options.format, &plan, &[], None, config, remote, whole, output, streams.out);
@@ -692,8 +704,11 @@ fn settable(
                 let written = policy::key_names(&key).written();
                 let names = if written.contains(name) { written } else { vec![name.clone()] };
                 for written_name in names.into_iter().filter(|n| !ignore.matches(n)) {
-                    let var =
-                        DesiredVar { key: Some(key.clone()), value: value.clone(), source: Source::CommandLine };
+                    let var = DesiredVar {
+                        key: Some(key.clone()),
+                        value: value.clone(),
+                        source: Source::CommandLine,
+                    };
                     vars.push((written_name, var));
                 }
             }
@@ -936,19 +951,25 @@ fn mass_removal_error(mass: MassRemoval, config: &Config, remote: &RemoteConfig)
 fn warn_skipped(desired: &Desired, output: &Output, err: &mut dyn Write) {
     for skipped in &desired.skipped {
         let why = match &skipped.reason {
-            SkipReason::SystemManaged => "which the hosting platform sets",
-            SkipReason::Stale => "which is stale and must no longer be synced",
-            SkipReason::DeployOwned => "which the platform's deploy step writes",
-            SkipReason::Derived => "which cloud-secrets computes from the other keys",
+            SkipReason::SystemManaged => {
+                "which the hosting platform sets; it is skipped. Remove it from secrets.json."
+            }
+            SkipReason::Stale => {
+                "which is stale and must no longer be synced; it is skipped. Remove it from secrets.json."
+            }
+            // The deploy step reads this key and writes the variable itself.
+            SkipReason::DeployOwned => {
+                "which the platform's deploy step writes from it; cloud-secrets leaves it to deploy."
+            }
+            SkipReason::Derived => {
+                "which cloud-secrets computes from the other keys; it is skipped. Remove it from secrets.json."
+            }
             SkipReason::NotSet | SkipReason::ShadowedBy(_) | SkipReason::Ignored => continue,
         };
         warn(
             output,
             err,
-            &format!(
-                "{}: `{}` maps to {}, {why}; it is skipped. Remove it from secrets.json.",
-                skipped.location, skipped.key, skipped.name
-            ),
+            &format!("{}: `{}` maps to {}, {why}", skipped.location, skipped.key, skipped.name),
         );
     }
 }

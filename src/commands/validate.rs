@@ -97,7 +97,8 @@ pub(super) fn gate(config: &Config, review: &Review, output: &Output, err: &mut 
     for concern in &review.concerns {
         let error = review.is_concern_error(concern);
         errors += usize::from(error);
-        let label = if error { palette.error().apply_to("error:") } else { palette.warning().apply_to("warning:") };
+        let label =
+            if error { palette.error().apply_to("error:") } else { palette.warning().apply_to("warning:") };
         if error || !output.quiet {
             let _ = writeln!(err, "{label} {}", concern.message);
             let _ = writeln!(err, "  {} {}", palette.dim().apply_to("fix:"), concern.fix);
@@ -128,7 +129,7 @@ pub(super) fn gate_required(
     config: &Config,
     review: &Review,
     missing: &[String],
-    (remote_name, applying): (&str, bool),
+    (remote_name, applying, rollback): (&str, bool, bool),
     output: &Output,
     err: &mut dyn Write,
 ) -> Result<()> {
@@ -140,7 +141,7 @@ pub(super) fn gate_required(
         } else if !output.quiet {
             let _ = writeln!(
                 err,
-                "{} {finding}; {remote_name} keeps its {name}",
+                "{} {finding}; {remote_name} still holds {name} after this plan",
                 palette.warning().apply_to("warning:")
             );
         }
@@ -156,7 +157,12 @@ pub(super) fn gate_required(
              {them}{outcome}",
             missing.join(" and no "),
         ),
-        hint: Some(if review.partial {
+        hint: Some(if rollback {
+            format!(
+                "the version rolled back to lacks {them}: apply the profile instead (cloud-secrets apply), or set {them} \
+                 on the remote first (cloud-secrets set NAME --stdin)"
+            )
+        } else if review.partial {
             format!(
                 "export OAUTH_AT_REST_PEPPER (32 characters or more) and DATABASE_URL for this run, or create {}",
                 display_path(&config.profile.secrets_path())
@@ -189,7 +195,10 @@ pub(super) fn run(config: &Config, output: &Output, streams: &mut Streams<'_>) -
         if !output.quiet {
             writeln!(out, "Profile {} · validation: {mode}", config.profile.name)?;
             if review.mode == Validation::Skip {
-                writeln!(out, "Only the platform's own rules are checked for this profile (validation: skip).")?;
+                writeln!(
+                    out,
+                    "Only the platform's own rules are checked for this profile (validation: skip)."
+                )?;
             }
             for finding in &review.findings {
                 let label = if review.is_error(finding) {

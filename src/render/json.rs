@@ -37,7 +37,7 @@ pub struct PlanDocument {
     pub kept: Vec<String>,
     /// Deploy-owned variables on the remote: not managed here.
     pub not_managed: Vec<String>,
-    /// Remote variables matching `secrets.ignore`: left as they are.
+    /// Remote variables matching `ignore` in cloud-secrets.yaml: left as they are.
     #[serde(default)]
     pub ignored: Vec<String>,
     /// The counts.
@@ -195,7 +195,7 @@ pub enum SkipDoc {
     Derived,
     /// `database_url` beside a set `internal_database_url`.
     Shadowed,
-    /// Matches `secrets.ignore`.
+    /// Matches `ignore` in cloud-secrets.yaml.
     Ignored,
 }
 

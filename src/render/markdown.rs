@@ -102,12 +102,12 @@ pub fn write_plan(w: &mut dyn Write, document: &PlanDocument, subject: Subject<'
         details(w, &format!("Skipped keys ({}): never synced", document.skipped.len()), |w| {
             for s in &document.skipped {
                 let why = match s.reason {
-                    SkipDoc::NotSet => "not set (null or empty)".to_owned(),
+                    SkipDoc::NotSet => "not set (null, empty or blank)".to_owned(),
                     SkipDoc::SystemManaged => "system-managed".to_owned(),
                     SkipDoc::Stale => "stale".to_owned(),
                     SkipDoc::DeployOwned => "deploy-owned".to_owned(),
                     SkipDoc::Derived => "computed by cloud-secrets".to_owned(),
-                    SkipDoc::Ignored => "matches secrets.ignore".to_owned(),
+                    SkipDoc::Ignored => "matches `ignore` in cloud-secrets.yaml".to_owned(),
                     SkipDoc::Shadowed => {
                         format!("`{}` provides it", code(s.shadowed_by.as_deref().unwrap_or_default()))
                     }
@@ -121,7 +121,10 @@ pub fn write_plan(w: &mut dyn Write, document: &PlanDocument, subject: Subject<'
         writeln!(w)?;
         details(
             w,
-            &format!("Ignored ({}): secrets.ignore, left as they are", document.ignored.len()),
+            &format!(
+                "Ignored ({}): `ignore` in cloud-secrets.yaml, left as they are",
+                document.ignored.len()
+            ),
             |w| {
                 for name in &document.ignored {
                     writeln!(w, "- {}", code_span(name))?;

@@ -104,7 +104,11 @@ pub fn write_plan(
     }
 
     if !plan.ignored.is_empty() {
-        writeln!(w, "{}", palette.heading().apply_to("Ignored (secrets.ignore, left as they are):"))?;
+        writeln!(
+            w,
+            "{}",
+            palette.heading().apply_to("Ignored (`ignore` in cloud-secrets.yaml, left as they are):")
+        )?;
         for name in &plan.ignored {
             writeln!(w, "    {}", safe(name))?;
         }
@@ -346,14 +350,14 @@ fn cleanup_reason(reason: CleanupReason) -> &'static str {
 
 fn skip_reason(reason: &SkipReason, kept: bool) -> String {
     match reason {
-        SkipReason::NotSet if kept => "not set (null or empty); the remote's value is kept".to_owned(),
-        SkipReason::NotSet => "not set (null or empty)".to_owned(),
+        SkipReason::NotSet if kept => "not set (null, empty or blank); the remote's value is kept".to_owned(),
+        SkipReason::NotSet => "not set (null, empty or blank)".to_owned(),
         SkipReason::SystemManaged => "system-managed: the hosting platform sets it".to_owned(),
         SkipReason::Stale => "stale: must no longer be synced".to_owned(),
         SkipReason::DeployOwned => "deploy-owned: the platform's deploy step writes it".to_owned(),
         SkipReason::Derived => "computed by cloud-secrets from the other keys".to_owned(),
         SkipReason::ShadowedBy(key) => format!("`{key}` is set and provides DATABASE_URL"),
-        SkipReason::Ignored => "matches secrets.ignore in profile.yaml".to_owned(),
+        SkipReason::Ignored => "matches `ignore` in cloud-secrets.yaml".to_owned(),
     }
 }
 

@@ -158,14 +158,21 @@ fn rollback_returns_to_the_previous_secrets_manager_version() {
     // The previous version lacks what the platform requires: going back to it is refused.
     let refused = run_against(&project, &name, &["rollback", "--yes", "--allow-mass-removal"]).run();
     assert_eq!(refused.code, 1, "{}", refused.transcript());
-    assert!(refused.stderr.contains("would hold no OAUTH_AT_REST_PEPPER and no DATABASE_URL"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("would hold no OAUTH_AT_REST_PEPPER and no DATABASE_URL"),
+        "{}",
+        refused.stderr
+    );
     assert_eq!(read_secret(&name).1, 2, "nothing was written");
     let v1 = serde_json::json!({
         "OPENAI_API_KEY": "sk-CANARY-v1",
         "OAUTH_AT_REST_PEPPER": "CANARY-v1-pepper-0123456789abcdef0123",
         "DATABASE_URL": "postgres://v1:CANARY-v1@db/v1",
     });
-    assert_eq!(call("PutSecretValue", serde_json::json!({ "SecretId": name, "SecretString": v1.to_string() })).0, 200);
+    assert_eq!(
+        call("PutSecretValue", serde_json::json!({ "SecretId": name, "SecretString": v1.to_string() })).0,
+        200
+    );
     assert_eq!(run_against(&project, &name, &["apply", "--yes", "-q"]).run().code, 0);
     let out = run_against(&project, &name, &["rollback", "--yes", "--allow-mass-removal"]).run();
     assert_eq!(out.code, 0, "{}", out.transcript());

@@ -172,7 +172,13 @@ fn digests_round_trip_verifies_the_remote_and_reports_drift() {
     let sent: Vec<&String> = body["secrets"].as_object().unwrap().keys().collect();
     assert_eq!(
         sent,
-        ["CUSTOM_API_KEY", "DATABASE_URL", "OAUTH_AT_REST_PEPPER", "OPENAI_API_KEY", "SYSTEMPROMPT_CUSTOM_SECRETS"],
+        [
+            "CUSTOM_API_KEY",
+            "DATABASE_URL",
+            "OAUTH_AT_REST_PEPPER",
+            "OPENAI_API_KEY",
+            "SYSTEMPROMPT_CUSTOM_SECRETS"
+        ],
         "JWT_SECRET is verified equal and not rewritten"
     );
     let deleted: Vec<&str> = log.iter().filter(|r| r.method == "DELETE").map(|r| r.path.as_str()).collect();

@@ -294,7 +294,7 @@ fn the_same_checks_run_before_every_plan() {
             "warning: .systemprompt/profiles/staging/secrets.json:2:3: `oauth_at_rest_pepper` is not set: the \
              platform requires it and does not start without it (cloud-secrets generate pepper --into \
              oauth_at_rest_pepper makes one) [pepper-required]; file:.systemprompt/profiles/staging/store.json \
-             keeps its OAUTH_AT_REST_PEPPER"
+             still holds OAUTH_AT_REST_PEPPER after this plan"
         ),
         "{}",
         out.stderr

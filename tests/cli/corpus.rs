@@ -545,7 +545,7 @@ fn cases() -> Vec<Case> {
             // A folder whose profile.yaml is not a file is not a profile: the project has none.
             name: "profile_yaml_is_a_directory",
             project: || directory(local(GOOD), PROFILE),
-            names: "no profile.yaml under .systemprompt/profiles",
+            names: "profile.yaml: profile.yaml is a directory",
             ..CASE
         },
         // ---- .systemprompt/cloud-secrets.yaml ----

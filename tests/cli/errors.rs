@@ -203,14 +203,14 @@ fn files_that_are_not_regular_files_are_refused_instead_of_hanging() {
         assert_eq!(out.code, 1, "{target}: {}", out.transcript());
         assert!(out.stderr.contains("is not a regular file"), "{target}: {}", out.stderr);
     }
-    // A profile.yaml that is not a regular file makes its folder no profile: never opened.
+    // A profile.yaml that is not a regular file is named as such, and never opened.
     let project = project_with(GOOD);
     let path = project.path(PROFILE);
     std::fs::remove_file(&path).unwrap();
     nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap();
     let out = project.cmd(&["plan"]).run();
     assert_eq!(out.code, 1, "{}", out.transcript());
-    assert!(out.stderr.contains("no profile.yaml under .systemprompt/profiles"), "{}", out.stderr);
+    assert!(out.stderr.contains("profile.yaml: profile.yaml is not a regular file"), "{}", out.stderr);
 }
 
 #[test]

@@ -32,7 +32,9 @@ fn the_session_s_active_profile_is_used_and_its_secrets_path_is_the_desired_stat
         assert!(out.stdout.contains(line), "{line}: {}", out.stdout);
     }
     // Every value lands where the runtime reads it and where the deploy step writes it.
-    for name in ["GITHUB_TOKEN", "GITHUB", "MOONSHOT_API_KEY", "MOONSHOT", "INTERNAL_DATABASE_URL", "DATABASE_URL"] {
+    for name in
+        ["GITHUB_TOKEN", "GITHUB", "MOONSHOT_API_KEY", "MOONSHOT", "INTERNAL_DATABASE_URL", "DATABASE_URL"]
+    {
         assert!(out.stdout.contains(&format!("+ {name} ")), "{name}: {}", out.stdout);
     }
     // A whitespace-only value is not set; the root .env (for local development) is not read.
@@ -54,15 +56,19 @@ fn a_dotenv_is_read_only_where_the_settings_opt_in() {
     let with = opted.cmd(&["plan", "--profile", "local"]).run();
     assert_eq!(with.code, 0, "{}", with.transcript());
     assert!(
-        with.stdout.contains("+ ANTHROPIC_API_KEY            add       from .env (ANTHROPIC_API_KEY, overrides secrets.json)"),
+        with.stdout.contains(
+            "+ ANTHROPIC_API_KEY            add       from .env (ANTHROPIC_API_KEY, overrides secrets.json)"
+        ),
         "{}",
         with.stdout
     );
     // `openai` is null in secrets.json: a .env value for it fills it in.
     assert!(with.stdout.contains("+ OPENAI_API_KEY"), "{}", with.stdout);
     // A dotenv that names a missing file is an error, not a silent nothing.
-    let missing = Project::fixture("platform")
-        .write(settings, "profiles:\n  local:\n    remote: file:profiles/local/store.json\n    dotenv: ../nope.env\n");
+    let missing = Project::fixture("platform").write(
+        settings,
+        "profiles:\n  local:\n    remote: file:profiles/local/store.json\n    dotenv: ../nope.env\n",
+    );
     let out = missing.cmd(&["plan", "--profile", "local"]).run();
     assert_eq!(out.code, 1, "{}", out.transcript());
     assert!(out.stderr.contains("nope.env") && out.stderr.contains("hint:"), "{}", out.stderr);
@@ -80,9 +86,17 @@ fn the_environment_overrides_under_the_names_the_runtime_reads() {
         .run();
     assert_eq!(out.code, 0, "{}", out.transcript());
     assert!(out.stdout.contains("+ MOONSHOT_API_KEY              add       from the environment (MOONSHOT_API_KEY or KIMI_API_KEY)"), "{}", out.stdout);
-    assert!(out.stdout.contains("+ GITHUB_TOKEN                  add       from the environment (GITHUB_TOKEN)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("+ GITHUB_TOKEN                  add       from the environment (GITHUB_TOKEN)"),
+        "{}",
+        out.stdout
+    );
     // The deploy step's name carries the same value, from the same source.
-    assert!(out.stdout.contains("+ GITHUB                        add       from the environment (GITHUB_TOKEN)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("+ GITHUB                        add       from the environment (GITHUB_TOKEN)"),
+        "{}",
+        out.stdout
+    );
     // An empty variable is not set: it neither overrides nor adds.
     assert!(!out.stdout.contains("+ OPENAI_API_KEY"), "{}", out.stdout);
 }
@@ -112,7 +126,9 @@ fn without_a_secrets_file_the_environment_alone_never_removes_anything() {
         .run();
     assert_eq!(apply.code, 0, "{}", apply.transcript());
     let store = project.read(".systemprompt/profiles/production/store.json");
-    for name in ["GITHUB_TOKEN", "GITHUB", "MOONSHOT", "DATABASE_URL", "JWT_SECRET", "SYSTEMPROMPT_CUSTOM_SECRETS"] {
+    for name in
+        ["GITHUB_TOKEN", "GITHUB", "MOONSHOT", "DATABASE_URL", "JWT_SECRET", "SYSTEMPROMPT_CUSTOM_SECRETS"]
+    {
         assert!(store.contains(&format!("\"{name}\"")), "{name} was removed");
     }
 }
@@ -143,7 +159,10 @@ fn variables_in_profile_yaml_are_substituted_as_the_platform_does() {
     let tenant = |out: &crate::support::Outcome| {
         out.stderr.lines().find(|l| l.starts_with("remote: ")).unwrap_or_default().to_owned()
     };
-    let default = project.cmd(&["plan", "-v", "--remote", "http://127.0.0.1:1"]).env("SYSTEMPROMPT_API_TOKEN", TOKEN).run();
+    let default = project
+        .cmd(&["plan", "-v", "--remote", "http://127.0.0.1:1"])
+        .env("SYSTEMPROMPT_API_TOKEN", TOKEN)
+        .run();
     assert!(tenant(&default).contains("tenant acme"), "{}", default.transcript());
     let set = project
         .cmd(&["plan", "-v", "--remote", "http://127.0.0.1:1"])
@@ -168,7 +187,8 @@ fn null_sections_are_the_platform_s_defaults() {
 fn the_root_is_the_nearest_folder_with_systemprompt_and_a_project_marker() {
     // A checkout of the project inside another folder that merely has a .systemprompt/ (say, a
     // home directory): the project's root is found, not the outer folder.
-    let project = Project::fixture("fresh").write("work/.systemprompt/profiles/x/profile.yaml", "target: local\n");
+    let project =
+        Project::fixture("fresh").write("work/.systemprompt/profiles/x/profile.yaml", "target: local\n");
     let out = project.cmd(&["plan", "-q"]).cwd("work").run();
     assert_eq!(out.code, 0, "{}", out.transcript());
     assert_eq!(out.stdout, "Plan: 6 to add, 0 to change, 0 to remove, 0 to clean up.\n");
@@ -198,7 +218,11 @@ fn no_command_changes_a_byte_of_any_profile_yaml() {
     for args in runs {
         let out = project.cmd(args).run();
         assert!(matches!(out.code, 0 | 1), "{args:?}: {}", out.transcript());
-        let after: Vec<_> = project.snapshot_files("profile.yaml").into_iter().filter(|(p, _)| !p.to_string_lossy().contains("/staging/")).collect();
+        let after: Vec<_> = project
+            .snapshot_files("profile.yaml")
+            .into_iter()
+            .filter(|(p, _)| !p.to_string_lossy().contains("/staging/"))
+            .collect();
         assert_eq!(after, before, "{args:?} changed a profile.yaml");
     }
 }
@@ -226,11 +250,21 @@ fn deploy_scenario(listing: Listing, deploy_first: bool) {
     emulator.deploy("ten_01JACMEPRODUCTION0000000", "production", &secrets);
     let held = emulator.secrets("ten_01JACMEPRODUCTION0000000").unwrap();
     let list = &held["SYSTEMPROMPT_CUSTOM_SECRETS"];
-    assert_ne!(list, "GITHUB,JWT_SECRET,MANIFEST_SIGNING_SECRET_SEED,MOONSHOT", "{context}: the deploy wrote the list in its own order");
+    assert_ne!(
+        list, "GITHUB,JWT_SECRET,MANIFEST_SIGNING_SECRET_SEED,MOONSHOT",
+        "{context}: the deploy wrote the list in its own order"
+    );
     let after = cs(&["plan", "--detailed-exitcode"]);
-    assert_eq!(after.code, 0, "{context}: a deploy of the same secrets is not drift:\n{}", after.transcript());
+    assert_eq!(
+        after.code,
+        0,
+        "{context}: a deploy of the same secrets is not drift:\n{}",
+        after.transcript()
+    );
     // Where the runtime reads each value, it is there.
-    for name in ["GITHUB_TOKEN", "MOONSHOT_API_KEY", "INTERNAL_DATABASE_URL", "OAUTH_AT_REST_PEPPER", "JWT_SECRET"] {
+    for name in
+        ["GITHUB_TOKEN", "MOONSHOT_API_KEY", "INTERNAL_DATABASE_URL", "OAUTH_AT_REST_PEPPER", "JWT_SECRET"]
+    {
         assert!(held.contains_key(name), "{context}: {name} missing");
     }
     assert_eq!(held["DATABASE_URL"], held["INTERNAL_DATABASE_URL"], "{context}");
@@ -254,7 +288,11 @@ fn a_plan_that_would_leave_the_remote_without_what_the_platform_requires_is_refu
     );
     let out = project.cmd(&["plan"]).run();
     assert_eq!(out.code, 1, "{}", out.transcript());
-    assert!(out.stderr.contains("secrets.json:2:3: `oauth_at_rest_pepper` is shorter than 32 characters"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("secrets.json:2:3: `oauth_at_rest_pepper` is shorter than 32 characters"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("[pepper-length]"), "{}", out.stderr);
 
     // A required key that is not set here, while the remote keeps its value: a warning only.
@@ -266,7 +304,12 @@ fn a_plan_that_would_leave_the_remote_without_what_the_platform_requires_is_refu
     );
     let kept = project.cmd(&["plan", "--detailed-exitcode"]).run();
     assert_eq!(kept.code, 0, "{}", kept.transcript());
-    assert!(kept.stderr.contains("`database_url` is not set") && kept.stderr.contains("keeps its DATABASE_URL"), "{}", kept.stderr);
+    assert!(
+        kept.stderr.contains("`database_url` is not set")
+            && kept.stderr.contains("still holds DATABASE_URL after this plan"),
+        "{}",
+        kept.stderr
+    );
     // Taking it away is refused, after the plan is shown.
     let unset = project.cmd(&["unset", "DATABASE_URL", "--yes"]).run();
     assert_eq!(unset.code, 1, "{}", unset.transcript());

@@ -171,7 +171,9 @@ impl Project {
         for file in files(self.root()) {
             // A local store holds values by design, wherever a test's settings put it.
             let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            if name.ends_with("store.json") || self.value_files.iter().any(|rel| file == self.root().join(rel)) {
+            if name.ends_with("store.json")
+                || self.value_files.iter().any(|rel| file == self.root().join(rel))
+            {
                 continue;
             }
             let bytes = std::fs::read(&file).unwrap();
