@@ -602,7 +602,7 @@ fn cases() -> Vec<Case> {
             // never closed.
             name: "settings_unterminated_quote",
             project: || settings("profiles:\n  dev:\n    remote: \"file:profiles/dev/store.json\n"),
-            names: "cloud-secrets.yaml:4:1",
+            names: "cloud-secrets.yaml:3:13",
             says: &["quoted scalar"],
             ..CASE
         },
