@@ -15,6 +15,7 @@ use crate::credentials;
 use crate::error::{Error, Location, Result};
 use crate::project::{self, Profile, ProfileOrigin, Target};
 use crate::secret::SecretValue;
+use crate::trust;
 
 /// What the process environment contributes. Read once, at the edge.
 #[derive(Debug, Clone, Default)]
@@ -238,6 +239,22 @@ impl RemoteConfig {
     }
 }
 
+/// Where an address named by `origin` came from, for [`trust::check`].
+fn trusted_from(origin: RemoteOrigin) -> trust::From {
+    match origin {
+        RemoteOrigin::Flag => trust::From::CommandLine,
+        RemoteOrigin::Settings | RemoteOrigin::ProfileYaml => trust::From::Checkout,
+        // Never an explicit address: the API URL is then resolved on its own.
+        RemoteOrigin::Target => trust::From::Default,
+    }
+}
+
+/// Refuses to send a credential where [`trust::check`] says it may not go.
+fn check_destination(destination: &trust::Destination<'_>) -> Result<()> {
+    trust::check(destination)
+        .map_err(|refusal| Error::Config { message: refusal.message, hint: Some(refusal.hint) })
+}
+
 /// How many times a transient failure of a network remote is retried.
 pub const RETRIES: u32 = 4;
 
@@ -329,6 +346,20 @@ fn resolve_remote(
                     "set it to the namespace's path",
                 ));
             }
+            if token.is_some() {
+                let paired = ["VAULT_ADDR", "BAO_ADDR"]
+                    .iter()
+                    .find_map(|name| env.vars.get(*name))
+                    .and_then(|text| reqwest::Url::parse(text.expose()).ok());
+                check_destination(&trust::Destination {
+                    credential: "VAULT_TOKEN",
+                    credential_from: trust::From::Environment,
+                    address: &address,
+                    address_from: trusted_from(origin),
+                    paired: paired.as_ref(),
+                    default: None,
+                })?;
+            }
             return Ok((RemoteSpec::Vault { address, mount, path, namespace }, origin, token));
         }
         Some(Address::Api(url)) => Some(url),
@@ -358,25 +389,52 @@ fn resolve_remote(
         Some(path) => credentials::load(path)?,
         None => credentials::Credentials::default(),
     };
-    let api_url = match explicit_url {
-        Some(url) => url,
-        None => {
-            let (text, from) = match (&env.api_url, &credentials.api_url, &credentials_path) {
-                (Some(url), _, _) => {
-                    (url.clone(), Location::named("environment variable SYSTEMPROMPT_API_URL"))
-                }
-                (None, Some(url), Some(path)) => (url.clone(), credentials::locate(path, "api_url")),
-                _ => (DEFAULT_API_URL.to_owned(), Location::named("the default API URL")),
-            };
-            backend::api_url(&text).map_err(|message| {
-                Error::input(
-                    from,
-                    format!("api_url {message}"),
-                    "use the https:// address of the systemprompt API",
-                )
-            })?
-        }
+    let parse = |text: &str, from: Location| {
+        backend::api_url(text).map_err(|message| {
+            Error::input(
+                from,
+                format!("api_url {message}"),
+                "use the https:// address of the systemprompt API",
+            )
+        })
     };
-    let token = env.api_token.clone().or(credentials.api_token);
+    let env_url = match &env.api_url {
+        Some(text) => Some(parse(text, Location::named("environment variable SYSTEMPROMPT_API_URL"))?),
+        None => None,
+    };
+    // credentials.json's api_url is read only where it is used: as the address, or as the one
+    // address its token may go to.
+    let file_url = match (&credentials.api_url, &credentials_path) {
+        (Some(text), Some(path))
+            if (explicit_url.is_none() && env_url.is_none())
+                || (env.api_token.is_none() && credentials.api_token.is_some()) =>
+        {
+            Some(parse(text, credentials::locate(path, "api_url"))?)
+        }
+        _ => None,
+    };
+    let default_url = parse(DEFAULT_API_URL, Location::named("the default API URL"))?;
+    let (api_url, url_from) = match (explicit_url, &env_url, &file_url) {
+        (Some(url), _, _) => (url, trusted_from(origin)),
+        (None, Some(url), _) => (url.clone(), trust::From::Environment),
+        (None, None, Some(url)) => (url.clone(), trust::From::CredentialsFile),
+        (None, None, None) => (default_url.clone(), trust::From::Default),
+    };
+    // The token goes only where the place it came from points.
+    let (token, token_from, paired) = match (env.api_token.clone(), credentials.api_token) {
+        (Some(token), _) => (Some(token), trust::From::Environment, env_url.as_ref()),
+        (None, Some(token)) => (Some(token), trust::From::CredentialsFile, file_url.as_ref()),
+        (None, None) => (None, trust::From::Default, None),
+    };
+    if token.is_some() {
+        check_destination(&trust::Destination {
+            credential: "the API token",
+            credential_from: token_from,
+            address: &api_url,
+            address_from: url_from,
+            paired,
+            default: Some(&default_url),
+        })?;
+    }
     Ok((RemoteSpec::Cloud { api_url, tenant }, origin, token))
 }

@@ -27,6 +27,7 @@ pub mod secret;
 pub mod secrets_file;
 pub mod settings;
 pub mod sources;
+pub mod trust;
 pub mod validate;
 
 pub use error::{Error, Result};

@@ -10,6 +10,7 @@ mod commands;
 mod corpus;
 mod errors;
 mod formats;
+mod hostile;
 mod leaks;
 mod plan;
 mod platform;

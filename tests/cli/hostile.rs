@@ -1,0 +1,146 @@
+//! A hostile checkout: a pull request writes the project's files while the pipeline's
+//! environment holds the credentials. Each scenario runs the real binary against loopback
+//! servers that record every request (the emulator serves as both the real service and the
+//! attacker's), and asserts that no credential reached an address the environment did not choose.
+
+use cloud_secrets_emulator::{Emulator, Listing};
+
+use crate::support::{Outcome, Project};
+
+const TOKEN: &str = "sp-CANARY-pipeline-token-7c3e";
+const VAULT_TOKEN: &str = "hvs.CANARY-pipeline-vault-token-2b8f";
+const SETTINGS: &str = ".systemprompt/cloud-secrets.yaml";
+
+/// The real service, holding the fixture's tenant.
+fn service() -> Emulator {
+    let emulator = Emulator::start();
+    emulator.set_listing(Listing::Digests);
+    emulator.grant(TOKEN, &["acme"]);
+    emulator.set_secrets("acme", &[]);
+    emulator
+}
+
+/// Fails if any request the attacker's server saw carries a credential, or if it saw any at all.
+fn assert_untouched(attacker: &Emulator, out: &Outcome) {
+    let log = attacker.log();
+    for request in &log {
+        let text = format!("{:?} {}", request.headers, request.body);
+        assert!(!text.contains("CANARY"), "a credential reached the attacker: {text}");
+    }
+    assert_eq!(log.len(), 0, "the attacker's server was contacted:\n{}", out.transcript());
+}
+
+#[test]
+fn a_remote_in_the_settings_never_receives_the_environment_s_token() {
+    let (real, attacker) = (service(), Emulator::start());
+    let project = Project::fixture("cloud")
+        .write(SETTINGS, &format!("profiles:\n  prod:\n    remote: {}\n", attacker.url()));
+    // With the service's address in the environment, and with the default address.
+    for with_url in [true, false] {
+        let mut run = project.cmd(&["plan"]).env("SYSTEMPROMPT_API_TOKEN", TOKEN);
+        if with_url {
+            run = run.env("SYSTEMPROMPT_API_URL", &real.url());
+        }
+        let out = run.run();
+        assert_eq!(out.code, 1, "{}", out.transcript());
+        assert!(out.stderr.contains("the API token from the environment goes only to"), "{}", out.stderr);
+        assert!(out.stderr.contains(&attacker.url()), "{}", out.stderr);
+        assert!(out.stderr.contains("--remote"), "{}", out.stderr);
+        assert_untouched(&attacker, &out);
+    }
+    assert_eq!(real.request_count(), 0);
+}
+
+#[test]
+fn an_address_in_profile_yaml_of_an_earlier_version_is_refused_the_same_way() {
+    let attacker = Emulator::start();
+    let project = Project::fixture("cloud").write(
+        ".systemprompt/profiles/prod/profile.yaml",
+        &format!("target: cloud\ncloud:\n  tenant_id: acme\nsecrets:\n  remote: {}\n", attacker.url()),
+    );
+    let out = project.cmd(&["apply", "--yes"]).env("SYSTEMPROMPT_API_TOKEN", TOKEN).run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert_untouched(&attacker, &out);
+}
+
+#[test]
+fn a_credentials_json_added_by_the_pull_request_does_not_redirect_the_environment_s_token() {
+    let attacker = Emulator::start();
+    let project = Project::fixture("cloud").write(
+        ".systemprompt/credentials.json",
+        &format!(
+            "{{\n  \"api_token\": \"\",\n  \"api_url\": \"{}\",\n  \"authenticated_at\": \"2026-11-01T09:00:00Z\",\n  \"user_email\": \"x@example.com\"\n}}\n",
+            attacker.url()
+        ),
+    );
+    let out = project.cmd(&["plan"]).env("SYSTEMPROMPT_API_TOKEN", TOKEN).run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains("credentials.json names"), "{}", out.stderr);
+    assert_untouched(&attacker, &out);
+}
+
+#[test]
+fn a_token_in_credentials_json_goes_only_to_its_own_api_url() {
+    let (real, attacker) = (service(), Emulator::start());
+    real.grant("sp-CANARY-file-token-4d1a", &["acme"]);
+    let credentials = format!(
+        "{{\n  \"api_token\": \"sp-CANARY-file-token-4d1a\",\n  \"api_url\": \"{}\",\n  \"authenticated_at\": \"2026-11-01T09:00:00Z\",\n  \"user_email\": \"dev@example.com\"\n}}\n",
+        real.url()
+    );
+    let project = Project::fixture("cloud")
+        .write(".systemprompt/credentials.json", &credentials)
+        .write(SETTINGS, &format!("profiles:\n  prod:\n    remote: {}\n", attacker.url()));
+    let out = project.cmd(&["plan"]).run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains("the API token from credentials.json goes only to"), "{}", out.stderr);
+    assert_untouched(&attacker, &out);
+    // Its own address is fine, wherever it is written.
+    let settled = Project::fixture("cloud")
+        .write(".systemprompt/credentials.json", &credentials)
+        .write(SETTINGS, &format!("profiles:\n  prod:\n    remote: {}\n", real.url()));
+    let out = settled.cmd(&["plan", "-q"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(real.request_count() > 0);
+}
+
+#[test]
+fn addresses_the_owner_chose_are_used() {
+    let real = service();
+    // The same address in the settings as in the environment.
+    let project = Project::fixture("cloud")
+        .write(SETTINGS, &format!("profiles:\n  prod:\n    remote: {}\n", real.url()));
+    let out = project
+        .cmd(&["plan", "-q"])
+        .env("SYSTEMPROMPT_API_TOKEN", TOKEN)
+        .env("SYSTEMPROMPT_API_URL", &real.url())
+        .run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    // An address given on the command line is the owner's choice, whatever the settings say.
+    let elsewhere = Project::fixture("cloud")
+        .write(SETTINGS, "profiles:\n  prod:\n    remote: https://example.invalid\n");
+    let out =
+        elsewhere.cmd(&["plan", "-q", "--remote", &real.url()]).env("SYSTEMPROMPT_API_TOKEN", TOKEN).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+}
+
+#[test]
+fn a_vault_address_in_the_settings_never_receives_vault_token() {
+    let attacker = Emulator::start();
+    let address = attacker.url().replacen("http://", "vault+http://", 1);
+    let project = Project::fixture("fresh")
+        .write(SETTINGS, &format!("profiles:\n  production:\n    remote: {address}/secret/app\n"));
+    for vault_addr in [Some("https://vault.internal.example:8200"), None] {
+        let mut run = project.cmd(&["plan"]).env("VAULT_TOKEN", VAULT_TOKEN);
+        if let Some(addr) = vault_addr {
+            run = run.env("VAULT_ADDR", addr);
+        }
+        let out = run.run();
+        assert_eq!(out.code, 1, "{}", out.transcript());
+        assert!(out.stderr.contains("VAULT_TOKEN from the environment goes only to"), "{}", out.stderr);
+        assert_untouched(&attacker, &out);
+    }
+    // VAULT_ADDR naming the same server lets it through (the request then reaches it).
+    let out = project.cmd(&["plan"]).env("VAULT_TOKEN", VAULT_TOKEN).env("VAULT_ADDR", &attacker.url()).run();
+    assert!(!out.stderr.contains("goes only to"), "{}", out.transcript());
+    assert!(attacker.request_count() > 0);
+}
