@@ -294,6 +294,11 @@ pub struct GenerateArgs {
     /// Write it into the profile's secrets.json under this key instead of printing it
     #[arg(long, value_name = "KEY")]
     pub into: Option<String>,
+
+    /// With --into: replace a value the key already has (the previous one is kept in
+    /// `<secrets file>.previous`, mode 0600)
+    #[arg(long, requires = "into")]
+    pub force: bool,
 }
 
 /// What `generate` makes.

@@ -48,6 +48,15 @@ pub fn read_limited(path: &Path, max: u64, what: &str) -> Result<Option<Vec<u8>>
 /// file or the new one, never a mix; a crash leaves the old one.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
+    // What is replaced must be a regular file: a symlink or a FIFO planted in its place is
+    // refused rather than replaced or written through.
+    if let Ok(metadata) = path.symlink_metadata()
+        && !metadata.is_file()
+    {
+        let what = path.file_name().map_or_else(|| "file".to_owned(), |n| n.to_string_lossy().into_owned());
+        let is = if metadata.file_type().is_symlink() { "a symbolic link" } else { "not a regular file" };
+        return Err(not_regular(path, &what, is));
+    }
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -73,6 +82,34 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Opens a file cloud-secrets owns (a lock, a record, a plan key) with `options`, mode 0600 when
+/// created, without following a symlink at `path`, and only if it is a regular file: a file a
+/// checkout planted in its place (a link to `~/.bashrc`, a FIFO) is refused, never written.
+pub fn open_own(options: &mut std::fs::OpenOptions, path: &Path, what: &str) -> Result<std::fs::File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| match e.raw_os_error() {
+        Some(libc::ELOOP) => not_regular(path, what, "a symbolic link"),
+        _ => Error::io("open", path, e),
+    })?;
+    let metadata = file.metadata().map_err(|e| Error::io("inspect", path, e))?;
+    if !metadata.is_file() {
+        return Err(not_regular(path, what, "not a regular file"));
+    }
+    Ok(file)
+}
+
+fn not_regular(path: &Path, what: &str, is: &str) -> Error {
+    Error::input(
+        crate::error::Location::file(path),
+        format!("the {what} is {is}; cloud-secrets writes only regular files of its own"),
+        format!("remove {} (cloud-secrets makes it anew)", crate::error::display_path(path)),
+    )
+}
+
 /// Takes an advisory lock on `path` (created, mode 0600), waiting up to `timeout` for another
 /// process to release it, and records our pid in it for whoever waits next. The lock is released
 /// when the returned file is dropped, or when the process ends, however it ends.
@@ -81,12 +118,7 @@ pub fn lock(path: &Path, timeout: std::time::Duration) -> Result<std::fs::File> 
     use std::io::{Read, Seek, Write};
     let mut options = std::fs::OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(|e| Error::io("open the lock file", path, e))?;
+    let mut file = open_own(&mut options, path, "lock file")?;
     let started = std::time::Instant::now();
     loop {
         match file.try_lock() {
@@ -125,6 +157,32 @@ mod tests {
     }
 
     #[cfg(unix)]
+    #[test]
+    fn files_of_its_own_are_never_written_through_a_link_or_into_a_fifo() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let link = dir.path().join("apply.lock");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let e = lock(&link, std::time::Duration::ZERO).unwrap_err().to_string();
+        assert!(e.contains("is a symbolic link"), "{e}");
+        let e = write_private(&link, b"x").unwrap_err().to_string();
+        assert!(e.contains("is a symbolic link"), "{e}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(link.symlink_metadata().unwrap().file_type().is_symlink(), "the link was replaced");
+        let fifo = dir.path().join("record.json");
+        nix_free_mkfifo(&fifo);
+        assert!(
+            lock(&fifo, std::time::Duration::ZERO).unwrap_err().to_string().contains("not a regular file")
+        );
+        assert!(write_private(&fifo, b"x").unwrap_err().to_string().contains("not a regular file"));
+    }
+
+    fn nix_free_mkfifo(path: &Path) {
+        let status = std::process::Command::new("mkfifo").arg(path).status().unwrap();
+        assert!(status.success());
+    }
+
     #[test]
     fn refuses_a_fifo_instead_of_hanging() {
         let dir = tempfile::tempdir().unwrap();

@@ -44,6 +44,35 @@ pub(super) fn run(
         let review = super::validate::Review::of(&config, &loaded).without_findings();
         super::validate::gate(&config, &review, output, streams.err)?;
     }
+    // A live secret (a signing key every session depends on) is never replaced unasked, and
+    // never lost: the previous value is kept beside the secrets file.
+    let existing = crate::secrets_file::load(&path)?.unwrap_or_default();
+    let previous =
+        existing.iter().find(|e| e.key == key).and_then(|e| e.value.clone()).filter(|v| !v.is_blank());
+    let backup = previous_path(&path);
+    if let Some(previous) = &previous {
+        if !args.force {
+            return Err(Error::Config {
+                message: format!(
+                    "`{key}` in {} already has a value; generating one would replace it (for a signing secret, \
+                     every session signed with it ends); nothing was written",
+                    display_path(&path)
+                ),
+                hint: Some(format!(
+                    "to rotate it, run again with --force: the previous value is kept in {}",
+                    display_path(&backup)
+                )),
+            });
+        }
+        let mut kept = serde_json::Map::new();
+        kept.insert(key.clone(), serde_json::Value::String(previous.expose().to_owned()));
+        let text = zeroize::Zeroizing::new(
+            serde_json::to_string_pretty(&serde_json::Value::Object(kept))
+                .expect("a map of strings serializes")
+                + "\n",
+        );
+        crate::files::write_private(&backup, text.as_bytes())?;
+    }
     crate::secrets_file::save_values(&path, &[(key.clone(), &secret)])?;
     if !output.quiet {
         let _ = writeln!(
@@ -52,8 +81,23 @@ pub(super) fn run(
             secret.expose().len(),
             display_path(&path)
         );
+        if previous.is_some() {
+            let _ = writeln!(
+                streams.err,
+                "The previous value of `{key}` is kept in {} (mode 0600): copy it back into {} to undo.",
+                display_path(&backup),
+                display_path(&path)
+            );
+        }
     }
     Ok(exit::OK)
+}
+
+/// Where `generate --into --force` keeps the value it replaced: `<secrets file>.previous`.
+fn previous_path(secrets: &std::path::Path) -> std::path::PathBuf {
+    let mut name = secrets.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".previous");
+    secrets.with_file_name(name)
 }
 
 /// 64 letters and digits from the system's secure random generator (each byte drawn until it

@@ -11,7 +11,7 @@ use crate::project::{self, PROJECT_DIR};
 
 /// The lines of the `.gitignore` in `.systemprompt/`: what the platform's own covers, then the
 /// files cloud-secrets keeps beside a profile.
-const GITIGNORE_LINES: [&str; 13] = [
+const GITIGNORE_LINES: [&str; 14] = [
     "credentials.json",
     "tenants.json",
     "**/secrets.json",
@@ -24,6 +24,7 @@ const GITIGNORE_LINES: [&str; 13] = [
     "**/*.lock",
     "**/*store.json",
     "**/.cloud-secrets-*.tmp",
+    "**/*.previous",
     "*.tmp",
 ];
 

@@ -337,7 +337,7 @@ fn generate_pepper_makes_what_the_platform_accepts() {
 
     let secrets = ".systemprompt/profiles/production/secrets.json";
     let before: serde_json::Value = serde_json::from_str(&project.read(secrets)).unwrap();
-    let into = project.cmd(&["generate", "pepper", "--into", "oauth_at_rest_pepper"]).run();
+    let into = project.cmd(&["generate", "pepper", "--into", "oauth_at_rest_pepper", "--force"]).run();
     assert_eq!(into.code, 0, "{}", into.transcript());
     assert!(into.stdout.is_empty(), "--into prints nothing on stdout");
     assert!(
@@ -463,13 +463,13 @@ fn init_scaffolds_a_profile_and_never_overwrites() {
         gitignore,
         format!(
             "{mine}# Added by cloud-secrets init.\ntenants.json\n**/secrets.json\ndocker/\nstorage/\n\
-             **/*last-applied.json\n**/*plan-key\n**/*store.json\n**/.cloud-secrets-*.tmp\n*.tmp\n"
+             **/*last-applied.json\n**/*plan-key\n**/*store.json\n**/.cloud-secrets-*.tmp\n**/*.previous\n*.tmp\n"
         )
     );
     assert!(
         out.stdout.contains(
             "updated  .systemprompt/.gitignore (added tenants.json, **/secrets.json, docker/, storage/, \
-             **/*last-applied.json, **/*plan-key, **/*store.json, **/.cloud-secrets-*.tmp, *.tmp)"
+             **/*last-applied.json, **/*plan-key, **/*store.json, **/.cloud-secrets-*.tmp, **/*.previous, *.tmp)"
         ),
         "{}",
         out.stdout

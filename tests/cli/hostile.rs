@@ -144,3 +144,42 @@ fn a_vault_address_in_the_settings_never_receives_vault_token() {
     assert!(!out.stderr.contains("goes only to"), "{}", out.transcript());
     assert!(attacker.request_count() > 0);
 }
+
+#[test]
+fn a_lock_file_planted_as_a_link_is_refused_and_its_target_untouched() {
+    let project = Project::fixture("fresh").write("victim/.bashrc", "export PATH=/usr/bin\n");
+    let victim = project.path("victim/.bashrc");
+    std::os::unix::fs::symlink(&victim, project.path(".systemprompt/profiles/production/store.json.lock"))
+        .unwrap();
+    let out = project.cmd(&["apply", "--yes"]).run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains("store.json.lock: the lock file is a symbolic link"), "{}", out.stderr);
+    assert_eq!(project.read("victim/.bashrc"), "export PATH=/usr/bin\n");
+    assert!(
+        project.read_bytes(".systemprompt/profiles/production/store.json").is_none(),
+        "nothing was applied"
+    );
+}
+
+#[test]
+fn generate_never_replaces_a_live_secret_unasked_and_keeps_the_previous_one() {
+    let project = Project::fixture("fresh");
+    let secrets = ".systemprompt/profiles/production/secrets.json";
+    let before = project.read(secrets);
+    let out = project.cmd(&["generate", "pepper", "--into", "oauth_at_rest_pepper"]).run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains("already has a value") && out.stderr.contains("--force"), "{}", out.stderr);
+    assert_eq!(project.read(secrets), before);
+    let out = project.cmd(&["generate", "pepper", "--into", "oauth_at_rest_pepper", "--force"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert_ne!(project.read(secrets), before);
+    let kept: serde_json::Value =
+        serde_json::from_str(&project.read(&format!("{secrets}.previous"))).unwrap();
+    assert_eq!(kept["oauth_at_rest_pepper"], "CANARY-pepper-fresh-7d2e4c9a1b3f5e8d0c6a");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(project.path(&format!("{secrets}.previous"))).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // An empty key is simply filled.
+    let out = project.cmd(&["generate", "jwt-secret", "--into", "gemini"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+}

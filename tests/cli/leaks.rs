@@ -59,7 +59,7 @@ fn no_canary_leaves_through_any_command_on_the_local_store() {
         &["validate"][..],
         &["profiles"],
         &["generate", "jwt-secret", "--into", "jwt_secret"],
-        &["generate", "pepper", "--into", "oauth_at_rest_pepper"],
+        &["generate", "pepper", "--into", "oauth_at_rest_pepper", "--force"],
         &["set", "openai=sk-CANARY-x", "--save", "--yes"],
     ] {
         assert_eq!(project.cmd(args).run().code, 0, "{args:?}");

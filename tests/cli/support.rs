@@ -132,6 +132,7 @@ impl Project {
         for file in files(self.root()) {
             let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             let holds_values = name.ends_with("secrets.json")
+                || name.ends_with(".previous")
                 || name.ends_with("store.json")
                 || matches!(name, "credentials.json" | "tenants.json" | ".env");
             let rel = file.strip_prefix(self.root()).unwrap().to_path_buf();
@@ -172,6 +173,7 @@ impl Project {
             // A local store holds values by design, wherever a test's settings put it.
             let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             if name.ends_with("store.json")
+                || name.ends_with(".previous")
                 || self.value_files.iter().any(|rel| file == self.root().join(rel))
             {
                 continue;
