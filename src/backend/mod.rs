@@ -407,16 +407,17 @@ pub fn redact_address(text: &str) -> String {
         Some((scheme, rest)) => (format!("{scheme}://"), rest),
         None => (String::new(), text),
     };
-    let (authority_and_path, query) = match rest.split_once('?') {
-        Some((before, _)) => (before, "?<redacted>"),
+    // Userinfo may hold `/`, `?`, `#` or `@` (a password is anything): everything up to the last
+    // `@` is taken for it, whatever comes between.
+    let (userinfo, rest) = match rest.rfind('@') {
+        Some(at) => ("<redacted>@", &rest[at + 1..]),
+        None => ("", rest),
+    };
+    let (address, query) = match rest.find(['?', '#']) {
+        Some(at) => (&rest[..at], "?<redacted>"),
         None => (rest, ""),
     };
-    let end_of_authority = authority_and_path.find('/').unwrap_or(authority_and_path.len());
-    let shown = match authority_and_path[..end_of_authority].rfind('@') {
-        Some(at) => format!("<redacted>@{}", &authority_and_path[at + 1..]),
-        None => authority_and_path.to_owned(),
-    };
-    format!("{scheme}{shown}{query}")
+    format!("{scheme}{userinfo}{address}{query}")
 }
 
 impl fmt::Display for RemoteSpec {
@@ -505,7 +506,20 @@ mod tests {
         );
         assert_eq!(redact_address("vault://root:CANARY@h"), "vault://<redacted>@h");
         assert_eq!(redact_address("https://h/p?token=CANARY"), "https://h/p?<redacted>");
-        assert_eq!(redact_address("https://h/p@x"), "https://h/p@x");
+        // An `@` after a `/` may end a password holding `/`: it is taken for the end of userinfo.
+        assert_eq!(redact_address("https://h/p@x"), "https://<redacted>@x");
+        for leaky in [
+            "https://admin:ab/cd@host",
+            "https://admin:a?b@host/x",
+            "https://u:p#q@host",
+            "https://u:a@b@host",
+        ] {
+            let shown = redact_address(leaky);
+            assert!(
+                shown.starts_with("https://<redacted>@") && !shown.contains("admin") && !shown.contains(":a"),
+                "{shown}"
+            );
+        }
         let e = Address::parse("https://u:CANARY@h", Path::new("/")).unwrap_err();
         assert!(!e.contains("CANARY"), "{e}");
     }

@@ -66,7 +66,7 @@ impl From<&ApplyArgs> for ApplyOptions {
 pub(super) fn parse_assignments(args: &[String], stdin: bool) -> Result<Vec<(String, Option<SecretValue>)>> {
     if stdin {
         return match args {
-            [key] if !key.contains('=') => Ok(vec![(variable_for(key)?, None)]),
+            [key] if !key.contains('=') => Ok(vec![(variable_for(key, 1)?, None)]),
             _ => Err(Error::usage(
                 "--stdin reads the value of exactly one KEY, given without `=`",
                 "cloud-secrets set OPENAI_API_KEY --stdin < key.txt",
@@ -76,10 +76,11 @@ pub(super) fn parse_assignments(args: &[String], stdin: bool) -> Result<Vec<(Str
     let mut assignments: Vec<(String, Option<SecretValue>)> = Vec::with_capacity(args.len());
     for (i, arg) in args.iter().enumerate() {
         let (name, value) = match arg.split_once('=') {
-            Some((key, value)) if !value.is_empty() => (variable_for(key)?, SecretValue::new(value)),
+            Some((key, value)) if !value.is_empty() => (variable_for(key, i + 1)?, SecretValue::new(value)),
             Some((key, _)) => {
+                let name = variable_for(key, i + 1)?;
                 return Err(Error::usage(
-                    format!("`{}=` gives an empty value", key.escape_debug()),
+                    format!("argument {} of set gives {name} an empty value", i + 1),
                     "give a value, or remove the variable with cloud-secrets unset",
                 ));
             }
@@ -107,18 +108,24 @@ pub(super) fn parse_assignments(args: &[String], stdin: bool) -> Result<Vec<(Str
 
 /// Parses `unset` arguments into variable names.
 pub(super) fn parse_names(args: &[String]) -> Result<Vec<String>> {
-    args.iter().map(|key| variable_for(key)).collect()
+    args.iter().enumerate().map(|(i, key)| variable_for(key, i + 1)).collect()
 }
 
-/// The variable a command-line KEY names: an upper-case name is taken as is, anything else is a
-/// secrets.json key and is mapped.
-fn variable_for(key: &str) -> Result<String> {
+/// The variable a command-line KEY (argument `n`) names: an upper-case name is taken as is, a
+/// snake_case key is mapped. Anything else is refused without being shown: a value pasted in
+/// the wrong place (a mixed-case token, `sk-...`) must never become a name that is printed and
+/// sent.
+fn variable_for(key: &str, n: usize) -> Result<String> {
     let valid = !key.is_empty()
         && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !key.starts_with(|c: char| c.is_ascii_digit());
+        && !key.starts_with(|c: char| c.is_ascii_digit())
+        && crate::validate::is_key_case(key);
     if !valid {
         return Err(Error::usage(
-            format!("`{}` cannot name a variable", key.escape_debug()),
+            format!(
+                "argument {n}: the part naming the variable is neither a snake_case key nor an UPPER_CASE name \
+                 (not shown, in case it is a value)"
+            ),
             "use a secrets.json key such as `anthropic` or a variable name such as ANTHROPIC_API_KEY",
         ));
     }

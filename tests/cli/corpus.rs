@@ -789,7 +789,23 @@ fn cases() -> Vec<Case> {
             name: "args_set_key_that_cannot_name_a_variable",
             args: &["set", "openai key=sk-CANARY-1"],
             code: 64,
-            names: "openai key",
+            names: "argument 1",
+            ..CASE
+        },
+        Case {
+            // A value pasted where the name goes is never shown nor made into a variable.
+            name: "args_set_pasted_value_as_the_name",
+            args: &["set", "sk-ant-CANARY-pasted-9f3e=x"],
+            code: 64,
+            names: "argument 1",
+            says: &["not shown, in case it is a value"],
+            ..CASE
+        },
+        Case {
+            name: "args_set_mixed_case_token_as_the_name",
+            args: &["set", "dGhpc0lzQ0FOQVJZcGFzdGVk=x"],
+            code: 64,
+            names: "argument 1",
             ..CASE
         },
         Case {
