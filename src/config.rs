@@ -369,10 +369,11 @@ fn resolve_remote(
     let tenant = profile.settings.tenant_id().map(str::to_owned).filter(|t| !t.trim().is_empty());
     let tenant = match tenant {
         Some(tenant) if backend::is_plain_name(&tenant) => tenant,
-        Some(tenant) => {
+        Some(_) => {
             return Err(Error::input(
                 project::locate(&profile.yaml, "tenant_id"),
-                format!("cloud.tenant_id `{}` is not a tenant id", tenant.escape_debug()),
+                // Not shown: `${VAR}` may have put anything from the environment there.
+                "cloud.tenant_id is not a tenant id".to_owned(),
                 "a tenant id is made of letters, digits, `_`, `-` and `.`",
             ));
         }

@@ -133,8 +133,10 @@ impl Desired {
         // Null, empty and whitespace-only values are "not set", as the platform reads them.
         let entries: Vec<Entry> =
             entries.into_iter().map(|e| Entry { value: e.value.filter(|v| !v.is_blank()), ..e }).collect();
+        // internal_database_url provides DATABASE_URL when it is set and that name is not ignored.
         let internal_db_set =
-            entries.iter().any(|e| e.key == policy::INTERNAL_DATABASE_URL_KEY && e.value.is_some());
+            entries.iter().any(|e| e.key == policy::INTERNAL_DATABASE_URL_KEY && e.value.is_some())
+                && !ignore.matches("DATABASE_URL");
         let mut claimed: BTreeMap<String, (String, Location)> = BTreeMap::new();
         let mut desired = Desired { ignore, partial, ..Desired::default() };
         let mut listed: Vec<String> = Vec::new();
@@ -152,7 +154,9 @@ impl Desired {
                 }
             }
 
-            let reason = if desired.ignore.matches(&name) {
+            // A key is ignored when all its names are; otherwise the names not ignored are written
+            // and the ignored ones left alone.
+            let reason = if written.iter().all(|n| desired.ignore.matches(n)) {
                 Some(SkipReason::Ignored)
             } else if shadowed {
                 Some(SkipReason::ShadowedBy(policy::INTERNAL_DATABASE_URL_KEY.to_owned()))
@@ -185,10 +189,13 @@ impl Desired {
                     if reason == Some(SkipReason::DeployOwned) && value.is_some() {
                         listed.push(names.deploy);
                     }
+                    // A key not set here keeps every name the runtime reads it under, as well as
+                    // the deploy step's (KIMI_API_KEY for moonshot too).
+                    let also = names.also_read.iter().map(|n| (*n).to_owned());
                     desired.skipped.push(Skipped {
                         key: entry.key,
                         name,
-                        aliases: written.into_iter().skip(1).collect(),
+                        aliases: written.into_iter().skip(1).chain(also).collect(),
                         reason: reason.unwrap_or(SkipReason::NotSet),
                         location: entry.location,
                     });
@@ -205,7 +212,7 @@ impl Desired {
             .filter(|name| desired.unset_names().any(|n| n == name.as_str()) || (partial && is_managed(name)))
             .cloned()
             .collect();
-        listed.extend(kept);
+        listed.extend(kept.into_iter().filter(|name| is_listable(name)));
         desired.derive_custom_secrets(listed.iter().map(String::as_str));
         desired.skipped.sort_by(|a, b| (&a.name, &a.key).cmp(&(&b.name, &b.key)));
         Ok(desired)
@@ -218,13 +225,13 @@ impl Desired {
     }
 
     /// The desired state of `set`: these variables, and the custom-secrets list as it must read
-    /// with them added to `listed` (the variables the profile keeps on the remote).
+    /// with them added to `listed` (the names the list holds for what stays on the remote).
     /// The list is left out of it when no custom variable is set.
-    pub fn for_set(vars: Vec<(String, DesiredVar)>, listed: &[String]) -> Self {
-        let mut desired = Desired::default();
+    pub fn for_set(vars: Vec<(String, DesiredVar)>, listed: &[String], ignore: policy::Ignore) -> Self {
+        let mut desired = Desired { ignore, ..Desired::default() };
         desired.vars.extend(vars);
-        let set: Vec<String> = desired.vars.keys().cloned().collect();
-        if touches_custom_list(&set) {
+        let set: Vec<String> = desired.vars.keys().filter(|n| is_listable(n)).cloned().collect();
+        if !set.is_empty() {
             desired.derive_custom_secrets(listed.iter().chain(&set).map(String::as_str));
         }
         desired
@@ -233,8 +240,8 @@ impl Desired {
     /// The desired state of `unset`: only the custom-secrets list, as it must read once `names`
     /// are gone from `listed`.
     /// Nothing, when no custom variable is removed.
-    pub fn for_unset(names: &[String], listed: &[String]) -> Self {
-        let mut desired = Desired::default();
+    pub fn for_unset(names: &[String], listed: &[String], ignore: policy::Ignore) -> Self {
+        let mut desired = Desired { ignore, ..Desired::default() };
         if touches_custom_list(names) {
             desired.derive_custom_secrets(
                 listed.iter().filter(|name| !names.contains(name)).map(String::as_str),
@@ -247,7 +254,7 @@ impl Desired {
     /// deploy step would list, or leaves it out when there are none.
     fn derive_custom_secrets<'a>(&mut self, names: impl Iterator<Item = &'a str>) {
         let mut custom: Vec<&str> =
-            names.filter(|name| is_listable(name)).filter(|name| !self.ignore.matches(name)).collect();
+            names.filter(|name| listed_by_deploy(name)).filter(|name| !self.ignore.matches(name)).collect();
         custom.sort_unstable();
         custom.dedup();
         self.listed = custom.iter().map(|n| (*n).to_owned()).collect();
@@ -310,13 +317,18 @@ fn is_managed(name: &str) -> bool {
     policy::classify(name) == VarClass::Managed && name != policy::CUSTOM_SECRETS_VAR
 }
 
-/// Whether `name` belongs in the custom-secrets list: a name the deploy step lists (outside the
-/// standard set), that is not only the runtime's spelling of a renamed key, and that is not one
-/// the hosting platform sets or that must no longer be synced.
-fn is_listable(name: &str) -> bool {
+/// Whether the deploy step would list `name` had it written it: a name outside the standard set,
+/// not one the hosting platform sets or that must no longer be synced.
+fn listed_by_deploy(name: &str) -> bool {
     policy::is_listed_by_deploy(name)
-        && !policy::is_runtime_only(name)
         && !matches!(policy::classify(name), VarClass::SystemManaged | VarClass::Stale)
+}
+
+/// Whether a variable found on the remote (or given to `set`) belongs in the custom-secrets list:
+/// one the deploy step would list, and not only the runtime's own spelling of a renamed key
+/// (`MOONSHOT_API_KEY`, whose deploy name is `MOONSHOT`).
+pub fn is_listable(name: &str) -> bool {
+    listed_by_deploy(name) && !policy::is_runtime_only(name)
 }
 
 /// Whether setting or removing `names` changes the custom-secrets list.
@@ -397,14 +409,19 @@ mod tests {
             |v: &str| DesiredVar { key: Some("k".into()), value: SecretValue::new(v), source: Source::File };
         let listed = managed_names(&remote);
         assert_eq!(listed, ["JWT_SECRET", "OLD_ONE", "OPENAI_API_KEY", "SYSTEMPROMPT_CUSTOM_SECRETS"]);
-        let d =
-            Desired::for_set(vec![("NEW_ONE".into(), var("n")), ("GITHUB_TOKEN".into(), var("g"))], &listed);
+        let d = Desired::for_set(
+            vec![("NEW_ONE".into(), var("n")), ("GITHUB_TOKEN".into(), var("g"))],
+            &listed,
+            policy::Ignore::default(),
+        );
         assert_eq!(value(&d, "SYSTEMPROMPT_CUSTOM_SECRETS").as_deref(), Some("JWT_SECRET,NEW_ONE,OLD_ONE"));
-        let d = Desired::for_unset(&["OLD_ONE".into()], &listed);
+        let d = Desired::for_unset(&["OLD_ONE".into()], &listed, policy::Ignore::default());
         assert_eq!(value(&d, "SYSTEMPROMPT_CUSTOM_SECRETS").as_deref(), Some("JWT_SECRET"));
-        let d = Desired::for_unset(&["OLD_ONE".into(), "JWT_SECRET".into()], &listed);
+        let d =
+            Desired::for_unset(&["OLD_ONE".into(), "JWT_SECRET".into()], &listed, policy::Ignore::default());
         assert!(d.vars.is_empty(), "no custom names left: the list goes");
-        let standard_only = Desired::for_set(vec![("GITHUB_TOKEN".into(), var("g"))], &listed);
+        let standard_only =
+            Desired::for_set(vec![("GITHUB_TOKEN".into(), var("g"))], &listed, policy::Ignore::default());
         assert_eq!(
             standard_only.vars.keys().collect::<Vec<_>>(),
             ["GITHUB_TOKEN"],
@@ -443,6 +460,43 @@ mod tests {
     fn unset_internal_database_url_leaves_database_url_in_charge() {
         let d = build(&[("internal_database_url", Some("")), ("database_url", Some("public"))]).unwrap();
         assert_eq!(value(&d, "DATABASE_URL").as_deref(), Some("public"));
+    }
+
+    fn with_remote(pairs: &[(&str, Option<&str>)], names: &[&str], ignore: &[&str]) -> Desired {
+        let remote = names_only(names);
+        let ignore =
+            policy::Ignore::new(&ignore.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>()).unwrap();
+        Desired::build(entries(pairs), &remote, ignore, false).unwrap()
+    }
+
+    #[test]
+    fn ignoring_one_name_of_a_key_leaves_its_other_names_written() {
+        let d = with_remote(&[("github", Some("g"))], &["GITHUB", "GITHUB_TOKEN"], &["GITHUB_TOKEN"]);
+        assert_eq!(d.vars.keys().collect::<Vec<_>>(), ["GITHUB", "SYSTEMPROMPT_CUSTOM_SECRETS"]);
+        let p = crate::plan::plan(&d, &names_only(&["GITHUB", "GITHUB_TOKEN"]), None);
+        assert!(p.remove.is_empty() && p.ignored == ["GITHUB_TOKEN"], "{p:?}");
+        let both = with_remote(
+            &[("database_url", Some("public")), ("internal_database_url", Some("internal"))],
+            &["DATABASE_URL", "INTERNAL_DATABASE_URL"],
+            &["INTERNAL_DATABASE_URL"],
+        );
+        assert_eq!(value(&both, "DATABASE_URL").as_deref(), Some("internal"));
+        let p = crate::plan::plan(&both, &names_only(&["DATABASE_URL", "INTERNAL_DATABASE_URL"]), None);
+        assert!(p.remove.is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn a_key_not_set_keeps_every_name_the_runtime_reads_it_under() {
+        let d = with_remote(&[("moonshot", Some(""))], &["KIMI_API_KEY", "MOONSHOT"], &[]);
+        let p = crate::plan::plan(&d, &names_only(&["KIMI_API_KEY", "MOONSHOT"]), None);
+        assert!(p.remove.is_empty(), "{p:?}");
+        assert_eq!(p.kept, ["KIMI_API_KEY", "MOONSHOT"]);
+    }
+
+    #[test]
+    fn an_upper_case_key_is_listed_as_the_deploy_step_lists_it() {
+        let d = build(&[("MOONSHOT_API_KEY", Some("m")), ("jwt_secret", Some("j"))]).unwrap();
+        assert_eq!(value(&d, "SYSTEMPROMPT_CUSTOM_SECRETS").as_deref(), Some("JWT_SECRET,MOONSHOT_API_KEY"));
     }
 
     #[test]

@@ -82,6 +82,29 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Creates `path` with `bytes`, mode 0600, complete or not at all, unless something is already
+/// there (never replaced): true when it was created.
+pub fn create_private(path: &Path, bytes: &[u8]) -> Result<bool> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".cloud-secrets-")
+        .suffix(".tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io("write", tmp.path(), e))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io("sync", tmp.path(), e))?;
+    match tmp.persist_noclobber(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(Error::io("create", path, e.error)),
+    }
+}
+
 /// Opens a file cloud-secrets owns (a lock, a record, a plan key) with `options`, mode 0600 when
 /// created, without following a symlink at `path`, and only if it is a regular file: a file a
 /// checkout planted in its place (a link to `~/.bashrc`, a FIFO) is refused, never written.

@@ -199,7 +199,13 @@ pub const MAX_YAML_BYTES: u64 = 256 * 1024;
 pub fn find_root(start: &Path) -> Option<PathBuf> {
     start
         .ancestors()
-        .find(|dir| dir.join(PROJECT_DIR).is_dir() && ROOT_MARKERS.iter().any(|m| dir.join(m).exists()))
+        .find(|dir| {
+            // As the platform checks: Cargo.toml exists; services and storage are directories.
+            dir.join(PROJECT_DIR).is_dir()
+                && ROOT_MARKERS
+                    .iter()
+                    .any(|m| if *m == "Cargo.toml" { dir.join(m).exists() } else { dir.join(m).is_dir() })
+        })
         .map(Path::to_path_buf)
 }
 
@@ -468,19 +474,19 @@ pub fn load_profile(found: ProfileRef, selection: Selection<'_>) -> Result<Profi
                 missing.join(" and secrets.")
             ));
         }
-        for field in secrets.unknown.keys() {
+        for field in secrets.unknown.keys().map(|f| shown_field(f)) {
             warnings.push(format!(
                 "{}: `secrets.{field}` is not a field the platform defines; it rejects the profile as it is \
                  (cloud-secrets ignores the field)",
-                locate(&yaml, field)
+                locate(&yaml, &field)
             ));
         }
     }
-    for field in settings.cloud.iter().flat_map(|c| c.unknown.keys()) {
+    for field in settings.cloud.iter().flat_map(|c| c.unknown.keys()).map(|f| shown_field(f)) {
         warnings.push(format!(
             "{}: `cloud.{field}` is not a field the platform defines; it rejects the profile as it is \
              (cloud-secrets ignores the field)",
-            locate(&yaml, field)
+            locate(&yaml, &field)
         ));
     }
     Ok(Profile { name, dir, yaml, layout, settings, secrets_file, warnings })
@@ -511,12 +517,30 @@ pub fn tidy(path: &Path) -> PathBuf {
     if same(&plain, &lexical) || same_folder { lexical } else { plain }
 }
 
+/// A field name as shown in a warning: only a plain name is (`${VAR}` may have put anything from
+/// the environment there).
+fn shown_field(field: &str) -> String {
+    if !field.is_empty() && field.len() <= 64 && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        field.to_owned()
+    } else {
+        "<a field that is not a plain name>".to_owned()
+    }
+}
+
 /// Substitutes `${VAR}` and `${VAR:-default}` in profile.yaml's text as the platform does, before
 /// parsing: a variable that is set and not empty gives its value; otherwise the default, if one
 /// is written; otherwise the text is left as it is. One pass; a name is any run of characters
 /// other than `}` and `:`; a default ends at the first `}` on its line.
 pub fn substitute(text: &str, vars: &BTreeMap<String, SecretValue>) -> String {
+    substitute_noting(text, vars).0
+}
+
+/// [`substitute`], and the names of the placeholders it left as written (from the file's own
+/// text, never from a substituted value).
+fn substitute_noting(text: &str, vars: &BTreeMap<String, SecretValue>) -> (String, Vec<String>) {
     let mut out = String::with_capacity(text.len());
+    let mut unresolved = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
@@ -526,7 +550,10 @@ pub fn substitute(text: &str, vars: &BTreeMap<String, SecretValue>) -> String {
                 match (vars.get(name).filter(|v| !v.is_empty()), default) {
                     (Some(value), _) => out.push_str(value.expose()),
                     (None, Some(default)) => out.push_str(default),
-                    (None, None) => out.push_str(&rest[start..start + 2 + len]),
+                    (None, None) => {
+                        out.push_str(&rest[start..start + 2 + len]);
+                        unresolved.push(name.escape_debug().to_string());
+                    }
                 }
                 rest = &after[len..];
             }
@@ -537,7 +564,7 @@ pub fn substitute(text: &str, vars: &BTreeMap<String, SecretValue>) -> String {
         }
     }
     out.push_str(rest);
-    out
+    (out, unresolved)
 }
 
 /// The name, default and length (up to and including `}`) of a placeholder whose `${` was just
@@ -607,7 +634,7 @@ pub fn parse_settings(
             crate::secrets_file::line_column(&String::from_utf8_lossy(&bytes[..valid]), valid);
         Error::input(Location::at(path, line, column), "the file is not valid UTF-8", "save it as UTF-8")
     })?;
-    let text = substitute(&text, vars);
+    let (text, unresolved) = substitute_noting(&text, vars);
     if text.trim().is_empty() {
         return Ok(ProfileSettings::default());
     }
@@ -615,7 +642,7 @@ pub fn parse_settings(
     let settings: Option<ProfileSettings> = serde_yaml_ng::from_str(&text).map_err(|e| {
         yaml_error(
             path,
-            &text,
+            (&text, &unresolved),
             &e,
             "profile.yaml",
             "see docs/profile-yaml.md for the fields cloud-secrets reads (target, cloud, secrets)",
@@ -627,7 +654,13 @@ pub fn parse_settings(
 /// A YAML parse error of `path` (whose text, after substitution, is `text`) at the line and
 /// column where the fix goes, without the value found there, with a hint: about tabs, about a
 /// `${VAR}` left as written, or `hint`.
-pub fn yaml_error(path: &Path, text: &str, e: &serde_yaml_ng::Error, what: &str, hint: &str) -> Error {
+pub fn yaml_error(
+    path: &Path,
+    (text, unresolved): (&str, &[String]),
+    e: &serde_yaml_ng::Error,
+    what: &str,
+    hint: &str,
+) -> Error {
     let full = e.to_string();
     let mut message = safe_yaml_message(&full);
     let mut location = match e.location() {
@@ -661,7 +694,9 @@ pub fn yaml_error(path: &Path, text: &str, e: &serde_yaml_ng::Error, what: &str,
     let line = location.position.and_then(|(line, _)| text.lines().nth(line.saturating_sub(1)));
     let hint = if line.is_some_and(|l| l.contains('\t')) || (message.contains("tab") && text.contains('\t')) {
         "YAML does not allow tabs for indentation: indent with spaces".to_owned()
-    } else if let Some(name) = line.and_then(unresolved_variable) {
+    } else if let Some(name) =
+        unresolved.iter().find(|n| line.is_some_and(|l| l.contains(&format!("${{{n}"))))
+    {
         format!(
             "`${{{name}}}` was left as written because {name} is not set in the environment: set it, or write a \
              default as in `${{{name}:-value}}`"
@@ -696,13 +731,6 @@ fn strip_positions(message: &str) -> String {
     out
 }
 
-/// The name of a `${NAME}` placeholder that substitution left in `line`.
-fn unresolved_variable(line: &str) -> Option<String> {
-    let start = line.find("${")?;
-    let (name, _, _) = placeholder(&line[start + 2..])?;
-    Some(name.escape_debug().to_string())
-}
-
 /// serde_yaml's message without its position suffix and without the offending value, which
 /// could be anything the user typed: "invalid type: string \"x\", expected ..." keeps only the
 /// kind of mistake and what was expected.
@@ -715,7 +743,8 @@ fn safe_yaml_message(message: &str) -> String {
     };
     for prefix in ["invalid type: ", "unknown variant ", "invalid value: ", "invalid length "] {
         if let Some(start) = message.find(prefix)
-            && let Some(expected) = message[start..].find(", expected ")
+            // The last one: a value (substituted from the environment, say) may hold the words.
+            && let Some(expected) = message[start..].rfind(", expected ")
         {
             let kind = prefix.trim_end().trim_end_matches(':');
             return format!("{}{kind}{}", &message[..start], &message[start + expected..]);
@@ -770,6 +799,22 @@ mod tests {
         ] {
             assert_eq!(substitute(input, &env), output, "{input:?}");
         }
+    }
+
+    #[test]
+    fn values_substituted_from_the_environment_never_reach_a_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("profile.yaml");
+        let env = vars(&[("T", "x, expected CANARY-1 ${CANARYPART} y"), ("F", "CANARY-field")]);
+        std::fs::write(&path, "target: ${T}\n").unwrap();
+        let e = load_settings(&path, &env).unwrap_err();
+        let text = format!("{e} {}", e.hint().unwrap_or_default());
+        assert!(!text.contains("CANARY"), "{text}");
+        std::fs::write(&path, "secrets:\n  ${F}: 1\n  secrets_path: s.json\n  source: file\n").unwrap();
+        let found = ProfileRef { name: "p".into(), yaml: path.clone(), layout: Layout::Folder };
+        let profile =
+            load_profile(found, Selection { flag: None, env: None, home: None, vars: &env }).unwrap();
+        assert!(profile.warnings.iter().all(|w| !w.contains("CANARY")), "{:?}", profile.warnings);
     }
 
     #[test]

@@ -98,6 +98,11 @@ pub fn load(path: &Path, remote: &str) -> Result<Option<LastApplied>> {
 
 /// Stores the record of `remote`, keeping those of other remotes.
 pub fn save(path: &Path, remote: &str, record: &LastApplied) -> Result<()> {
+    // The file holds the records of every remote of the profile: two applies to two remotes
+    // read, change and write it in turn, so that neither loses the other's record.
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".lock");
+    let _lock = crate::files::lock(&path.with_file_name(name), std::time::Duration::from_secs(30))?;
     let mut file = read(path)?;
     file.format = FORMAT;
     file.remotes.insert(remote.to_owned(), record.clone());

@@ -175,14 +175,8 @@ impl PlanKey {
         environment: &std::collections::BTreeMap<String, crate::secret::SecretValue>,
         create: bool,
     ) -> Result<Self> {
-        if let Some(value) = environment.get(PLAN_KEY_VAR) {
-            if value.expose().len() < 16 {
-                return Err(Error::config(
-                    format!("{PLAN_KEY_VAR} is too short to key saved plans"),
-                    "use a random string of at least 16 characters (for example the output of openssl rand -hex 32)",
-                ));
-            }
-            return Ok(Self(zeroize::Zeroizing::new(value.expose().as_bytes().to_vec())));
+        if let Some(key) = Self::from_environment(environment) {
+            return key;
         }
         if let Some(bytes) = crate::files::read_limited(path, 4096, "plan-key")? {
             let text = String::from_utf8_lossy(&bytes).trim().to_owned();
@@ -210,8 +204,25 @@ impl PlanKey {
             message: "the system's random number generator failed".to_owned(),
             hint: None,
         })?;
-        crate::files::write_private(path, format!("{}\n", hex(&key)).as_bytes())?;
-        Ok(Self(key))
+        // Two runs may create the key at once: the first to land wins, and the other reads it.
+        match crate::files::create_private(path, format!("{}\n", hex(&key)).as_bytes())? {
+            true => Ok(Self(key)),
+            false => Self::load(path, environment, false),
+        }
+    }
+
+    /// The plan key `CLOUD_SECRETS_PLAN_KEY` gives, if it is set.
+    pub fn from_environment(
+        environment: &std::collections::BTreeMap<String, crate::secret::SecretValue>,
+    ) -> Option<Result<Self>> {
+        let value = environment.get(PLAN_KEY_VAR)?;
+        if value.expose().len() < 16 {
+            return Some(Err(Error::config(
+                format!("{PLAN_KEY_VAR} is too short to key saved plans"),
+                "use a random string of at least 16 characters (for example the output of openssl rand -hex 32)",
+            )));
+        }
+        Some(Ok(Self(zeroize::Zeroizing::new(value.expose().as_bytes().to_vec()))))
     }
 
     /// A name for the key that reveals nothing of it.

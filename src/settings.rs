@@ -299,7 +299,7 @@ fn parse_error(path: &Path, text: &str, e: &serde_yaml_ng::Error) -> Error {
             hint,
         );
     }
-    project::yaml_error(path, text, e, FILE_NAME, "see docs/settings.md for its fields")
+    project::yaml_error(path, (text, &[]), e, FILE_NAME, "see docs/settings.md for its fields")
 }
 
 /// The first line where `key:` is written, with its column.

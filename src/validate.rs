@@ -135,7 +135,8 @@ pub fn check_values(entries: &[Entry], mode: Validation) -> Vec<Finding> {
         let value = entry.value.as_ref().filter(|v| !v.is_blank()).map(|v| v.expose());
         if entry.key == "oauth_at_rest_pepper"
             && let Some(value) = value
-            && value.chars().count() < policy::PEPPER_MIN_LENGTH
+            // The platform counts bytes.
+            && value.len() < policy::PEPPER_MIN_LENGTH
         {
             findings.push(finding(
                 Rule::PepperLength,

@@ -11,10 +11,11 @@ use crate::project::{self, PROJECT_DIR};
 
 /// The lines of the `.gitignore` in `.systemprompt/`: what the platform's own covers, then the
 /// files cloud-secrets keeps beside a profile.
-const GITIGNORE_LINES: [&str; 14] = [
+const GITIGNORE_LINES: [&str; 15] = [
     "credentials.json",
     "tenants.json",
     "**/secrets.json",
+    "**/*.secrets.json",
     "sessions/",
     "docker/",
     "storage/",
@@ -40,7 +41,11 @@ fn profile_yaml(name: &str, root: &Path) -> String {
             chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
         }
     };
-    let root = root.display();
+    // A JSON string is a YAML double-quoted scalar: any path reads back as written.
+    let root_text = root.display().to_string();
+    let path = |suffix: &str| serde_json::to_string(&format!("{root_text}{suffix}")).unwrap_or_default();
+    let (system, services, bin, storage) =
+        (path(""), path("/services"), path("/target/release"), path("/storage"));
     format!(
         "# systemprompt.io Profile: {display_name}
 # Written by cloud-secrets init in the shape the platform's CLI writes. The platform owns this
@@ -66,10 +71,10 @@ server:
   - http://localhost:8080
   - http://localhost:5173
 paths:
-  system: {root}
-  services: {root}/services
-  bin: {root}/target/release
-  storage: {root}/storage
+  system: {system}
+  services: {services}
+  bin: {bin}
+  storage: {storage}
 security:
   jwt_issuer: systemprompt-local
   jwt_access_token_expiration: 2592000

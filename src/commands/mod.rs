@@ -53,7 +53,17 @@ pub fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'_>) -> 
             let remote = RemoteConfig::from_cli(cli, env, &config, usize::from(args.apply.parallelism))?;
             sync::apply(&config, &remote, scope, &(&args.apply).into(), output, streams)
         }
-        Command::Show(args) => sync::show_saved(args, output, streams),
+        Command::Show(args) => {
+            // The plan key comes from the environment or the profile selected here, never from
+            // the file being checked.
+            let key = match crate::saved::PlanKey::from_environment(&env.vars) {
+                Some(key) => Some(key?),
+                None => Config::from_cli(cli, env).ok().and_then(|config| {
+                    crate::saved::PlanKey::load(&config.profile.state_file("plan-key"), &env.vars, false).ok()
+                }),
+            };
+            sync::show_saved(args, key, output, streams)
+        }
         Command::Set(args) => {
             // Usage errors come before anything is read.
             let assignments = sync::parse_assignments(&args.assignments, args.stdin)?;

@@ -108,7 +108,23 @@ pub(super) fn parse_assignments(args: &[String], stdin: bool) -> Result<Vec<(Str
 
 /// Parses `unset` arguments into variable names.
 pub(super) fn parse_names(args: &[String]) -> Result<Vec<String>> {
-    args.iter().enumerate().map(|(i, key)| variable_for(key, i + 1)).collect()
+    let mut names: Vec<String> = Vec::new();
+    for (i, key) in args.iter().enumerate() {
+        // A key goes under every name `set` and apply write it under (`github`: GITHUB_TOKEN
+        // and GITHUB): removing it removes them all.
+        for name in written_names(&variable_for(key, i + 1)?) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// Every name the key behind `name` is written under, when `name` is one of them; else `name`.
+fn written_names(name: &str) -> Vec<String> {
+    let written = policy::key_names(&policy::key_for(name)).written();
+    if written.iter().any(|n| n == name) { written } else { vec![name.to_owned()] }
 }
 
 /// The variable a command-line KEY (argument `n`) names: an upper-case name is taken as is, a
@@ -224,8 +240,28 @@ fn refuse_to_overwrite(path: &std::path::Path) -> Result<()> {
 }
 
 /// `show FILE`: a saved plan, in any format.
-pub(super) fn show_saved(args: &ShowArgs, output: &Output, streams: &mut Streams<'_>) -> Result<i32> {
+pub(super) fn show_saved(
+    args: &ShowArgs,
+    key: Option<PlanKey>,
+    output: &Output,
+    streams: &mut Streams<'_>,
+) -> Result<i32> {
     let saved = SavedPlan::read(&args.plan_file)?;
+    // A plan file is an artifact anyone may have handed over: it is shown only if it checks out
+    // with the plan key, or with a plain warning that it could not be checked.
+    match &key {
+        Some(key) => saved.verify(key)?,
+        None => {
+            let _ = writeln!(
+                streams.err,
+                "{} {} could not be verified: there is no plan key here ({} or the selected profile's plan-key); \
+                 what follows is what the file says, not a checked plan",
+                output.stderr.warning().apply_to("warning:"),
+                display_path(&args.plan_file),
+                crate::saved::PLAN_KEY_VAR
+            );
+        }
+    }
     let plan = saved.plan.to_plan();
     let subject = Subject { profile: &saved.plan.profile, remote: &saved.plan.remote, whole: true };
     let written = match args.format {
@@ -301,8 +337,7 @@ pub(super) fn apply(
         }
         Scope::Set { assignments, .. } => {
             let vars = settable(assignments, &config.ignore, output, streams.err)?;
-            let mut desired = Desired::for_set(vars, &listed_names(config, &fetched)?);
-            desired.ignore = config.ignore.clone();
+            let desired = Desired::for_set(vars, &listed_names(config, &fetched)?, config.ignore.clone());
             let names: Vec<String> = vars_names(&desired);
             let list = list_if_touched(&names);
             let scoped = desired.scope_of(&fetched, &list);
@@ -310,8 +345,7 @@ pub(super) fn apply(
         }
         Scope::Unset(names) => {
             let names = removable(names, &fetched, &config.ignore, output, streams.err);
-            let mut desired = Desired::for_unset(&names, &listed_names(config, &fetched)?);
-            desired.ignore = config.ignore.clone();
+            let desired = Desired::for_unset(&names, &listed_names(config, &fetched)?, config.ignore.clone());
             let scoped = desired.scope_of(&fetched, &[names.clone(), list_if_touched(&names)].concat());
             (desired, scoped)
         }
@@ -614,7 +648,22 @@ fn list_if_touched(names: &[String]) -> Vec<String> {
 /// next plan would compute; from the remote's names when the profile has no secrets file.
 fn listed_names(config: &Config, remote: &Remote) -> Result<Vec<String>> {
     let loaded = load_desired(config)?;
-    Ok(Desired::build(loaded.entries, remote, config.ignore.clone(), loaded.partial)?.listed_names())
+    let mut listed =
+        Desired::build(loaded.entries, remote, config.ignore.clone(), loaded.partial)?.listed_names();
+    // What the remote's list names and the remote still holds (an earlier `set`'s variables, say)
+    // stays listed, where the remote lets the list be read.
+    if let Some(crate::plan::RemoteValue::Value(list)) = remote.vars.get(policy::CUSTOM_SECRETS_VAR) {
+        listed.extend(
+            list.expose()
+                .split(',')
+                .map(str::trim)
+                .filter(|name| remote.vars.contains_key(*name) && crate::desired::is_listable(name))
+                .map(str::to_owned),
+        );
+    }
+    listed.sort();
+    listed.dedup();
+    Ok(listed)
 }
 
 /// Records what the apply wrote (and what the remote showed equal), and forgets what it removed.
@@ -708,9 +757,14 @@ fn settable(
                 // A key's value goes under every name the whole plan writes it under (the
                 // runtime's and the deploy step's), so that the next plan has nothing to add.
                 let key = policy::key_for(name);
-                let written = policy::key_names(&key).written();
-                let names = if written.contains(name) { written } else { vec![name.clone()] };
-                for written_name in names.into_iter().filter(|n| !ignore.matches(n)) {
+                for written_name in written_names(name).into_iter().filter(|n| !ignore.matches(n)) {
+                    if vars.iter().any(|(n, _): &(String, DesiredVar)| *n == written_name) {
+                        return Err(Error::usage(
+                            format!("two of the values given would be written to {written_name}"),
+                            "give one value for each variable (internal_database_url is also written to \
+                             DATABASE_URL)",
+                        ));
+                    }
                     let var = DesiredVar {
                         key: Some(key.clone()),
                         value: value.clone(),

@@ -30,9 +30,9 @@ pub fn write_plan(
         w,
         "{} {} {} {}",
         palette.heading().apply_to("Profile"),
-        subject.profile,
+        safe(subject.profile),
         palette.dim().apply_to("· remote"),
-        subject.remote
+        safe(subject.remote)
     )?;
     writeln!(w)?;
 
@@ -133,7 +133,12 @@ pub fn write_plan(
 /// The closing line: the counts, or that there is nothing to do.
 fn write_summary(w: &mut dyn Write, plan: &Plan, subject: Subject<'_>, palette: &Palette) -> io::Result<()> {
     if plan.is_empty() && !subject.whole {
-        writeln!(w, "{} Nothing to do on {}.", palette.heading().apply_to("No changes."), subject.remote)
+        writeln!(
+            w,
+            "{} Nothing to do on {}.",
+            palette.heading().apply_to("No changes."),
+            safe(subject.remote)
+        )
     } else if plan.is_empty() {
         let count = plan.unchanged.len();
         let noun = if count == 1 { "variable" } else { "variables" };
@@ -141,8 +146,8 @@ fn write_summary(w: &mut dyn Write, plan: &Plan, subject: Subject<'_>, palette: 
             w,
             "{} {} matches profile {} ({count} managed {noun}).",
             palette.heading().apply_to("No changes."),
-            subject.remote,
-            subject.profile
+            safe(subject.remote),
+            safe(subject.profile)
         )
     } else {
         writeln!(w, "{}", palette.heading().apply_to(summary_line(plan.summary())))
@@ -166,6 +171,7 @@ pub fn write_applied(
     palette: &Palette,
 ) -> io::Result<()> {
     let version = revision.map(|r| format!(" (now at version {r})")).unwrap_or_default();
+    let remote = safe(remote);
     writeln!(
         w,
         "{} {} added, {} changed, {} removed, {} cleaned up on {remote}{version}.",
@@ -188,6 +194,7 @@ pub fn write_partly_applied(
     let s = plan.summary();
     let failed_removals = plan.remove.iter().filter(|n| failed.iter().any(|(f, _)| f == *n)).count();
     let failed_cleanups = failed.len() - failed_removals;
+    let remote = safe(remote);
     writeln!(
         w,
         "{} {} added, {} changed, {} of {} removed, {} of {} cleaned up on {remote}.",
@@ -210,8 +217,8 @@ pub fn write_partly_applied(
 fn write_diff(w: &mut dyn Write, plan: &Plan, subject: Subject<'_>, palette: &Palette) -> io::Result<()> {
     let (remote_view, desired_view) = redacted_views(plan);
     let diff = TextDiff::from_lines(&remote_view, &desired_view);
-    writeln!(w, "{}", palette.heading().apply_to(format!("--- remote   {}", subject.remote)))?;
-    writeln!(w, "{}", palette.heading().apply_to(format!("+++ desired  profile {}", subject.profile)))?;
+    writeln!(w, "{}", palette.heading().apply_to(format!("--- remote   {}", safe(subject.remote))))?;
+    writeln!(w, "{}", palette.heading().apply_to(format!("+++ desired  profile {}", safe(subject.profile))))?;
     for hunk in diff.unified_diff().context_radius(3).iter_hunks() {
         writeln!(w, "{}", palette.hunk().apply_to(hunk.header()))?;
         for change in hunk.iter_changes() {

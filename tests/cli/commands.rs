@@ -462,13 +462,14 @@ fn init_scaffolds_a_profile_and_never_overwrites() {
     assert_eq!(
         gitignore,
         format!(
-            "{mine}# Added by cloud-secrets init.\ntenants.json\n**/secrets.json\ndocker/\nstorage/\n\
+            "{mine}# Added by cloud-secrets init.\ntenants.json\n**/secrets.json\n**/*.secrets.json\ndocker/\nstorage/\n\
              **/*last-applied.json\n**/*plan-key\n**/*store.json\n**/.cloud-secrets-*.tmp\n**/*.previous\n*.tmp\n"
         )
     );
     assert!(
         out.stdout.contains(
-            "updated  .systemprompt/.gitignore (added tenants.json, **/secrets.json, docker/, storage/, \
+            "updated  .systemprompt/.gitignore (added tenants.json, **/secrets.json, **/*.secrets.json, docker/, \
+             storage/, \
              **/*last-applied.json, **/*plan-key, **/*store.json, **/.cloud-secrets-*.tmp, **/*.previous, *.tmp)"
         ),
         "{}",

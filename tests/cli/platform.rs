@@ -317,3 +317,36 @@ fn a_plan_that_would_leave_the_remote_without_what_the_platform_requires_is_refu
     assert!(unset.stderr.contains("would hold no DATABASE_URL"), "{}", unset.stderr);
     assert!(project.read(".systemprompt/profiles/production/store.json").contains("\"DATABASE_URL\""));
 }
+
+#[test]
+fn set_and_unset_of_a_key_cover_every_name_it_is_written_under() {
+    let project = Project::fixture("fresh");
+    assert_eq!(project.cmd(&["apply", "--yes", "-q"]).run().code, 0);
+    let store = ".systemprompt/profiles/production/store.json";
+    let out = project.cmd(&["set", "github=ghp_CANARY-set-github-8e1f", "--yes", "-q"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let held: serde_json::Value = serde_json::from_str(&project.read(store)).unwrap();
+    assert!(held["variables"]["GITHUB_TOKEN"].is_string() && held["variables"]["GITHUB"].is_string());
+    // A second set keeps what the first one listed.
+    let out = project.cmd(&["set", "NEW_ONE=CANARY-new-one-2d4f", "--yes", "-q"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let held: serde_json::Value = serde_json::from_str(&project.read(store)).unwrap();
+    assert_eq!(held["variables"]["SYSTEMPROMPT_CUSTOM_SECRETS"], "GITHUB,MOLTBOOK_BUILDER,NEW_ONE");
+    // Removing the key removes it under both names, and from the list.
+    let out = project.cmd(&["unset", "github", "--yes"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(out.stdout.contains("- GITHUB ") && out.stdout.contains("- GITHUB_TOKEN "), "{}", out.stdout);
+    let held: serde_json::Value = serde_json::from_str(&project.read(store)).unwrap();
+    assert!(held["variables"].get("GITHUB").is_none() && held["variables"].get("GITHUB_TOKEN").is_none());
+    assert_eq!(held["variables"]["SYSTEMPROMPT_CUSTOM_SECRETS"], "MOLTBOOK_BUILDER,NEW_ONE");
+    // Two values for one variable are refused, whatever their order.
+    let out = project
+        .cmd(&[
+            "set",
+            "INTERNAL_DATABASE_URL=postgres://a:CANARY-i@h/d",
+            "DATABASE_URL=postgres://a:CANARY-p@h/d",
+            "--yes",
+        ])
+        .run();
+    assert_eq!(out.code, 64, "{}", out.transcript());
+}
