@@ -228,6 +228,27 @@ impl Error {
     pub fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
         Error::Io { action, path: path.to_path_buf(), source }
     }
+
+    /// The same error naming `real` as `shown` wherever it names it (for a path that must not be
+    /// printed as resolved).
+    pub fn showing(self, real: &Path, shown: &str) -> Self {
+        let real_shown = display_path(real);
+        let swap = |text: String| text.replace(&real_shown, shown);
+        match self {
+            Error::Input { location, message, hint } => Error::Input {
+                location: Location { path: swap(location.path), position: location.position },
+                message: swap(message),
+                hint: hint.map(swap),
+            },
+            Error::Io { action, path, source } if path == real => Error::Input {
+                location: Location::named(shown),
+                message: format!("cannot {action} it: {source}"),
+                hint: None,
+            },
+            Error::Config { message, hint } => Error::Config { message: swap(message), hint: hint.map(swap) },
+            other => other,
+        }
+    }
 }
 
 /// The crate's result type.

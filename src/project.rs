@@ -57,6 +57,9 @@ pub struct Profile {
     /// The secrets file: `secrets.secrets_path`, resolved; `secrets.json` beside profile.yaml
     /// when the profile has no `secrets:`.
     pub secrets_file: PathBuf,
+    /// How the secrets file is named in messages, when `secrets_path` is built with `${VAR}`:
+    /// as written, since a value substituted from the environment may be anything (a token).
+    pub secrets_shown: Option<String>,
     /// Remarks about profile.yaml (fields the platform rejects), to show as warnings.
     pub warnings: Vec<String>,
 }
@@ -65,6 +68,19 @@ impl Profile {
     /// The profile's secrets file.
     pub fn secrets_path(&self) -> PathBuf {
         self.secrets_file.clone()
+    }
+
+    /// The secrets file as messages name it.
+    pub fn secrets_display(&self) -> String {
+        self.secrets_shown.clone().unwrap_or_else(|| display_path(&self.secrets_file))
+    }
+
+    /// `error` with the secrets file named as [`Profile::secrets_display`] does.
+    pub fn shown(&self, error: Error) -> Error {
+        match &self.secrets_shown {
+            Some(shown) => error.showing(&self.secrets_file, shown),
+            None => error,
+        }
     }
 
     /// A file cloud-secrets keeps for this profile (records, plan key, locks): inside the
@@ -458,6 +474,14 @@ pub fn load_profile(found: ProfileRef, selection: Selection<'_>) -> Result<Profi
         }),
         None => dir.join("secrets.json"),
     };
+    let secrets_shown = secrets_path_as_written(&yaml).filter(|raw| raw.contains("${")).map(|raw| {
+        let joined = if Path::new(&raw).is_absolute() || raw.starts_with('~') {
+            PathBuf::from(&raw)
+        } else {
+            dir.join(&raw)
+        };
+        format!("{} (secrets.secrets_path as written)", display_path(&joined))
+    });
     if let Some(secrets) = &settings.secrets {
         let mut missing = Vec::new();
         if secrets.secrets_path.is_none() {
@@ -489,7 +513,7 @@ pub fn load_profile(found: ProfileRef, selection: Selection<'_>) -> Result<Profi
             locate(&yaml, &field)
         ));
     }
-    Ok(Profile { name, dir, yaml, layout, settings, secrets_file, warnings })
+    Ok(Profile { name, dir, yaml, layout, settings, secrets_file, secrets_shown, warnings })
 }
 
 /// `path` without `.` segments, and without `..` segments where removing them names the same
@@ -515,6 +539,16 @@ pub fn tidy(path: &Path) -> PathBuf {
     let same_folder = plain.file_name() == lexical.file_name()
         && matches!((plain.parent(), lexical.parent()), (Some(a), Some(b)) if same(a, b));
     if same(&plain, &lexical) || same_folder { lexical } else { plain }
+}
+
+/// `secrets.secrets_path` as written in profile.yaml, before substitution.
+fn secrets_path_as_written(yaml: &Path) -> Option<String> {
+    let text = crate::files::read_limited(yaml, MAX_YAML_BYTES, "profile.yaml").ok().flatten()?;
+    let text = String::from_utf8_lossy(&text).into_owned();
+    let (line, _) = *key_lines(&text, "secrets_path").first()?;
+    let value = text.lines().nth(line - 1)?.split_once(':')?.1.trim();
+    let value = value.split(" #").next().unwrap_or(value).trim();
+    Some(value.trim_matches(|c| c == '"' || c == '\'').to_owned())
 }
 
 /// A field name as shown in a warning: only a plain name is (`${VAR}` may have put anything from

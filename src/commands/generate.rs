@@ -46,21 +46,25 @@ pub(super) fn run(
     }
     // A live secret (a signing key every session depends on) is never replaced unasked, and
     // never lost: the previous value is kept beside the secrets file.
-    let existing = crate::secrets_file::load(&path)?.unwrap_or_default();
+    let existing = crate::secrets_file::load(&path).map_err(|e| config.profile.shown(e))?.unwrap_or_default();
     let previous =
         existing.iter().find(|e| e.key == key).and_then(|e| e.value.clone()).filter(|v| !v.is_blank());
     let backup = previous_path(&path);
+    let backup_shown = match &config.profile.secrets_shown {
+        Some(_) => "a `.previous` file beside the secrets file".to_owned(),
+        None => display_path(&backup),
+    };
     if let Some(previous) = &previous {
         if !args.force {
             return Err(Error::Config {
                 message: format!(
                     "`{key}` in {} already has a value; generating one would replace it (for a signing secret, \
                      every session signed with it ends); nothing was written",
-                    display_path(&path)
+                    config.profile.secrets_display()
                 ),
                 hint: Some(format!(
                     "to rotate it, run again with --force: the previous value is kept in {}",
-                    display_path(&backup)
+                    backup_shown
                 )),
             });
         }
@@ -73,20 +77,21 @@ pub(super) fn run(
         );
         crate::files::write_private(&backup, text.as_bytes())?;
     }
-    crate::secrets_file::save_values(&path, &[(key.clone(), &secret)])?;
+    crate::secrets_file::save_values(&path, &[(key.clone(), &secret)])
+        .map_err(|e| config.profile.shown(e))?;
     if !output.quiet {
         let _ = writeln!(
             streams.err,
             "Wrote a new {}-character secret to `{key}` in {} (not shown). Run cloud-secrets plan to see the change.",
             secret.expose().len(),
-            display_path(&path)
+            config.profile.secrets_display()
         );
         if previous.is_some() {
             let _ = writeln!(
                 streams.err,
                 "The previous value of `{key}` is kept in {} (mode 0600): copy it back into {} to undo.",
-                display_path(&backup),
-                display_path(&path)
+                backup_shown,
+                config.profile.secrets_display()
             );
         }
     }

@@ -218,7 +218,7 @@ fn warn_partial(config: &Config, loaded: &crate::sources::Loaded, output: &Outpu
             &format!(
                 "{} does not exist: the desired state is what the environment sets, and nothing on the remote is \
                  removed for want of a key",
-                display_path(&config.profile.secrets_path())
+                config.profile.secrets_display()
             ),
         );
     }
@@ -456,7 +456,7 @@ pub(super) fn apply(
                 message: format!(
                     "{} changed while the question was waiting; the plan shown is no longer what would be \
                      applied, so nothing was written",
-                    display_path(&config.profile.secrets_path())
+                    config.profile.secrets_display()
                 ),
             });
         }
@@ -822,7 +822,7 @@ fn save(
     err: &mut dyn Write,
 ) -> Result<()> {
     let path = config.profile.secrets_path();
-    let existing = crate::secrets_file::load(&path)?.unwrap_or_default();
+    let existing = crate::secrets_file::load(&path).map_err(|e| config.profile.shown(e))?.unwrap_or_default();
     let updates: Vec<(String, &SecretValue)> = assignments
         .iter()
         .filter(|(name, _)| policy::classify(name) == VarClass::Managed && name != policy::CUSTOM_SECRETS_VAR)
@@ -831,10 +831,10 @@ fn save(
             value.as_ref().map(|v| (key, v))
         })
         .collect();
-    crate::secrets_file::save_values(&path, &updates)?;
+    crate::secrets_file::save_values(&path, &updates).map_err(|e| config.profile.shown(e))?;
     if !output.quiet {
         let keys: Vec<&str> = updates.iter().map(|(k, _)| k.as_str()).collect();
-        let _ = writeln!(err, "Saved {} to {}.", keys.join(", "), display_path(&path));
+        let _ = writeln!(err, "Saved {} to {}.", keys.join(", "), config.profile.secrets_display());
     }
     Ok(())
 }
@@ -879,7 +879,7 @@ fn warn_unsaved(
             &format!(
                 "{} still holds the old state of {}, so the next plan will show the difference; use --save to \
                  write the new values there too",
-                display_path(&config.profile.secrets_path()),
+                config.profile.secrets_display(),
                 stale.join(", ")
             ),
         );
@@ -1004,7 +1004,7 @@ fn mass_removal_error(mass: MassRemoval, config: &Config, remote: &RemoteConfig)
         hint: Some(format!(
             "check that {} is complete (an emptied or truncated file removes everything); if the removals \
              are intended, run again with --allow-mass-removal",
-            display_path(&config.profile.secrets_path())
+            config.profile.secrets_display()
         )),
     }
 }

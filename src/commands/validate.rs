@@ -30,13 +30,19 @@ impl Review {
         let described = if loaded.partial {
             Location::named("the environment (no secrets file)")
         } else {
-            Location::file(&secrets)
+            Location::named(config.profile.secrets_display())
         };
         let findings = validate::check(&loaded.entries, &described, mode);
         let mut concerns = Vec::new();
         if !loaded.partial {
-            concerns.extend(safety::permissions(&secrets));
-            concerns.extend(safety::tracked_by_git(&secrets));
+            let shown = |mut concern: Concern| {
+                let real = display_path(&secrets);
+                concern.message = concern.message.replace(&real, &config.profile.secrets_display());
+                concern.fix = concern.fix.replace(&real, &config.profile.secrets_display());
+                concern
+            };
+            concerns.extend(safety::permissions(&secrets).into_iter().map(shown));
+            concerns.extend(safety::tracked_by_git(&secrets).into_iter().map(shown));
         }
         if let Some(root) = &config.root {
             concerns.extend(safety::permissions(&credentials::path(root)));
@@ -165,13 +171,13 @@ pub(super) fn gate_required(
         } else if review.partial {
             format!(
                 "export OAUTH_AT_REST_PEPPER (32 characters or more) and DATABASE_URL for this run, or create {}",
-                display_path(&config.profile.secrets_path())
+                config.profile.secrets_display()
             )
         } else {
             format!(
                 "set oauth_at_rest_pepper (32 characters or more; cloud-secrets generate pepper --into \
                  oauth_at_rest_pepper makes one) and database_url in {}",
-                display_path(&config.profile.secrets_path())
+                config.profile.secrets_display()
             )
         }),
     })
@@ -235,9 +241,14 @@ pub(super) fn run(config: &Config, output: &Output, streams: &mut Streams<'_>) -
 /// absent.
 pub(super) fn load_desired(config: &Config) -> Result<Loaded> {
     let path = config.profile.secrets_path();
-    let Some(file) = crate::secrets_file::load(&path)? else {
+    let Some(mut file) = crate::secrets_file::load(&path).map_err(|e| config.profile.shown(e))? else {
         return Ok(Loaded { entries: sources::from_environment(&config.environment)?, partial: true });
     };
+    if config.profile.secrets_shown.is_some() {
+        for entry in &mut file {
+            entry.location.path = config.profile.secrets_display();
+        }
+    }
     let dotenv = match &config.settings.dotenv {
         Some((path, written)) => {
             let vars = sources::load_dotenv(path)?;

@@ -183,3 +183,76 @@ fn generate_never_replaces_a_live_secret_unasked_and_keeps_the_previous_one() {
     let out = project.cmd(&["generate", "jwt-secret", "--into", "gemini"]).run();
     assert_eq!(out.code, 0, "{}", out.transcript());
 }
+
+#[test]
+fn a_secrets_path_built_from_the_environment_never_prints_what_it_substituted() {
+    // A pull request points secrets_path at the pipeline's token: the resolved path would carry it.
+    let profile = ".systemprompt/profiles/production/profile.yaml";
+    let project = Project::fixture("fresh");
+    let yaml = project
+        .read(profile)
+        .replace("secrets_path: ./secrets.json", "secrets_path: ./${SYSTEMPROMPT_API_TOKEN}.json");
+    let project = project.write(profile, &yaml);
+    for args in [
+        &["plan"][..],
+        &["validate"],
+        &["apply", "--yes"],
+        &["set", "NEW=CANARY-new-3e1d", "--yes"],
+    ] {
+        let out = project.cmd(args).env("SYSTEMPROMPT_API_TOKEN", TOKEN).run();
+        assert!(
+            !out.stderr.contains("pipeline-token") && !out.stdout.contains("pipeline-token"),
+            "{}",
+            out.transcript()
+        );
+    }
+    // The same with a file there, broken: its errors name it as written.
+    let project =
+        project.write(&format!(".systemprompt/profiles/production/{TOKEN}.json"), "{\n  \"a\": 1\n}\n");
+    let out = project.cmd(&["plan"]).env("SYSTEMPROMPT_API_TOKEN", TOKEN).run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains("${SYSTEMPROMPT_API_TOKEN}"), "{}", out.stderr);
+}
+
+#[test]
+fn a_pull_request_s_env_file_is_not_read() {
+    let project =
+        Project::fixture("fresh").write(".env", "OPENAI_API_KEY=sk-CANARY-from-the-pull-request-5a2b\n");
+    let out = project.cmd(&["plan", "--format", "json"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(!out.stdout.contains("dotenv"), "{}", out.stdout);
+}
+
+#[test]
+fn files_of_cloud_secrets_planted_as_links_are_refused_and_their_targets_untouched() {
+    let dir = ".systemprompt/profiles/production";
+    for planted in ["plan-key", "last-applied.json"] {
+        let project = Project::fixture("fresh").write("victim.txt", "precious\n");
+        std::os::unix::fs::symlink(project.path("victim.txt"), project.path(&format!("{dir}/{planted}")))
+            .unwrap();
+        let _ = project.cmd(&["plan", "--out", "plan.json"]).run();
+        let _ = project.cmd(&["apply", "--yes"]).run();
+        assert_eq!(project.read("victim.txt"), "precious\n", "{planted}");
+        assert!(
+            project.path(&format!("{dir}/{planted}")).symlink_metadata().unwrap().file_type().is_symlink()
+        );
+    }
+}
+
+#[test]
+fn a_tampered_plan_file_is_refused_and_an_unverifiable_one_says_so() {
+    let project = Project::fixture("drift");
+    assert_eq!(project.cmd(&["plan", "--out", "plan.json", "-q"]).run().code, 0);
+    let tampered = project
+        .read("plan.json")
+        .replace("\"OPENAI_API_KEY\"", "\"OPENAI_API_KEY\\u001b[2K\\u001b[1A  + ALL_GOOD\"");
+    let project = project.write("plan.json", &tampered);
+    let out = project.cmd(&["show", "plan.json"]).run();
+    assert_eq!(out.code, 3, "{}", out.transcript());
+    assert!(!out.stdout.contains('\u{1b}'), "{}", out.stdout);
+    // Elsewhere, with no plan key at hand, it is shown escaped, with a plain warning.
+    let elsewhere = Project::bare().write("plan.json", &tampered);
+    let out = elsewhere.cmd(&["show", "plan.json"]).run();
+    assert!(out.stderr.contains("could not be verified"), "{}", out.transcript());
+    assert!(!out.stdout.contains('\u{1b}'), "{}", out.stdout);
+}
