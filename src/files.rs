@@ -47,7 +47,6 @@ pub fn read_limited(path: &Path, max: u64, what: &str) -> Result<Option<Vec<u8>>
 /// flushed to disk, renamed over the target, then the directory flushed. A reader sees the old
 /// file or the new one, never a mix; a crash leaves the old one.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
     // What is replaced must be a regular file: a symlink or a FIFO planted in its place is
     // refused rather than replaced or written through.
     if let Ok(metadata) = path.symlink_metadata()
@@ -57,24 +56,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         let is = if metadata.file_type().is_symlink() { "a symbolic link" } else { "not a regular file" };
         return Err(not_regular(path, &what, is));
     }
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".cloud-secrets-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| Error::io("set permissions on", tmp.path(), e))?;
-    }
-    tmp.write_all(bytes).map_err(|e| Error::io("write", tmp.path(), e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io("sync", tmp.path(), e))?;
+    let (dir, tmp) = written_temp(path, bytes)?;
     tmp.persist(path).map_err(|e| Error::io("replace", path, e.error))?;
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
@@ -82,9 +64,9 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Creates `path` with `bytes`, mode 0600, complete or not at all, unless something is already
-/// there (never replaced): true when it was created.
-pub fn create_private(path: &Path, bytes: &[u8]) -> Result<bool> {
+/// A temporary file beside `path` (mode 0600, named `.cloud-secrets-*.tmp`, removed when dropped)
+/// holding `bytes`, flushed to disk; and the directory it is in.
+fn written_temp<'a>(path: &'a Path, bytes: &[u8]) -> Result<(&'a Path, tempfile::NamedTempFile)> {
     use std::io::Write;
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -98,6 +80,13 @@ pub fn create_private(path: &Path, bytes: &[u8]) -> Result<bool> {
         .map_err(|e| Error::io("create a temporary file in", dir, e))?;
     tmp.write_all(bytes).map_err(|e| Error::io("write", tmp.path(), e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io("sync", tmp.path(), e))?;
+    Ok((dir, tmp))
+}
+
+/// Creates `path` with `bytes`, mode 0600, complete or not at all, unless something is already
+/// there (never replaced): true when it was created.
+pub fn create_private(path: &Path, bytes: &[u8]) -> Result<bool> {
+    let (_, tmp) = written_temp(path, bytes)?;
     match tmp.persist_noclobber(path) {
         Ok(_) => Ok(true),
         Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),

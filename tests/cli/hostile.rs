@@ -193,12 +193,8 @@ fn a_secrets_path_built_from_the_environment_never_prints_what_it_substituted() 
         .read(profile)
         .replace("secrets_path: ./secrets.json", "secrets_path: ./${SYSTEMPROMPT_API_TOKEN}.json");
     let project = project.write(profile, &yaml);
-    for args in [
-        &["plan"][..],
-        &["validate"],
-        &["apply", "--yes"],
-        &["set", "NEW=CANARY-new-3e1d", "--yes"],
-    ] {
+    for args in [&["plan"][..], &["validate"], &["apply", "--yes"], &["set", "NEW=CANARY-new-3e1d", "--yes"]]
+    {
         let out = project.cmd(args).env("SYSTEMPROMPT_API_TOKEN", TOKEN).run();
         assert!(
             !out.stderr.contains("pipeline-token") && !out.stdout.contains("pipeline-token"),
