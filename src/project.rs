@@ -468,10 +468,25 @@ pub fn load_profile(found: ProfileRef, selection: Selection<'_>) -> Result<Profi
         }
         // `./secrets.json` is shown as `secrets.json`: `.` segments are dropped (`..` are kept:
         // resolving them is the file system's business, through symlinks).
+        Some(text) if text.contains("${") => {
+            return Err(Error::input(
+                locate(&yaml, "secrets_path"),
+                "secrets.secrets_path holds a `${VAR}` that is not set in the environment and has no default",
+                "set the variable, or write a default as in `${VAR:-./secrets.json}`",
+            ));
+        }
         Some(text) => tidy(&match expand_home(text, selection.home) {
             Some(path) => path,
             None => dir.join(text),
         }),
+        // Flat profiles share their folder: a secrets.json there would be every one's.
+        None if layout == Layout::Flat => {
+            return Err(Error::input(
+                Location::file(&yaml),
+                "a profile kept as a single YAML file must name its secrets file (secrets.secrets_path)",
+                "add `secrets: {secrets_path: ../secrets/<name>.secrets.json, source: file}`, as the platform wrote it",
+            ));
+        }
         None => dir.join("secrets.json"),
     };
     let secrets_shown = secrets_path_as_written(&yaml).filter(|raw| raw.contains("${")).map(|raw| {

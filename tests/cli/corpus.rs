@@ -523,6 +523,23 @@ fn cases() -> Vec<Case> {
             ..CASE
         },
         Case {
+            name: "profile_yaml_secrets_path_with_an_unset_variable",
+            project: || {
+                profile("target: local\nsecrets:\n  secrets_path: ${NOPE}/secrets.json\n  source: file\n")
+            },
+            names: "profile.yaml:3:3",
+            says: &["not set in the environment"],
+            ..CASE
+        },
+        Case {
+            name: "profile_flat_without_a_secrets_path",
+            project: || local(GOOD).write(".systemprompt/profiles/old.profile.yaml", "target: local\n"),
+            args: &["plan", "--profile", "old"],
+            names: "old.profile.yaml",
+            says: &["must name its secrets file"],
+            ..CASE
+        },
+        Case {
             name: "profile_yaml_empty_secrets_path",
             project: || profile("target: local\nsecrets:\n  secrets_path: \"\"\n  source: file\n"),
             names: "profile.yaml:3:3",
