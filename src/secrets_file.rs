@@ -55,9 +55,9 @@ pub fn save_values(path: &Path, updates: &[(String, &SecretValue)]) -> Result<()
     };
     let entries = parse(path, text.as_bytes())?;
     let updated = with_values(text, &entries, updates);
-    // Follow a symbolic link, so the file it points to is the one updated.
-    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    crate::files::write_private(&target, updated.as_bytes())
+    // Written only as a regular file of its own: a symbolic link in its place (which a checkout
+    // can plant, pointing anywhere) is refused, not followed nor replaced.
+    crate::files::write_private(path, updated.as_bytes())
 }
 
 /// `text` with the updates applied; see [`save_values`].

@@ -171,16 +171,17 @@ fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
-/// The real location of the store: a symbolic link is followed, so that the store it points to
-/// is read, locked and replaced (replacing the link itself would fork the store). The directory
-/// must exist: cloud-secrets creates the store, not directories.
+/// The store's location, checked: a symbolic link in its place is refused (a checkout could plant
+/// one pointing anywhere, and the store is replaced on every write). The directory must exist:
+/// cloud-secrets creates the store, not directories.
 fn resolve(path: &Path) -> Result<PathBuf> {
-    let path = match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => {
-            std::fs::canonicalize(path).map_err(|e| Error::io("follow the link", path, e))?
-        }
-        _ => path.to_path_buf(),
-    };
+    if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        return Err(Error::config(
+            format!("the local store {} is a symbolic link", display_path(path)),
+            "name the store's file itself (cloud-secrets never writes through a link)",
+        ));
+    }
+    let path = path.to_path_buf();
     let dir = parent_dir(&path);
     if !dir.is_dir() {
         return Err(Error::config(
@@ -270,18 +271,17 @@ mod tests {
     }
 
     #[test]
-    fn a_symlinked_store_is_written_through_the_link() {
+    fn a_store_planted_as_a_link_is_refused_and_its_target_untouched() {
         let dir = tempfile::tempdir().unwrap();
-        let real = dir.path().join("real.json");
-        std::fs::write(&real, r#"{"version": 1, "variables": {"A": "1"}}"#).unwrap();
+        let real = dir.path().join("victim");
+        std::fs::write(&real, "precious").unwrap();
         let link = dir.path().join("store.json");
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        let mut store = FileStore::open(&link, Access::Write { lock_timeout: Duration::ZERO }).unwrap();
-        let base = store.fetch().unwrap();
-        let b = value("2");
-        store.apply(&base, &ChangeSet { upserts: vec![("B", &b)], deletes: vec![] }).unwrap();
-        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
-        assert!(std::fs::read_to_string(&real).unwrap().contains("\"version\": 2"));
+        let e =
+            FileStore::open(&link, Access::Write { lock_timeout: Duration::ZERO }).err().unwrap().to_string();
+        assert!(e.contains("is a symbolic link"), "{e}");
+        assert!(FileStore::open(&link, Access::Read).is_err());
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "precious");
     }
 
     #[test]

@@ -20,6 +20,45 @@ fn service() -> Emulator {
     emulator
 }
 
+/// Every file of the project that is not cloud-secrets' own (stores, locks, records, plan keys,
+/// saved plans, kept values), with its bytes; symbolic links as their targets' names.
+fn foreign_files(project: &Project) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let own = |name: &str| {
+        name.ends_with("store.json")
+            || name.ends_with(".lock")
+            || name.ends_with("last-applied.json")
+            || name.ends_with("plan-key")
+            || name.ends_with(".previous")
+            || name == "plan.json"
+    };
+    let mut found = Vec::new();
+    let mut pending = vec![project.root().to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let (path, kind) = (entry.path(), entry.file_type().unwrap());
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_symlink() {
+                let target = std::fs::read_link(&path).unwrap().to_string_lossy().into_owned().into_bytes();
+                found.push((path, target));
+            } else if !own(&name) {
+                found.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Runs `scenario` and fails if it changed any file that is not cloud-secrets' own.
+fn leaves_foreign_files_alone<T>(project: &Project, scenario: impl FnOnce() -> T) -> T {
+    let before = foreign_files(project);
+    let result = scenario();
+    assert!(foreign_files(project) == before, "a file cloud-secrets does not own was changed");
+    result
+}
+
 /// Fails if any request the attacker's server saw carries a credential, or if it saw any at all.
 fn assert_untouched(attacker: &Emulator, out: &Outcome) {
     let log = attacker.log();
@@ -41,7 +80,7 @@ fn a_remote_in_the_settings_never_receives_the_environment_s_token() {
         if with_url {
             run = run.env("SYSTEMPROMPT_API_URL", &real.url());
         }
-        let out = run.run();
+        let out = leaves_foreign_files_alone(&project, || run.run());
         assert_eq!(out.code, 1, "{}", out.transcript());
         assert!(out.stderr.contains("the API token from the environment goes only to"), "{}", out.stderr);
         assert!(out.stderr.contains(&attacker.url()), "{}", out.stderr);
@@ -58,7 +97,9 @@ fn an_address_in_profile_yaml_of_an_earlier_version_is_refused_the_same_way() {
         ".systemprompt/profiles/prod/profile.yaml",
         &format!("target: cloud\ncloud:\n  tenant_id: acme\nsecrets:\n  remote: {}\n", attacker.url()),
     );
-    let out = project.cmd(&["apply", "--yes"]).env("SYSTEMPROMPT_API_TOKEN", TOKEN).run();
+    let out = leaves_foreign_files_alone(&project, || {
+        project.cmd(&["apply", "--yes"]).env("SYSTEMPROMPT_API_TOKEN", TOKEN).run()
+    });
     assert_eq!(out.code, 1, "{}", out.transcript());
     assert_untouched(&attacker, &out);
 }
@@ -73,7 +114,9 @@ fn a_credentials_json_added_by_the_pull_request_does_not_redirect_the_environmen
             attacker.url()
         ),
     );
-    let out = project.cmd(&["plan"]).env("SYSTEMPROMPT_API_TOKEN", TOKEN).run();
+    let out = leaves_foreign_files_alone(&project, || {
+        project.cmd(&["plan"]).env("SYSTEMPROMPT_API_TOKEN", TOKEN).run()
+    });
     assert_eq!(out.code, 1, "{}", out.transcript());
     assert!(out.stderr.contains("credentials.json names"), "{}", out.stderr);
     assert_untouched(&attacker, &out);
@@ -90,7 +133,7 @@ fn a_token_in_credentials_json_goes_only_to_its_own_api_url() {
     let project = Project::fixture("cloud")
         .write(".systemprompt/credentials.json", &credentials)
         .write(SETTINGS, &format!("profiles:\n  prod:\n    remote: {}\n", attacker.url()));
-    let out = project.cmd(&["plan"]).run();
+    let out = leaves_foreign_files_alone(&project, || project.cmd(&["plan"]).run());
     assert_eq!(out.code, 1, "{}", out.transcript());
     assert!(out.stderr.contains("the API token from credentials.json goes only to"), "{}", out.stderr);
     assert_untouched(&attacker, &out);
@@ -98,7 +141,7 @@ fn a_token_in_credentials_json_goes_only_to_its_own_api_url() {
     let settled = Project::fixture("cloud")
         .write(".systemprompt/credentials.json", &credentials)
         .write(SETTINGS, &format!("profiles:\n  prod:\n    remote: {}\n", real.url()));
-    let out = settled.cmd(&["plan", "-q"]).run();
+    let out = leaves_foreign_files_alone(&settled, || settled.cmd(&["plan", "-q"]).run());
     assert_eq!(out.code, 0, "{}", out.transcript());
     assert!(real.request_count() > 0);
 }
@@ -134,13 +177,15 @@ fn a_vault_address_in_the_settings_never_receives_vault_token() {
         if let Some(addr) = vault_addr {
             run = run.env("VAULT_ADDR", addr);
         }
-        let out = run.run();
+        let out = leaves_foreign_files_alone(&project, || run.run());
         assert_eq!(out.code, 1, "{}", out.transcript());
         assert!(out.stderr.contains("VAULT_TOKEN from the environment goes only to"), "{}", out.stderr);
         assert_untouched(&attacker, &out);
     }
     // VAULT_ADDR naming the same server lets it through (the request then reaches it).
-    let out = project.cmd(&["plan"]).env("VAULT_TOKEN", VAULT_TOKEN).env("VAULT_ADDR", &attacker.url()).run();
+    let out = leaves_foreign_files_alone(&project, || {
+        project.cmd(&["plan"]).env("VAULT_TOKEN", VAULT_TOKEN).env("VAULT_ADDR", &attacker.url()).run()
+    });
     assert!(!out.stderr.contains("goes only to"), "{}", out.transcript());
     assert!(attacker.request_count() > 0);
 }
@@ -151,7 +196,7 @@ fn a_lock_file_planted_as_a_link_is_refused_and_its_target_untouched() {
     let victim = project.path("victim/.bashrc");
     std::os::unix::fs::symlink(&victim, project.path(".systemprompt/profiles/production/store.json.lock"))
         .unwrap();
-    let out = project.cmd(&["apply", "--yes"]).run();
+    let out = leaves_foreign_files_alone(&project, || project.cmd(&["apply", "--yes"]).run());
     assert_eq!(out.code, 1, "{}", out.transcript());
     assert!(out.stderr.contains("store.json.lock: the lock file is a symbolic link"), "{}", out.stderr);
     assert_eq!(project.read("victim/.bashrc"), "export PATH=/usr/bin\n");
@@ -195,7 +240,9 @@ fn a_secrets_path_built_from_the_environment_never_prints_what_it_substituted() 
     let project = project.write(profile, &yaml);
     for args in [&["plan"][..], &["validate"], &["apply", "--yes"], &["set", "NEW=CANARY-new-3e1d", "--yes"]]
     {
-        let out = project.cmd(args).env("SYSTEMPROMPT_API_TOKEN", TOKEN).run();
+        let out = leaves_foreign_files_alone(&project, || {
+            project.cmd(args).env("SYSTEMPROMPT_API_TOKEN", TOKEN).run()
+        });
         assert!(
             !out.stderr.contains("pipeline-token") && !out.stdout.contains("pipeline-token"),
             "{}",
@@ -205,7 +252,9 @@ fn a_secrets_path_built_from_the_environment_never_prints_what_it_substituted() 
     // The same with a file there, broken: its errors name it as written.
     let project =
         project.write(&format!(".systemprompt/profiles/production/{TOKEN}.json"), "{\n  \"a\": 1\n}\n");
-    let out = project.cmd(&["plan"]).env("SYSTEMPROMPT_API_TOKEN", TOKEN).run();
+    let out = leaves_foreign_files_alone(&project, || {
+        project.cmd(&["plan"]).env("SYSTEMPROMPT_API_TOKEN", TOKEN).run()
+    });
     assert_eq!(out.code, 1, "{}", out.transcript());
     assert!(out.stderr.contains("${SYSTEMPROMPT_API_TOKEN}"), "{}", out.stderr);
 }
@@ -214,7 +263,7 @@ fn a_secrets_path_built_from_the_environment_never_prints_what_it_substituted() 
 fn a_pull_request_s_env_file_is_not_read() {
     let project =
         Project::fixture("fresh").write(".env", "OPENAI_API_KEY=sk-CANARY-from-the-pull-request-5a2b\n");
-    let out = project.cmd(&["plan", "--format", "json"]).run();
+    let out = leaves_foreign_files_alone(&project, || project.cmd(&["plan", "--format", "json"]).run());
     assert_eq!(out.code, 0, "{}", out.transcript());
     assert!(!out.stdout.contains("dotenv"), "{}", out.stdout);
 }
@@ -226,8 +275,8 @@ fn files_of_cloud_secrets_planted_as_links_are_refused_and_their_targets_untouch
         let project = Project::fixture("fresh").write("victim.txt", "precious\n");
         std::os::unix::fs::symlink(project.path("victim.txt"), project.path(&format!("{dir}/{planted}")))
             .unwrap();
-        let _ = project.cmd(&["plan", "--out", "plan.json"]).run();
-        let _ = project.cmd(&["apply", "--yes"]).run();
+        let _ = leaves_foreign_files_alone(&project, || project.cmd(&["plan", "--out", "plan.json"]).run());
+        let _ = leaves_foreign_files_alone(&project, || project.cmd(&["apply", "--yes"]).run());
         assert_eq!(project.read("victim.txt"), "precious\n", "{planted}");
         assert!(
             project.path(&format!("{dir}/{planted}")).symlink_metadata().unwrap().file_type().is_symlink()
@@ -243,12 +292,12 @@ fn a_tampered_plan_file_is_refused_and_an_unverifiable_one_says_so() {
         .read("plan.json")
         .replace("\"OPENAI_API_KEY\"", "\"OPENAI_API_KEY\\u001b[2K\\u001b[1A  + ALL_GOOD\"");
     let project = project.write("plan.json", &tampered);
-    let out = project.cmd(&["show", "plan.json"]).run();
+    let out = leaves_foreign_files_alone(&project, || project.cmd(&["show", "plan.json"]).run());
     assert_eq!(out.code, 3, "{}", out.transcript());
     assert!(!out.stdout.contains('\u{1b}'), "{}", out.stdout);
     // Elsewhere, with no plan key at hand, it is shown escaped, with a plain warning.
     let elsewhere = Project::bare().write("plan.json", &tampered);
-    let out = elsewhere.cmd(&["show", "plan.json"]).run();
+    let out = leaves_foreign_files_alone(&elsewhere, || elsewhere.cmd(&["show", "plan.json"]).run());
     assert!(out.stderr.contains("could not be verified"), "{}", out.transcript());
     assert!(!out.stdout.contains('\u{1b}'), "{}", out.stdout);
 }
