@@ -247,7 +247,13 @@ pub struct ApplyArgs {
     pub parallelism: u16,
 
     /// Seconds to wait while another apply holds the store's lock
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30,
+        allow_negative_numbers = true,
+        value_parser = parse_lock_timeout
+    )]
     pub lock_timeout: u64,
 }
 
@@ -326,6 +332,10 @@ fn parse_rate(text: &str) -> Result<f64, String> {
         Ok(rate) if rate > 0.0 && rate <= 1000.0 => Ok(rate),
         _ => Err("expected a number of writes per second, more than 0 and at most 1000".to_owned()),
     }
+}
+
+fn parse_lock_timeout(text: &str) -> Result<u64, String> {
+    text.parse::<u64>().map_err(|_| "expected a whole number of seconds, 0 (do not wait) or more".to_owned())
 }
 
 fn parse_timeout(text: &str) -> Result<f64, String> {

@@ -50,3 +50,39 @@ impl Drop for Watch {
         }
     }
 }
+
+/// While a question waits for its answer: SIGINT or SIGTERM ends the process (exit 130) saying
+/// that nothing was changed, rather than silently. Dropping it restores the usual handling.
+pub struct AtQuestion {
+    handle: signal_hook::iterator::Handle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AtQuestion {
+    /// Starts watching for SIGINT and SIGTERM; `None` when signals cannot be watched.
+    pub fn start() -> Option<Self> {
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).ok()?;
+        let handle = signals.handle();
+        let thread = std::thread::spawn(move || {
+            if signals.forever().next().is_some() {
+                // The main thread may hold standard error's lock while it asks: write through a
+                // descriptor of our own.
+                if let Ok(mut err) = std::fs::OpenOptions::new().write(true).open("/proc/self/fd/2") {
+                    use std::io::Write;
+                    let _ = err.write_all(b"\nInterrupted at the question: nothing was changed.\n");
+                }
+                std::process::exit(130);
+            }
+        });
+        Some(Self { handle, thread: Some(thread) })
+    }
+}
+
+impl Drop for AtQuestion {
+    fn drop(&mut self) {
+        self.handle.close();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

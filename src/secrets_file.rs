@@ -283,7 +283,7 @@ fn syntax_error(path: &Path, text: &str, error: &serde_json::Error) -> Error {
         ),
         serde_json::error::Category::Data => (
             "the top level must be a JSON object of keys to string values".to_owned(),
-            "write the file as one object, such as {\"jwt_secret\": \"...\"}",
+            "write the file as one object, such as {\"oauth_at_rest_pepper\": \"...\"}",
         ),
         serde_json::error::Category::Eof => (
             format!("invalid JSON: {}", safe_json_message(error)),
@@ -291,10 +291,25 @@ fn syntax_error(path: &Path, text: &str, error: &serde_json::Error) -> Error {
         ),
         _ => (
             format!("invalid JSON: {}", safe_json_message(error)),
-            "fix the JSON at this position; the file must be one object such as {\"jwt_secret\": \"...\"}",
+            "fix the JSON at this position; the file must be one object such as {\"oauth_at_rest_pepper\": \"...\"}",
         ),
     };
-    Error::input(Location::at(path, error.line().max(1), error.column().max(1)), message, hint)
+    let (mut line, mut column) = (error.line().max(1), error.column().max(1));
+    // serde_json notices a trailing comma at the brace after it: the fix is at the comma.
+    if message.ends_with("trailing comma")
+        && let Some(comma) = comma_before(text, line, column)
+    {
+        (line, column) = comma;
+    }
+    Error::input(Location::at(path, line, column), message, hint)
+}
+
+/// The line and column of the last `,` before (1-based) `line`:`column`, past whitespace only.
+fn comma_before(text: &str, line: usize, column: usize) -> Option<(usize, usize)> {
+    let start: usize = text.split_inclusive('\n').take(line - 1).map(str::len).sum();
+    let here = text[start..].char_indices().nth(column - 1).map_or(text.len(), |(i, _)| start + i);
+    let before = text[..here].trim_end();
+    before.ends_with(',').then(|| line_column(before, before.len() - 1))
 }
 
 /// serde_json's message without its " at line L column C" suffix, and without any quoted input:
@@ -442,7 +457,7 @@ mod tests {
     #[test]
     fn syntax_errors_point_at_the_problem() {
         let e = err("{\n  \"a\": \"b\",\n}");
-        assert!(e.starts_with("/p/secrets.json:3:1: invalid JSON: trailing comma"), "{e}");
+        assert!(e.starts_with("/p/secrets.json:2:11: invalid JSON: trailing comma"), "{e}");
         let e = err("{\"a\": \"b\"");
         assert!(e.contains("ends too early"), "{e}");
     }

@@ -220,9 +220,9 @@ impl AwsClient {
                         "check AWS_ENDPOINT_URL and the credentials for stray characters",
                     ));
                 }
-                Err(_) if !last => tokio::time::sleep(backoff(attempt)).await,
+                Err(e) if !last && super::transport_cause(&e).1 => tokio::time::sleep(backoff(attempt)).await,
                 Err(e) => {
-                    let what = if e.is_timeout() { "did not answer in time" } else { "could not be reached" };
+                    let (what, _) = super::transport_cause(&e);
                     return Err(Error::Remote {
                         message: format!(
                             "AWS {} at {} {what} after {attempt} attempt(s)",

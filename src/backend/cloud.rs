@@ -523,15 +523,9 @@ impl Api {
                 Err(e) => {
                     // A timeout or a dropped connection after the request went out may have
                     // been processed; a refused connection was not.
-                    let what = if e.is_timeout() {
-                        "did not answer in time"
-                    } else if e.is_connect() {
-                        "could not be reached"
-                    } else {
-                        "closed the connection without an answer"
-                    };
+                    let (what, retry) = super::transport_cause(&e);
                     *delivered |= !e.is_connect();
-                    if !last {
+                    if !last && retry {
                         tokio::time::sleep(backoff(attempt)).await;
                         continue;
                     }

@@ -90,7 +90,15 @@ impl FileStore {
         let doc: Document = serde_json::from_slice(&bytes).map_err(|e| {
             Error::input(
                 Location::at(&self.path, e.line().max(1), e.column().max(1)),
-                format!("the local store is damaged: {}", secrets_file::safe_json_message(&e)),
+                format!(
+                    "the local store is damaged: {}",
+                    match e.classify() {
+                        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                            format!("it is not JSON ({})", secrets_file::safe_json_message(&e))
+                        }
+                        _ => "it is JSON, but not a store of cloud-secrets".to_owned(),
+                    }
+                ),
                 "the store is written by cloud-secrets; restore it from a backup, or delete it to start from an empty store",
             )
         })?;

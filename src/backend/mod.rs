@@ -401,6 +401,32 @@ impl RemoteSpec {
     }
 }
 
+/// What a request's transport failure was, in words, and whether trying again can help: a host
+/// name that does not resolve will not resolve on the next attempt.
+pub(crate) fn transport_cause(e: &reqwest::Error) -> (&'static str, bool) {
+    if e.is_timeout() {
+        return ("did not answer in time", true);
+    }
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(error) = source {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return ("refused the connection (nothing listens at that address and port)", true);
+        }
+        let text = error.to_string();
+        if text.contains("dns error") || text.contains("failed to lookup address") {
+            return ("could not be found: its host name does not resolve (DNS)", false);
+        }
+        source = error.source();
+    }
+    if e.is_connect() {
+        ("could not be reached", true)
+    } else {
+        ("closed the connection without an answer", true)
+    }
+}
+
 /// A remote address fit to print: credentials (`user:token@`) and the query string are masked.
 pub fn redact_address(text: &str) -> String {
     let (scheme, rest) = match text.split_once("://") {

@@ -150,9 +150,9 @@ impl VaultBackend {
                     })?;
                     return Ok((status, body, attempt > 1));
                 }
-                Err(_) if !last => tokio::time::sleep(backoff(attempt)).await,
+                Err(e) if !last && super::transport_cause(&e).1 => tokio::time::sleep(backoff(attempt)).await,
                 Err(e) => {
-                    let what = if e.is_timeout() { "did not answer in time" } else { "could not be reached" };
+                    let (what, _) = super::transport_cause(&e);
                     return Err(Error::Remote {
                         message: format!("Vault at {} {what} after {attempt} attempt(s)", self.describe()),
                         hint: Some("check the address and the network, then try again".to_owned()),

@@ -984,7 +984,9 @@ fn confirm(config: &Config, remote: &RemoteConfig, yes: bool, streams: &mut Stre
         });
     }
     let question = format!("Apply these changes to {} (profile {})?", remote.spec, config.profile.name);
+    let watching = crate::interrupt::AtQuestion::start();
     let confirmed = crate::prompt::confirm(&question, streams.input, streams.err).map_err(stderr_error)?;
+    drop(watching);
     if confirmed {
         Ok(())
     } else {

@@ -207,7 +207,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "secrets_trailing_comma",
             project: || local("{\n  \"jwt_secret\": \"CANARY-1\",\n}\n"),
-            names: "secrets.json:3:1",
+            names: "secrets.json:2:27",
             ..CASE
         },
         Case {

@@ -12,6 +12,7 @@ mod errors;
 mod formats;
 mod hostile;
 mod leaks;
+mod messages;
 mod plan;
 mod platform;
 mod vault;

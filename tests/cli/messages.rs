@@ -1,0 +1,85 @@
+//! Messages that name the real cause: a host name that does not resolve, a refused connection, a
+//! bad option value, a damaged store, a trailing comma; and a question interrupted with Ctrl-C.
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+
+use crate::support::Project;
+
+#[test]
+fn a_host_name_that_does_not_resolve_is_said_so_and_not_retried() {
+    let project = Project::fixture("cloud");
+    let out = project
+        .cmd(&["plan", "--remote", "https://cloud-secrets-test.invalid"])
+        .env("SYSTEMPROMPT_API_TOKEN", "sp-CANARY-token-0d1e")
+        .run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains("its host name does not resolve (DNS) after 1 attempt(s)"), "{}", out.stderr);
+}
+
+#[test]
+fn a_refused_connection_is_said_so() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let project = Project::fixture("cloud");
+    let out = project
+        .cmd(&["plan", "--remote", &format!("http://127.0.0.1:{port}"), "--timeout", "1"])
+        .env("SYSTEMPROMPT_API_TOKEN", "sp-CANARY-token-0d1e")
+        .run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains("refused the connection"), "{}", out.stderr);
+}
+
+#[test]
+fn option_values_and_damaged_files_are_explained() {
+    let project = Project::fixture("fresh");
+    let out = project.cmd(&["apply", "--lock-timeout", "-1"]).run();
+    assert_eq!(out.code, 64, "{}", out.transcript());
+    assert!(out.stderr.contains("expected a whole number of seconds"), "{}", out.stderr);
+    let project = project.write(".systemprompt/profiles/production/store.json", "not json\n");
+    let out = project.cmd(&["plan"]).run();
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains("the local store is damaged: it is not JSON"), "{}", out.stderr);
+    let project = Project::fixture("fresh").write(
+        ".systemprompt/profiles/production/secrets.json",
+        "{\n  \"oauth_at_rest_pepper\": \"CANARY-pepper-fresh-7d2e4c9a1b3f5e8d0c6a\",\n  \"database_url\": \"postgres://a:CANARY-b@h/d\",\n}\n",
+    );
+    let out = project.cmd(&["plan"]).run();
+    assert!(out.stderr.contains("secrets.json:3:46: invalid JSON: trailing comma"), "{}", out.stderr);
+}
+
+#[test]
+fn ctrl_c_at_the_question_says_nothing_was_changed() {
+    let project = Project::fixture("drift");
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cloud-secrets"))
+        .arg("apply")
+        .current_dir(project.root())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", project.root())
+        .stdin(Stdio::from(pty.slave))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("[y/N] ") {
+        let n = stderr.read(&mut chunk).unwrap();
+        assert!(n > 0, "no question: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    let before = project.read(".systemprompt/profiles/staging/store.json");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT)
+        .unwrap();
+    stderr.read_to_end(&mut seen).unwrap();
+    let status = child.wait().unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    let _ = master.flush();
+    let text = String::from_utf8_lossy(&seen);
+    assert_eq!(status.code(), Some(130), "{text}");
+    assert!(text.contains("Interrupted at the question: nothing was changed."), "{text}");
+    assert_eq!(project.read(".systemprompt/profiles/staging/store.json"), before);
+    project.assert_clean("stderr", &text);
+}
