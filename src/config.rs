@@ -132,6 +132,10 @@ pub struct Config {
     pub environment: BTreeMap<String, SecretValue>,
     /// Whether a confirmation can be asked on the terminal.
     pub can_prompt: bool,
+    /// Whether standard input is a terminal (a value is then typed, hidden).
+    pub stdin_terminal: bool,
+    /// `CI` is set: never ask.
+    pub ci: bool,
     /// Variables the profile leaves alone (`ignore` in cloud-secrets.yaml).
     pub ignore: crate::policy::Ignore,
     /// cloud-secrets' own settings for the profile (`.systemprompt/cloud-secrets.yaml`).
@@ -193,6 +197,8 @@ impl Config {
             profile_origin,
             environment: env.vars.clone(),
             can_prompt: env.terminals.stdin && !env.ci,
+            stdin_terminal: env.terminals.stdin,
+            ci: env.ci,
         })
     }
 }

@@ -59,12 +59,16 @@ pub struct AtQuestion {
 }
 
 impl AtQuestion {
-    /// Starts watching for SIGINT and SIGTERM; `None` when signals cannot be watched.
-    pub fn start() -> Option<Self> {
+    /// Starts watching for SIGINT and SIGTERM; `None` when signals cannot be watched. With
+    /// `restore`, a terminal and its mode: the mode is put back before the process ends.
+    pub fn start(restore: Option<(std::fs::File, nix::sys::termios::Termios)>) -> Option<Self> {
         let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).ok()?;
         let handle = signals.handle();
         let thread = std::thread::spawn(move || {
             if signals.forever().next().is_some() {
+                if let Some((tty, mode)) = &restore {
+                    let _ = nix::sys::termios::tcsetattr(tty, nix::sys::termios::SetArg::TCSANOW, mode);
+                }
                 // The main thread may hold standard error's lock while it asks: write through a
                 // descriptor of our own.
                 if let Ok(mut err) = std::fs::OpenOptions::new().write(true).open("/proc/self/fd/2") {

@@ -3,6 +3,35 @@
 
 use std::io::{self, BufRead, Write};
 
+use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+
+/// The controlling terminal, for questions when standard input is not it (it carries data, or
+/// is locked by the program); `None` when there is none (a pipeline, a service).
+pub fn terminal() -> Option<std::fs::File> {
+    std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()
+}
+
+/// Reads one line from the terminal `tty` without echoing it, the line break removed. The
+/// terminal's mode is restored afterwards, and also if a signal ends the process meanwhile.
+pub fn read_hidden(tty: &std::fs::File) -> io::Result<zeroize::Zeroizing<String>> {
+    let saved = tcgetattr(tty).map_err(io::Error::from)?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    tcsetattr(tty, SetArg::TCSANOW, &quiet).map_err(io::Error::from)?;
+    let watching = crate::interrupt::AtQuestion::start(tty.try_clone().ok().map(|t| (t, saved.clone())));
+    let mut line = zeroize::Zeroizing::new(String::new());
+    let read = io::BufReader::new(tty).read_line(&mut line);
+    let restored = tcsetattr(tty, SetArg::TCSANOW, &saved).map_err(io::Error::from);
+    drop(watching);
+    // The line typed was not echoed, nor was its Enter.
+    let mut out = tty;
+    let _ = writeln!(out);
+    read?;
+    restored?;
+    let trimmed = line.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&line);
+    Ok(zeroize::Zeroizing::new(trimmed.to_owned()))
+}
+
 /// Asks `question` followed by ` [y/N] `; only `y` or `yes` (any case) is a yes. End of input is a no.
 pub fn confirm(question: &str, input: &mut dyn BufRead, output: &mut dyn Write) -> io::Result<bool> {
     write!(output, "{question} [y/N] ")?;

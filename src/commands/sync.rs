@@ -298,6 +298,8 @@ pub(super) fn apply(
     } else {
         None
     };
+    let stdin_read =
+        matches!(&scope, Scope::Set { assignments, .. } if assignments.iter().any(|(_, v)| v.is_none()));
     let scope = read_stdin_values(scope, config, streams)?;
     if !whole {
         // The same checks before every plan: of the profile's desired state where there is one,
@@ -389,7 +391,13 @@ pub(super) fn apply(
 
     // A saved plan was reviewed when it was made: it is applied without a question.
     let yes = options.yes || matches!(scope, Scope::Saved(_));
-    let will_ask = !yes && config.can_prompt;
+    // A value piped into `set --stdin` used standard input: the question goes to the terminal,
+    // if there is one, as sudo and ssh do.
+    let answer_tty = match (&scope, yes || config.ci || config.stdin_terminal) {
+        (Scope::Set { .. }, false) if stdin_read => crate::prompt::terminal(),
+        _ => None,
+    };
+    let will_ask = !yes && (config.can_prompt || answer_tty.is_some());
     // Whoever confirms sees the whole plan, even with --quiet; with a machine format, on stderr,
     // so that stdout carries one document. A plan that cannot be shown is not applied.
     let shown = match (options.format, will_ask) {
@@ -445,7 +453,7 @@ pub(super) fn apply(
     {
         return Err(mass_removal_error(mass, config, remote));
     }
-    confirm(config, remote, yes, streams)?;
+    confirm(config, remote, yes, answer_tty, streams)?;
     if will_ask && whole {
         // The question may have waited a long time: the desired state must still be the one
         // the plan was made from.
@@ -702,14 +710,15 @@ fn read_stdin_values(scope: Scope, config: &Config, streams: &mut Streams<'_>) -
     for (name, value) in assignments {
         let value = match value {
             Some(value) => value,
-            None if config.can_prompt => {
+            // Typed on the terminal: read from it directly (standard input is locked by this
+            // program), hidden.
+            None if config.stdin_terminal
+                && let Some(tty) = crate::prompt::terminal() =>
+            {
                 let _ = write!(streams.err, "Value for {name} (not shown): ");
                 let _ = streams.err.flush();
-                let line = zeroize::Zeroizing::new(
-                    console::Term::stderr()
-                        .read_secure_line()
-                        .map_err(|e| Error::io("read", std::path::Path::new("the terminal"), e))?,
-                );
+                let line = crate::prompt::read_hidden(&tty)
+                    .map_err(|e| Error::io("read", std::path::Path::new("the terminal"), e))?;
                 SecretValue::new(line.as_str())
             }
             None => {
@@ -969,11 +978,17 @@ fn subject<'a>(config: &'a Config, remote: &'a RemoteConfig, whole: bool) -> Sub
     Subject { profile: &config.profile.name, remote: remote.display(), whole }
 }
 
-fn confirm(config: &Config, remote: &RemoteConfig, yes: bool, streams: &mut Streams<'_>) -> Result<()> {
+fn confirm(
+    config: &Config,
+    remote: &RemoteConfig,
+    yes: bool,
+    answer_tty: Option<std::fs::File>,
+    streams: &mut Streams<'_>,
+) -> Result<()> {
     if yes {
         return Ok(());
     }
-    if !config.can_prompt {
+    if !config.can_prompt && answer_tty.is_none() {
         return Err(Error::NotConfirmed {
             message: "not applying: there is no terminal to confirm the plan on (standard input is not a \
                       terminal, or CI is set); nothing was changed"
@@ -984,8 +999,15 @@ fn confirm(config: &Config, remote: &RemoteConfig, yes: bool, streams: &mut Stre
         });
     }
     let question = format!("Apply these changes to {} (profile {})?", remote.spec, config.profile.name);
-    let watching = crate::interrupt::AtQuestion::start();
-    let confirmed = crate::prompt::confirm(&question, streams.input, streams.err).map_err(stderr_error)?;
+    let watching = crate::interrupt::AtQuestion::start(None);
+    let confirmed = match answer_tty {
+        Some(mut tty) => match tty.try_clone() {
+            Ok(reader) => crate::prompt::confirm(&question, &mut std::io::BufReader::new(reader), &mut tty),
+            Err(e) => Err(e),
+        },
+        None => crate::prompt::confirm(&question, streams.input, streams.err),
+    }
+    .map_err(stderr_error)?;
     drop(watching);
     if confirmed {
         Ok(())

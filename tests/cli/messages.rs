@@ -83,3 +83,90 @@ fn ctrl_c_at_the_question_says_nothing_was_changed() {
     assert_eq!(project.read(".systemprompt/profiles/staging/store.json"), before);
     project.assert_clean("stderr", &text);
 }
+
+/// Runs `cloud-secrets ARGS` (through `sh -c`, for redirections) in a new session whose
+/// controlling terminal is a pseudo-terminal, types `typed` on it, and returns the exit code and
+/// standard error, and what the terminal showed.
+fn on_a_terminal(project: &Project, shell: &str, typed: &[&str]) -> (Option<i32>, String, String) {
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let bin = env!("CARGO_BIN_EXE_cloud-secrets");
+    let mut child = Command::new("setsid")
+        .args(["-w", "-c", "sh", "-c", &shell.replace("BIN", bin)])
+        .current_dir(project.root())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", project.root())
+        .stdin(Stdio::from(pty.slave))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let mut screen = Vec::new();
+    for text in typed {
+        // Wait for the prompt (on standard error, or on the terminal itself), then type.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let shown = String::from_utf8_lossy(&seen).into_owned() + &String::from_utf8_lossy(&screen);
+            if shown.contains("(not shown): ") && text.starts_with("sk-") || shown.contains("[y/N] ") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "no prompt: {shown}");
+            nix::fcntl::fcntl(&stderr, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK)).unwrap();
+            if let Ok(n) = stderr.read(&mut chunk) {
+                seen.extend_from_slice(&chunk[..n]);
+            }
+            nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK)).unwrap();
+            if let Ok(n) = master.read(&mut chunk) {
+                screen.extend_from_slice(&chunk[..n]);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        master.write_all(text.as_bytes()).unwrap();
+        seen.clear();
+        screen.clear();
+    }
+    nix::fcntl::fcntl(&stderr, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty())).unwrap();
+    let mut rest = Vec::new();
+    stderr.read_to_end(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    if let Ok(n) = master.read(&mut chunk) {
+        screen.extend_from_slice(&chunk[..n]);
+    }
+    (
+        status.code(),
+        String::from_utf8_lossy(&rest).into_owned(),
+        String::from_utf8_lossy(&screen).into_owned(),
+    )
+}
+
+#[test]
+fn a_value_typed_for_set_stdin_is_read_hidden_from_the_terminal() {
+    let project = Project::fixture("fresh");
+    assert_eq!(project.cmd(&["apply", "--yes", "-q"]).run().code, 0);
+    let (code, stderr, screen) = on_a_terminal(
+        &project,
+        "exec BIN set OPENAI_API_KEY --stdin",
+        &["sk-CANARY-typed-value-5c2d\n", "y\n"],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!screen.contains("CANARY") && !stderr.contains("CANARY"), "the value was echoed: {screen}");
+    assert!(
+        project.read(".systemprompt/profiles/production/store.json").contains("sk-CANARY-typed-value-5c2d")
+    );
+}
+
+#[test]
+fn a_value_piped_into_set_stdin_is_confirmed_on_the_terminal() {
+    let project = Project::fixture("fresh").write("key.txt", "sk-CANARY-piped-value-8e4f\n");
+    assert_eq!(project.cmd(&["apply", "--yes", "-q"]).run().code, 0);
+    let (code, stderr, _) =
+        on_a_terminal(&project, "exec BIN set OPENAI_API_KEY --stdin < key.txt", &["y\n"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        project.read(".systemprompt/profiles/production/store.json").contains("sk-CANARY-piped-value-8e4f")
+    );
+}
