@@ -347,6 +347,7 @@ pub(super) fn apply(
         }
         Scope::Unset(names) => {
             let names = removable(names, &fetched, &config.ignore, output, streams.err);
+            warn_still_desired(config, &names, &fetched, output, streams.err);
             let desired = Desired::for_unset(&names, &listed_names(config, &fetched)?, config.ignore.clone());
             let scoped = desired.scope_of(&fetched, &[names.clone(), list_if_touched(&names)].concat());
             (desired, scoped)
@@ -821,6 +822,35 @@ fn removable(
         }
     }
     kept
+}
+
+/// After `unset`: says which of the removed variables the desired state still sets, since the
+/// next apply would add them back.
+fn warn_still_desired(
+    config: &Config,
+    names: &[String],
+    remote: &Remote,
+    output: &Output,
+    err: &mut dyn Write,
+) {
+    let Ok(loaded) = load_desired(config) else { return };
+    let Ok(desired) = Desired::build(loaded.entries, remote, config.ignore.clone(), loaded.partial) else {
+        return;
+    };
+    let back: Vec<&str> =
+        names.iter().filter(|n| desired.vars.contains_key(*n)).map(String::as_str).collect();
+    if !back.is_empty() {
+        warn(
+            output,
+            err,
+            &format!(
+                "{} still sets {}, so the next apply adds {} back; remove the key there too",
+                config.profile.secrets_display(),
+                back.join(", "),
+                if back.len() == 1 { "it" } else { "them" }
+            ),
+        );
+    }
 }
 
 /// Writes `set` values into secrets.json, under the key already providing each variable.

@@ -170,3 +170,17 @@ fn a_value_piped_into_set_stdin_is_confirmed_on_the_terminal() {
         project.read(".systemprompt/profiles/production/store.json").contains("sk-CANARY-piped-value-8e4f")
     );
 }
+
+#[test]
+fn unset_of_a_key_the_secrets_file_still_sets_warns_that_apply_adds_it_back() {
+    let project = Project::fixture("fresh");
+    assert_eq!(project.cmd(&["apply", "--yes", "-q"]).run().code, 0);
+    let out = project.cmd(&["unset", "anthropic", "--yes"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(
+        out.stderr.contains("secrets.json still sets ANTHROPIC_API_KEY, so the next apply adds it back"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(project.cmd(&["plan", "--detailed-exitcode", "-q"]).run().code, 2);
+}
