@@ -15,7 +15,7 @@ fn main() {
 }
 
 fn real_main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -32,6 +32,16 @@ fn real_main() -> i32 {
             };
         }
     };
+    // `-C DIR` runs as if started there (as `git -C` does), so that paths are shown relative to it.
+    if let Some(dir) = cli.directory.take()
+        && (!dir.is_dir() || std::env::set_current_dir(&dir).is_err())
+    {
+        let error = cloud_secrets::error::Error::usage(
+            format!("-C {}: no such directory", dir.display()),
+            "pass an existing directory",
+        );
+        return report(&error, &Output::from_cli(&cli, &Env::default()));
+    }
     let env = match Env::from_process() {
         Ok(env) => env,
         Err(e) => return report(&e, &Output::from_cli(&cli, &Env::default())),

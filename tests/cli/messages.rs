@@ -184,3 +184,17 @@ fn unset_of_a_key_the_secrets_file_still_sets_warns_that_apply_adds_it_back() {
     );
     assert_eq!(project.cmd(&["plan", "--detailed-exitcode", "-q"]).run().code, 2);
 }
+
+#[test]
+fn paths_are_shown_relative_to_the_directory_of_dash_c() {
+    let project = Project::fixture("fresh").write("elsewhere/.keep", "");
+    let out = project.cmd(&["-C", "..", "plan", "-v"]).cwd("elsewhere").run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(
+        out.stderr.contains("profile: production (.systemprompt/profiles/production; "),
+        "{}",
+        out.stderr
+    );
+    let out = project.cmd(&["-C", "nowhere", "plan"]).run();
+    assert_eq!(out.code, 64, "{}", out.transcript());
+}
