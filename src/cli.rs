@@ -14,7 +14,8 @@ Examples:
   cloud-secrets init --profile local
 
 Exit codes: 0 ok · 1 error · 2 changes pending (plan --detailed-exitcode) ·
-3 remote or desired state changed since planning · 4 not confirmed · 64 usage error";
+3 remote or desired state changed since planning · 4 not confirmed · 64 usage error ·
+130 interrupted (Ctrl-C or SIGTERM; the report says what was and was not done)";
 
 const PLAN_EXAMPLES: &str = "\
 Examples:
@@ -31,6 +32,12 @@ Examples:
   cloud-secrets apply plan.json              a plan saved with plan --out, if still current
   cloud-secrets apply --yes --format json    the outcome of each change, as JSON
   cloud-secrets apply --profile staging --remote file:staging-store.json";
+
+const SYNC_EXAMPLES: &str = "\
+Examples:
+  cloud-secrets sync                         the playbook's name for apply: show the plan, then ask
+  cloud-secrets sync --profile production --yes
+  cloud-secrets sync plan.json               a plan saved with plan --out, if still current";
 
 const SET_EXAMPLES: &str = "\
 Examples:
@@ -141,7 +148,7 @@ pub enum Command {
     #[command(after_help = APPLY_EXAMPLES)]
     Apply(ApplyCommand),
     /// The same as apply (the platform playbook's name for it)
-    #[command(after_help = APPLY_EXAMPLES)]
+    #[command(after_help = SYNC_EXAMPLES)]
     Sync(ApplyCommand),
     /// Set variables on the remote directly: a plan of just those keys, confirmed like apply
     #[command(after_help = SET_EXAMPLES)]

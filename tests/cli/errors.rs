@@ -146,7 +146,12 @@ fn every_command_has_help_with_an_example() {
         assert!(out.stdout.contains("Usage: cloud-secrets"), "{command:?}");
     }
     let out = project.cmd(&["--help"]).run();
+    assert!(out.stdout.contains("130 interrupted"), "{}", out.stdout);
     snapshot(&project, "help", &out);
+    // sync shows its own examples, not apply's.
+    let sync = project.cmd(&["sync", "--help"]).run();
+    assert!(sync.stdout.contains("cloud-secrets sync --profile production --yes"), "{}", sync.stdout);
+    assert!(!sync.stdout.contains("cloud-secrets apply --yes"), "{}", sync.stdout);
     let version = project.cmd(&["--version"]).run();
     assert_eq!(version.code, 0);
     assert!(version.stdout.starts_with("cloud-secrets "));
