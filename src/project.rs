@@ -456,7 +456,10 @@ pub fn expand_home(text: &str, home: Option<&Path>) -> Option<PathBuf> {
 pub fn load_profile(found: ProfileRef, selection: Selection<'_>) -> Result<Profile> {
     let ProfileRef { name, yaml, layout } = found;
     let dir = yaml.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let settings = load_settings(&yaml, selection.vars)?;
+    let bytes = read_yaml(&yaml)?;
+    // The text as written, for what `${VAR}` must not show.
+    let written = String::from_utf8_lossy(&bytes).into_owned();
+    let settings = parse_settings(&yaml, bytes, selection.vars)?;
     let mut warnings = Vec::new();
     let secrets_file = match settings.secrets.as_ref().and_then(|s| s.secrets_path.as_deref()) {
         Some(text) if text.trim().is_empty() => {
@@ -471,7 +474,8 @@ pub fn load_profile(found: ProfileRef, selection: Selection<'_>) -> Result<Profi
         Some(text) if text.contains("${") => {
             return Err(Error::input(
                 locate(&yaml, "secrets_path"),
-                "secrets.secrets_path holds a `${VAR}` that is not set in the environment and has no default",
+                "secrets.secrets_path holds a `${VAR}` that is not set in the environment and has no default, or \
+                 that names a credential or a secret (never substituted into what cloud-secrets reads)",
                 "set the variable, or write a default as in `${VAR:-./secrets.json}`",
             ));
         }
@@ -489,7 +493,7 @@ pub fn load_profile(found: ProfileRef, selection: Selection<'_>) -> Result<Profi
         }
         None => dir.join("secrets.json"),
     };
-    let secrets_shown = secrets_path_as_written(&yaml).filter(|raw| raw.contains("${")).map(|raw| {
+    let secrets_shown = secrets_path_as_written(&written).filter(|raw| raw.contains("${")).map(|raw| {
         let joined = if Path::new(&raw).is_absolute() || raw.starts_with('~') {
             PathBuf::from(&raw)
         } else {
@@ -557,10 +561,8 @@ pub fn tidy(path: &Path) -> PathBuf {
 }
 
 /// `secrets.secrets_path` as written in profile.yaml, before substitution.
-fn secrets_path_as_written(yaml: &Path) -> Option<String> {
-    let text = crate::files::read_limited(yaml, MAX_YAML_BYTES, "profile.yaml").ok().flatten()?;
-    let text = String::from_utf8_lossy(&text).into_owned();
-    let (line, _) = *key_lines(&text, "secrets_path").first()?;
+fn secrets_path_as_written(text: &str) -> Option<String> {
+    let (line, _) = *key_lines(text, "secrets_path").first()?;
     let value = text.lines().nth(line - 1)?.split_once(':')?.1.trim();
     let value = value.split(" #").next().unwrap_or(value).trim();
     Some(value.trim_matches(|c| c == '"' || c == '\'').to_owned())
@@ -596,7 +598,11 @@ fn substitute_noting(text: &str, vars: &BTreeMap<String, SecretValue>) -> (Strin
         let after = &rest[start + 2..];
         match placeholder(after) {
             Some((name, default, len)) => {
-                match (vars.get(name).filter(|v| !v.is_empty()), default) {
+                // A credential or a secret's value is never put into the fields cloud-secrets reads
+                // (where a message or a remote's name could show it): such a variable counts as
+                // unset here.
+                let value = vars.get(name).filter(|v| !v.is_empty() && !holds_a_secret(name));
+                match (value, default) {
                     (Some(value), _) => out.push_str(value.expose()),
                     (None, Some(default)) => out.push_str(default),
                     (None, None) => {
@@ -614,6 +620,29 @@ fn substitute_noting(text: &str, vars: &BTreeMap<String, SecretValue>) -> (Strin
     }
     out.push_str(rest);
     (out, unresolved)
+}
+
+/// Whether an environment variable is one that holds a credential or a secret's value: the API
+/// and store tokens, the plan key, AWS keys, every variable the runtime reads a secret from, and
+/// any name that says token, secret, password, pepper or key.
+fn holds_a_secret(name: &str) -> bool {
+    const CREDENTIALS: [&str; 6] = [
+        "SYSTEMPROMPT_API_TOKEN",
+        "VAULT_TOKEN",
+        "BAO_TOKEN",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        crate::saved::PLAN_KEY_VAR,
+    ];
+    let upper = name.to_ascii_uppercase();
+    let runtime = crate::policy::KNOWN_KEYS.iter().any(|key| {
+        let names = crate::policy::key_names(key);
+        names.runtime == upper || names.deploy == upper || names.also_read.contains(&upper.as_str())
+    });
+    CREDENTIALS.contains(&upper.as_str())
+        || runtime
+        || ["TOKEN", "SECRET", "PASSWORD", "PEPPER", "DATABASE_URL"].iter().any(|w| upper.contains(w))
+        || upper.ends_with("_KEY")
 }
 
 /// The name, default and length (up to and including `}`) of a placeholder whose `${` was just
@@ -661,13 +690,17 @@ pub fn locate(path: &Path, key: &str) -> Location {
 
 /// Reads profile.yaml, substituting `${VAR}` from `vars` as the platform does.
 pub fn load_settings(path: &Path, vars: &BTreeMap<String, SecretValue>) -> Result<ProfileSettings> {
-    let Some(bytes) = crate::files::read_limited(path, MAX_YAML_BYTES, "profile.yaml")? else {
-        return Err(Error::config(
+    parse_settings(path, read_yaml(path)?, vars)
+}
+
+/// The bytes of profile.yaml; a missing file is an error.
+fn read_yaml(path: &Path) -> Result<Vec<u8>> {
+    crate::files::read_limited(path, MAX_YAML_BYTES, "profile.yaml")?.ok_or_else(|| {
+        Error::config(
             format!("{} does not exist", display_path(path)),
             "a profile is a folder holding profile.yaml; create one with cloud-secrets init",
-        ));
-    };
-    parse_settings(path, bytes, vars)
+        )
+    })
 }
 
 /// Parses the bytes of a profile.yaml named `path` (the path is used in messages only).
@@ -864,6 +897,20 @@ mod tests {
         let profile =
             load_profile(found, Selection { flag: None, env: None, home: None, vars: &env }).unwrap();
         assert!(profile.warnings.iter().all(|w| !w.contains("CANARY")), "{:?}", profile.warnings);
+    }
+
+    #[test]
+    fn credentials_are_never_substituted_into_profile_yaml() {
+        let env = vars(&[
+            ("SYSTEMPROMPT_API_TOKEN", "CANARY-token"),
+            ("MY_SERVICE_KEY", "CANARY-key"),
+            ("GITHUB_TOKEN", "CANARY-gh"),
+            ("TENANT", "acme"),
+        ]);
+        assert_eq!(
+            substitute("${SYSTEMPROMPT_API_TOKEN} ${MY_SERVICE_KEY:-none} ${GITHUB_TOKEN} ${TENANT}", &env),
+            "${SYSTEMPROMPT_API_TOKEN} none ${GITHUB_TOKEN} acme"
+        );
     }
 
     #[test]

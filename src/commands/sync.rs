@@ -301,15 +301,16 @@ pub(super) fn apply(
     let stdin_read =
         matches!(&scope, Scope::Set { assignments, .. } if assignments.iter().any(|(_, v)| v.is_none()));
     let scope = read_stdin_values(scope, config, streams)?;
-    if !whole {
+    // A plan of some keys reads the profile's desired state once: for its checks, and for what
+    // the custom-secrets list and the warnings of `set` and `unset` depend on.
+    let current = if whole { None } else { Some(load_desired(config)?) };
+    if let Some(current) = &current {
         // The same checks before every plan: of the profile's desired state where there is one,
         // and of the values `set` is given.
-        let has_file = config.profile.secrets_path().exists();
-        let current = if has_file { load_desired(config)? } else { crate::sources::Loaded::default() };
-        let mut review = if has_file {
-            Review::of(config, &current)
+        let mut review = if current.partial {
+            Review::of(config, current).without_findings()
         } else {
-            Review::of(config, &current).without_findings()
+            Review::of(config, current)
         };
         if let Scope::Set { assignments, .. } = &scope {
             let given: Vec<Entry> = assignments
@@ -339,7 +340,8 @@ pub(super) fn apply(
         }
         Scope::Set { assignments, .. } => {
             let vars = settable(assignments, &config.ignore, output, streams.err)?;
-            let desired = Desired::for_set(vars, &listed_names(config, &fetched)?, config.ignore.clone());
+            let now = desired_now(config, current.as_ref(), &fetched)?;
+            let desired = Desired::for_set(vars, &listed_names(&now, &fetched), config.ignore.clone());
             let names: Vec<String> = vars_names(&desired);
             let list = list_if_touched(&names);
             let scoped = desired.scope_of(&fetched, &list);
@@ -347,8 +349,9 @@ pub(super) fn apply(
         }
         Scope::Unset(names) => {
             let names = removable(names, &fetched, &config.ignore, output, streams.err);
-            warn_still_desired(config, &names, &fetched, output, streams.err);
-            let desired = Desired::for_unset(&names, &listed_names(config, &fetched)?, config.ignore.clone());
+            let now = desired_now(config, current.as_ref(), &fetched)?;
+            warn_still_desired(config, &now, &names, output, streams.err);
+            let desired = Desired::for_unset(&names, &listed_names(&now, &fetched), config.ignore.clone());
             let scoped = desired.scope_of(&fetched, &[names.clone(), list_if_touched(&names)].concat());
             (desired, scoped)
         }
@@ -427,7 +430,7 @@ pub(super) fn apply(
     let review = match &loaded {
         Some((_, review)) => review,
         None => {
-            no_findings = Review::of(config, &crate::sources::Loaded::default()).without_findings();
+            no_findings = Review::none(config);
             &no_findings
         }
     };
@@ -652,13 +655,21 @@ fn list_if_touched(names: &[String]) -> Vec<String> {
     }
 }
 
+/// The profile's desired state as it stands, for a plan of some keys.
+fn desired_now(
+    config: &Config,
+    current: Option<&crate::sources::Loaded>,
+    remote: &Remote,
+) -> Result<Desired> {
+    let current = current.expect("a plan of some keys loads the desired state");
+    Desired::build(current.entries.clone(), remote, config.ignore.clone(), current.partial)
+}
+
 /// The variables the profile keeps on the remote, from which `set` and `unset` derive the
-/// custom-secrets list: as the profile's desired state has them, so that the list is what the
-/// next plan would compute; from the remote's names when the profile has no secrets file.
-fn listed_names(config: &Config, remote: &Remote) -> Result<Vec<String>> {
-    let loaded = load_desired(config)?;
-    let mut listed =
-        Desired::build(loaded.entries, remote, config.ignore.clone(), loaded.partial)?.listed_names();
+/// custom-secrets list: as the profile's desired state `now` has them, so that the list is what
+/// the next plan would compute, and those the remote's own list names and still holds.
+fn listed_names(now: &Desired, remote: &Remote) -> Vec<String> {
+    let mut listed = now.listed_names();
     // What the remote's list names and the remote still holds (an earlier `set`'s variables, say)
     // stays listed, where the remote lets the list be read.
     if let Some(crate::plan::RemoteValue::Value(list)) = remote.vars.get(policy::CUSTOM_SECRETS_VAR) {
@@ -672,7 +683,7 @@ fn listed_names(config: &Config, remote: &Remote) -> Result<Vec<String>> {
     }
     listed.sort();
     listed.dedup();
-    Ok(listed)
+    listed
 }
 
 /// Records what the apply wrote (and what the remote showed equal), and forgets what it removed.
@@ -828,17 +839,12 @@ fn removable(
 /// next apply would add them back.
 fn warn_still_desired(
     config: &Config,
+    now: &Desired,
     names: &[String],
-    remote: &Remote,
     output: &Output,
     err: &mut dyn Write,
 ) {
-    let Ok(loaded) = load_desired(config) else { return };
-    let Ok(desired) = Desired::build(loaded.entries, remote, config.ignore.clone(), loaded.partial) else {
-        return;
-    };
-    let back: Vec<&str> =
-        names.iter().filter(|n| desired.vars.contains_key(*n)).map(String::as_str).collect();
+    let back: Vec<&str> = names.iter().filter(|n| now.vars.contains_key(*n)).map(String::as_str).collect();
     if !back.is_empty() {
         warn(
             output,

@@ -50,6 +50,11 @@ impl Review {
         Self { mode, findings, concerns, partial: loaded.partial }
     }
 
+    /// No findings and no concerns: for a plan whose checks were made elsewhere.
+    pub(super) fn none(config: &Config) -> Self {
+        Self { mode: config.settings.validation, findings: Vec::new(), concerns: Vec::new(), partial: false }
+    }
+
     /// Keeps only the concerns about files: for a profile without a desired state to check.
     pub(super) fn without_findings(mut self) -> Self {
         self.findings.clear();

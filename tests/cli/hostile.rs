@@ -249,14 +249,21 @@ fn a_secrets_path_built_from_the_environment_never_prints_what_it_substituted() 
             out.transcript()
         );
     }
-    // The same with a file there, broken: its errors name it as written.
-    let project =
-        project.write(&format!(".systemprompt/profiles/production/{TOKEN}.json"), "{\n  \"a\": 1\n}\n");
-    let out = leaves_foreign_files_alone(&project, || {
-        project.cmd(&["plan"]).env("SYSTEMPROMPT_API_TOKEN", TOKEN).run()
-    });
+    // A credential is never substituted: the path stays as written, and is refused.
+    let out = project.cmd(&["plan"]).env("SYSTEMPROMPT_API_TOKEN", TOKEN).run();
     assert_eq!(out.code, 1, "{}", out.transcript());
-    assert!(out.stderr.contains("${SYSTEMPROMPT_API_TOKEN}"), "{}", out.stderr);
+    assert!(out.stderr.contains("names a credential or a secret"), "{}", out.stderr);
+    // A variable of any other name is substituted, and the path is named as written, never as
+    // resolved: its errors too.
+    let yaml = project.read(profile).replace("${SYSTEMPROMPT_API_TOKEN}", "${DEPLOY_STAGE}");
+    let stage = "CANARY-stage-from-the-environment-6b1f";
+    let project = project
+        .write(profile, &yaml)
+        .write(&format!(".systemprompt/profiles/production/{stage}.json"), "{\n  \"a\": 1\n}\n");
+    let out =
+        leaves_foreign_files_alone(&project, || project.cmd(&["plan"]).env("DEPLOY_STAGE", stage).run());
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    assert!(out.stderr.contains("${DEPLOY_STAGE}") && !out.stderr.contains(stage), "{}", out.stderr);
 }
 
 #[test]

@@ -50,18 +50,7 @@ fn option_values_and_damaged_files_are_explained() {
 #[test]
 fn ctrl_c_at_the_question_says_nothing_was_changed() {
     let project = Project::fixture("drift");
-    let pty = nix::pty::openpty(None, None).expect("openpty");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cloud-secrets"))
-        .arg("apply")
-        .current_dir(project.root())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", project.root())
-        .stdin(Stdio::from(pty.slave))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut child, pty_master) = spawn_on_a_pty(&project, env!("CARGO_BIN_EXE_cloud-secrets"), &["apply"]);
     let mut stderr = child.stderr.take().unwrap();
     let mut seen = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -75,8 +64,7 @@ fn ctrl_c_at_the_question_says_nothing_was_changed() {
         .unwrap();
     stderr.read_to_end(&mut seen).unwrap();
     let status = child.wait().unwrap();
-    let mut master = std::fs::File::from(pty.master);
-    let _ = master.flush();
+    drop(pty_master);
     let text = String::from_utf8_lossy(&seen);
     assert_eq!(status.code(), Some(130), "{text}");
     assert!(text.contains("Interrupted at the question: nothing was changed."), "{text}");
@@ -84,14 +72,12 @@ fn ctrl_c_at_the_question_says_nothing_was_changed() {
     project.assert_clean("stderr", &text);
 }
 
-/// Runs `cloud-secrets ARGS` (through `sh -c`, for redirections) in a new session whose
-/// controlling terminal is a pseudo-terminal, types `typed` on it, and returns the exit code and
-/// standard error, and what the terminal showed.
-fn on_a_terminal(project: &Project, shell: &str, typed: &[&str]) -> (Option<i32>, String, String) {
+/// Starts `program ARGS` in the project, with a clean environment and a pseudo-terminal on standard
+/// input; returns the child (stdout and stderr piped) and the terminal's other end.
+fn spawn_on_a_pty(project: &Project, program: &str, args: &[&str]) -> (std::process::Child, std::fs::File) {
     let pty = nix::pty::openpty(None, None).expect("openpty");
-    let bin = env!("CARGO_BIN_EXE_cloud-secrets");
-    let mut child = Command::new("setsid")
-        .args(["-w", "-c", "sh", "-c", &shell.replace("BIN", bin)])
+    let child = Command::new(program)
+        .args(args)
         .current_dir(project.root())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -101,7 +87,15 @@ fn on_a_terminal(project: &Project, shell: &str, typed: &[&str]) -> (Option<i32>
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut master = std::fs::File::from(pty.master);
+    (child, std::fs::File::from(pty.master))
+}
+
+/// Runs `cloud-secrets ARGS` (through `sh -c`, for redirections) in a new session whose
+/// controlling terminal is a pseudo-terminal, types `typed` on it, and returns the exit code and
+/// standard error, and what the terminal showed.
+fn on_a_terminal(project: &Project, shell: &str, typed: &[&str]) -> (Option<i32>, String, String) {
+    let shell = shell.replace("BIN", env!("CARGO_BIN_EXE_cloud-secrets"));
+    let (mut child, mut master) = spawn_on_a_pty(project, "setsid", &["-w", "-c", "sh", "-c", &shell]);
     let mut stderr = child.stderr.take().unwrap();
     let mut seen = Vec::new();
     let mut chunk = [0u8; 4096];
