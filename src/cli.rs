@@ -1,4 +1,5 @@
-//! The raw command line, as clap parses it. Only [`crate::config`] reads these types.
+//! The raw command line, as clap parses it. Read by [`crate::config`] and by the commands' dispatch,
+//! which hands each command its own arguments.
 
 use std::path::PathBuf;
 
@@ -49,7 +50,8 @@ Examples:
 const UNSET_EXAMPLES: &str = "\
 Examples:
   cloud-secrets unset GITHUB_TOKEN
-  cloud-secrets unset OLD_KEY UNUSED_KEY --yes";
+  cloud-secrets unset OLD_KEY UNUSED_KEY --yes
+  cloud-secrets unset anthropic --save       also remove the key from secrets.json";
 
 const CLEANUP_EXAMPLES: &str = "\
 Examples:
@@ -101,11 +103,6 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "NAME|PATH")]
     pub profile: Option<String>,
 
-    /// Remote to plan against, overriding `remote` in .systemprompt/cloud-secrets.yaml (e.g.
-    /// file:store.json)
-    #[arg(long, global = true, value_name = "REMOTE")]
-    pub remote: Option<String>,
-
     /// When to use colour (NO_COLOR in the environment turns `auto` off)
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
@@ -117,21 +114,6 @@ pub struct Cli {
     /// Say more: where the profile and remote came from, unchanged variables
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-
-    /// Seconds each request to a network remote may take before it is retried
-    #[arg(
-        long,
-        global = true,
-        value_name = "SECONDS",
-        default_value_t = 30.0,
-        value_parser = parse_timeout,
-        allow_negative_numbers = true
-    )]
-    pub timeout: f64,
-
-    /// Writes per second to a remote that limits them (SSM Parameter Store)
-    #[arg(long, global = true, value_name = "PER_SECOND", default_value_t = 3.0, value_parser = parse_rate)]
-    pub write_rate: f64,
 
     /// Run as if started in DIR
     #[arg(short = 'C', long = "directory", global = true, value_name = "DIR")]
@@ -158,10 +140,10 @@ pub enum Command {
     Unset(UnsetArgs),
     /// Remove system-managed and stale variables found on the remote, confirmed like apply
     #[command(after_help = CLEANUP_EXAMPLES)]
-    Cleanup(ApplyArgs),
+    Cleanup(CleanupArgs),
     /// Plan a return to the remote's previous version (local store, Vault, Secrets Manager), confirmed like apply
     #[command(after_help = ROLLBACK_EXAMPLES)]
-    Rollback(ApplyArgs),
+    Rollback(RollbackArgs),
     /// Check the desired state offline, with the profile's validation rules
     #[command(after_help = VALIDATE_EXAMPLES)]
     Validate,
@@ -191,6 +173,10 @@ pub struct ApplyCommand {
     /// How the change is applied.
     #[command(flatten)]
     pub apply: ApplyArgs,
+
+    /// A plan of the whole remote.
+    #[command(flatten)]
+    pub whole: WholeArgs,
 }
 
 /// Options of `show`.
@@ -216,6 +202,25 @@ pub enum Format {
     Markdown,
 }
 
+/// Which remote a command reads or writes, and how it is reached.
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// Remote to use, overriding `remote` in .systemprompt/cloud-secrets.yaml (e.g.
+    /// file:store.json)
+    #[arg(long, value_name = "REMOTE")]
+    pub remote: Option<String>,
+
+    /// Seconds each request to a network remote may take before it is retried
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30.0,
+        value_parser = parse_timeout,
+        allow_negative_numbers = true
+    )]
+    pub timeout: f64,
+}
+
 /// Options of `plan`.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -230,6 +235,10 @@ pub struct PlanArgs {
     /// Also save the plan to FILE (mode 0600, no values) for `apply FILE`
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    /// The remote.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 /// Options of `apply`, `sync`, and every command that changes the remote.
@@ -244,15 +253,6 @@ pub struct ApplyArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
-    /// Apply even when the plan removes more than the profile's mass_removal_threshold (default
-    /// half) of the managed variables on the remote, or all of them
-    #[arg(long)]
-    pub allow_mass_removal: bool,
-
-    /// How many removals a network remote is sent at once
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub parallelism: u16,
-
     /// Seconds to wait while another apply holds the store's lock
     #[arg(
         long,
@@ -262,6 +262,59 @@ pub struct ApplyArgs {
         value_parser = parse_lock_timeout
     )]
     pub lock_timeout: u64,
+
+    /// Writes per second to a remote that limits them (SSM Parameter Store)
+    #[arg(long, value_name = "PER_SECOND", default_value_t = 3.0, value_parser = parse_rate)]
+    pub write_rate: f64,
+
+    /// The remote.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// Options of the commands that remove variables from the remote.
+#[derive(Debug, Args)]
+pub struct RemovalArgs {
+    /// How many removals a network remote is sent at once
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallelism: u16,
+}
+
+/// Options of the commands that plan the whole remote (`apply`, `sync`, `rollback`).
+#[derive(Debug, Args)]
+pub struct WholeArgs {
+    /// Apply even when the plan removes more than the profile's mass_removal_threshold (default
+    /// half) of the managed variables on the remote, or all of them
+    #[arg(long)]
+    pub allow_mass_removal: bool,
+
+    /// Removals.
+    #[command(flatten)]
+    pub removals: RemovalArgs,
+}
+
+/// Options of `cleanup`.
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// How the change is applied.
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+
+    /// Removals.
+    #[command(flatten)]
+    pub removals: RemovalArgs,
+}
+
+/// Options of `rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// How the change is applied.
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+
+    /// A plan of the whole remote.
+    #[command(flatten)]
+    pub whole: WholeArgs,
 }
 
 /// Options of `set`.
@@ -292,9 +345,18 @@ pub struct UnsetArgs {
     #[arg(required = true, value_name = "KEY")]
     pub keys: Vec<String>,
 
+    /// Also remove the keys from the profile's secrets.json (order and formatting of the rest
+    /// kept), so that the next apply does not add them back
+    #[arg(long)]
+    pub save: bool,
+
     /// How the change is applied.
     #[command(flatten)]
     pub apply: ApplyArgs,
+
+    /// Removals.
+    #[command(flatten)]
+    pub removals: RemovalArgs,
 }
 
 /// Options of `generate`.

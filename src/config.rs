@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::backend::{self, Address, Connection, DEFAULT_API_URL, RemoteSpec};
-use crate::cli::Cli;
+use crate::cli::{ApplyArgs, Cli, PlanArgs, RemoteArgs};
 use crate::color::Palette;
 use crate::credentials;
 use crate::error::{Error, Location, Result};
@@ -70,6 +70,8 @@ impl Env {
             no_color: var("NO_COLOR").is_some(),
             ci: var("CI").is_some_and(|v| !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "no")),
             home: var("HOME").map(PathBuf::from),
+            // Only whether each stream is a terminal is read here; the streams are main's.
+            #[allow(clippy::disallowed_methods)]
             terminals: Terminals {
                 stdin: std::io::stdin().is_terminal(),
                 stdout: std::io::stdout().is_terminal(),
@@ -222,18 +224,40 @@ impl RemoteConfig {
         &self.shown
     }
 
-    /// Resolves the remote of `config`'s profile; `parallelism` is the apply's (1 for a plan).
-    pub fn from_cli(cli: &Cli, env: &Env, config: &Config, parallelism: usize) -> Result<Self> {
-        let (spec, origin, token) = resolve_remote(cli.remote.as_deref(), config, env)?;
+    /// Resolves the remote of `config`'s profile for a plan.
+    pub fn for_plan(cli: &Cli, args: &PlanArgs, env: &Env, config: &Config) -> Result<Self> {
+        Self::new(cli, &args.remote, (1, 1.0), env, config)
+    }
+
+    /// Resolves the remote of `config`'s profile for a command that writes it.
+    /// `parallelism`: how many removals are sent at once.
+    pub fn for_apply(
+        cli: &Cli,
+        args: &ApplyArgs,
+        parallelism: u16,
+        env: &Env,
+        config: &Config,
+    ) -> Result<Self> {
+        Self::new(cli, &args.remote, (usize::from(parallelism), args.write_rate), env, config)
+    }
+
+    fn new(
+        cli: &Cli,
+        args: &RemoteArgs,
+        (parallelism, write_rate): (usize, f64),
+        env: &Env,
+        config: &Config,
+    ) -> Result<Self> {
+        let (spec, origin, token) = resolve_remote(args.remote.as_deref(), config, env)?;
         let connection = Connection {
             token,
-            timeout: Duration::from_secs_f64(cli.timeout),
+            timeout: Duration::from_secs_f64(args.timeout),
             retries: RETRIES,
             parallelism,
             progress: env.terminals.stderr && !cli.quiet,
             interrupted: crate::interrupt::Flag::default(),
             log: cli.verbose >= 2,
-            write_rate: cli.write_rate,
+            write_rate,
             aws: match &spec {
                 RemoteSpec::SecretsManager { .. } | RemoteSpec::ParameterStore { .. } => Some(
                     std::sync::Arc::new(backend::AwsCredentials::from_env(&env.vars, env.home.as_deref())?),

@@ -1,4 +1,7 @@
 //! The `cloud-secrets` binary: parse, run, map the outcome to an exit code.
+//!
+//! It owns the process's streams and hands them to the commands.
+#![allow(clippy::disallowed_methods)]
 
 use std::io::Write;
 

@@ -57,6 +57,21 @@ impl LastApplied {
         self.digests.insert(name.to_owned(), value.digest(&self.salt));
     }
 
+    /// Records an apply: `written` are the values now on the remote (the writes made, and the
+    /// values the remote showed equal), `removed` the names deleted.
+    pub fn note_apply<'a>(
+        &mut self,
+        written: impl IntoIterator<Item = (&'a str, &'a SecretValue)>,
+        removed: impl IntoIterator<Item = &'a str>,
+    ) {
+        for (name, value) in written {
+            self.remember(name, value);
+        }
+        for name in removed {
+            self.forget(name);
+        }
+    }
+
     /// Records that `name` was removed.
     pub fn forget(&mut self, name: &str) {
         self.digests.remove(name);

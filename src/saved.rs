@@ -118,6 +118,63 @@ impl SavedPlan {
         Ok(())
     }
 
+    /// Refuses (exit 3) a plan made for another profile (`profile_yaml` is the selected
+    /// profile's file) or another remote.
+    pub fn check_made_for(&self, profile_yaml: &Path, remote: &str) -> Result<()> {
+        let profile_dir = identity_of_dir(profile_yaml);
+        if self.guard.profile_dir != profile_dir {
+            return Err(Error::Stale {
+                message: format!(
+                    "the saved plan was made for the profile in {}, not {}; nothing was written",
+                    self.guard.profile_dir, profile_dir
+                ),
+            });
+        }
+        if self.guard.remote != remote {
+            return Err(Error::Stale {
+                message: format!(
+                    "the saved plan was made for the remote {}, not {remote}; nothing was written",
+                    self.guard.remote
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses (exit 3) a plan whose desired state or remote (`remote_name`) moved since it was
+    /// saved, or that would no longer make the same changes (`now` is the plan made today).
+    pub fn check_still_holds(
+        &self,
+        key: &PlanKey,
+        (desired, fetched): (&Desired, &Remote),
+        now: &PlanDocument,
+        remote_name: &str,
+    ) -> Result<()> {
+        let salt = self.fingerprint_key(key);
+        if desired_fingerprint(&salt, desired) != self.guard.desired_fingerprint {
+            return Err(Error::Stale {
+                message: "the desired state changed since the plan was saved (secrets.json, .env or the \
+                          environment); nothing was written"
+                    .to_owned(),
+            });
+        }
+        if remote_fingerprint(&salt, fetched) != self.guard.remote_fingerprint {
+            return Err(Error::Stale {
+                message: format!(
+                    "the remote {remote_name} changed since the plan was saved; nothing was written"
+                ),
+            });
+        }
+        if now.changes != self.plan.changes {
+            return Err(Error::Stale {
+                message: "applying now would not make exactly the changes the saved plan shows; nothing was \
+                          written"
+                    .to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// The key of the fingerprints for this file.
     pub fn fingerprint_key(&self, key: &PlanKey) -> Vec<u8> {
         key.fingerprint_key(&crate::record::decode_hex(&self.guard.salt).unwrap_or_default())

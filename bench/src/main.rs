@@ -292,8 +292,9 @@ impl Bench {
             args.extend(last.split(' '));
             self.sample(project.root(), env, &args)
         })?;
+        // The plan reads the same remote; options of writing (`--write-rate`) are the apply's.
         let mut args = vec!["plan", "-q", "--detailed-exitcode", "--remote"];
-        args.extend(last.split(' '));
+        args.extend(last.split(' ').take(1));
         let plan = self.median(|| self.sample(project.root(), env, &args))?;
         let size = project.vars.len();
         Ok(vec![

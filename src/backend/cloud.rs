@@ -220,6 +220,9 @@ impl Backend for CloudBackend {
     }
 }
 
+/// The progress bar of a long apply, drawn on stderr only when it is a terminal and the run is
+/// not quiet (`Connection::progress`); like the `-vv` log, the one place a backend writes there.
+#[allow(clippy::disallowed_methods)]
 fn progress_bar(total: usize) -> indicatif::ProgressBar {
     let bar =
         indicatif::ProgressBar::with_draw_target(Some(total as u64), indicatif::ProgressDrawTarget::stderr());

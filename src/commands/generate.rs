@@ -40,7 +40,7 @@ pub(super) fn run(
     let config = Config::from_cli(cli, env)?;
     let path = config.profile.secrets_path();
     // Under strict validation, a secrets.json that git tracks gets no new secret.
-    if let Ok(loaded) = super::validate::load_desired(&config) {
+    if let Ok(loaded) = super::stages::load_desired(&config) {
         let review = super::validate::Review::of(&config, &loaded).without_findings();
         super::validate::gate(&config, &review, output, streams.err)?;
     }

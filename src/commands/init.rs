@@ -108,36 +108,19 @@ secrets:
 
 /// Runs `init`.
 pub(super) fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'_>) -> Result<i32> {
-    let name = cli.profile.as_deref().unwrap_or("local");
-    let valid = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        && !name.starts_with('-');
-    if !valid {
-        return Err(Error::usage(
-            format!("`{}` is not a profile name init can create", name.escape_debug()),
-            "use letters, digits, `_` and `-`, as in --profile production",
-        ));
-    }
+    let name = profile_name(cli)?;
     let cwd = working_dir(cli, env)?;
     let root = project::find_root(&cwd).unwrap_or(cwd);
     let project_dir = root.join(PROJECT_DIR);
     let dir = project_dir.join("profiles").join(name);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("create the directory", &dir, e))?;
 
-    let mut lines = Vec::new();
-    let mut record = |created: bool, path: &Path, note: &str| {
-        let shown = display_path(path);
-        lines.push(if created {
-            format!("created  {shown}{note}")
-        } else {
-            format!("exists   {shown} (left as it is)")
-        });
-    };
+    let mut log = Log::default();
     // A project root needs services/ (or Cargo.toml, storage/) beside .systemprompt/.
     if project::find_root(&dir).is_none() {
         let services = root.join("services");
         std::fs::create_dir_all(&services).map_err(|e| Error::io("create the directory", &services, e))?;
-        record(true, &services, " (marks the project root)");
+        log.add(true, &services, " (marks the project root)");
     }
     let secrets = dir.join("secrets.json");
     let pepper = super::generate::pepper()?;
@@ -146,55 +129,13 @@ pub(super) fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'
         pepper.expose()
     ));
     let created = create_new(&secrets, &secrets_text, true)?;
-    record(created, &secrets, " (mode 0600; a new oauth_at_rest_pepper, not shown)");
+    log.add(created, &secrets, " (mode 0600; a new oauth_at_rest_pepper, not shown)");
     let yaml = dir.join("profile.yaml");
-    record(create_new(&yaml, &profile_yaml(name, &root), false)?, &yaml, "");
-
+    log.add(create_new(&yaml, &profile_yaml(name, &root), false)?, &yaml, "");
     let settings_path = crate::settings::path(&root);
-    let section = format!("  {name}:\n    remote: file:profiles/{name}/store.json\n");
-    let settings_text = format!(
-        "# cloud-secrets' own settings (see docs/settings.md); the platform's files hold none of them.\nprofiles:\n{section}"
-    );
-    let mut add_section = None;
-    if create_new(&settings_path, &settings_text, false)? {
-        record(true, &settings_path, "");
-    } else {
-        let existing = std::fs::read_to_string(&settings_path).unwrap_or_default();
-        let has_section = existing
-            .lines()
-            .any(|l| l.trim_end() == format!("  {name}:") || l.trim_end() == format!("    {name}:"));
-        record(false, &settings_path, "");
-        if !has_section {
-            add_section = Some(section);
-        }
-    }
-
-    let gitignore = project_dir.join(".gitignore");
-    let existing = std::fs::read_to_string(&gitignore).ok();
-    match &existing {
-        None => {
-            let text = format!(
-                "# Never commit these (written by cloud-secrets init).\n{}\n",
-                GITIGNORE_LINES.join("\n")
-            );
-            record(create_new(&gitignore, &text, false)?, &gitignore, "");
-        }
-        Some(text) if text.lines().any(|l| l.trim() == "*") => record(false, &gitignore, ""),
-        Some(text) => {
-            let missing: Vec<&str> = GITIGNORE_LINES
-                .iter()
-                .copied()
-                .filter(|l| !l.starts_with('#') && !text.lines().any(|t| t.trim() == *l))
-                .collect();
-            if missing.is_empty() {
-                record(false, &gitignore, "");
-            } else {
-                append(&gitignore, text, &missing)?;
-                lines.push(format!("updated  {} (added {})", display_path(&gitignore), missing.join(", ")));
-            }
-        }
-    }
-    if let Some(section) = &add_section {
+    let missing_section = settings_section(&settings_path, name, &mut log)?;
+    gitignore(&project_dir.join(".gitignore"), &mut log)?;
+    if let Some(section) = &missing_section {
         warn(
             output,
             streams.err,
@@ -205,7 +146,7 @@ pub(super) fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'
         );
     }
     let mut print = || -> std::io::Result<()> {
-        for line in &lines {
+        for line in &log.lines {
             writeln!(streams.out, "{line}")?;
         }
         if created {
@@ -223,6 +164,83 @@ pub(super) fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'
     };
     print().map_err(stdout_error)?;
     Ok(exit::OK)
+}
+
+/// The name of the profile to create: `--profile`, else `local`.
+fn profile_name(cli: &Cli) -> Result<&str> {
+    let name = cli.profile.as_deref().unwrap_or("local");
+    let valid = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !name.starts_with('-');
+    if valid {
+        Ok(name)
+    } else {
+        Err(Error::usage(
+            format!("`{}` is not a profile name init can create", name.escape_debug()),
+            "use letters, digits, `_` and `-`, as in --profile production",
+        ))
+    }
+}
+
+/// What init did, a line per file.
+#[derive(Default)]
+struct Log {
+    lines: Vec<String>,
+}
+
+impl Log {
+    fn add(&mut self, created: bool, path: &Path, note: &str) {
+        let shown = display_path(path);
+        self.lines.push(if created {
+            format!("created  {shown}{note}")
+        } else {
+            format!("exists   {shown} (left as it is)")
+        });
+    }
+}
+
+/// Creates cloud-secrets.yaml with the profile's section; returns the section to add by hand
+/// when the file exists without one (it is never rewritten).
+fn settings_section(path: &Path, name: &str, log: &mut Log) -> Result<Option<String>> {
+    let section = format!("  {name}:\n    remote: file:profiles/{name}/store.json\n");
+    let text = format!(
+        "# cloud-secrets' own settings (see docs/settings.md); the platform's files hold none of them.\nprofiles:\n{section}"
+    );
+    if create_new(path, &text, false)? {
+        log.add(true, path, "");
+        return Ok(None);
+    }
+    let existing = std::fs::read_to_string(path).unwrap_or_default();
+    let has_section = existing
+        .lines()
+        .any(|l| l.trim_end() == format!("  {name}:") || l.trim_end() == format!("    {name}:"));
+    log.add(false, path, "");
+    Ok((!has_section).then_some(section))
+}
+
+/// Creates `.systemprompt/.gitignore`, or appends the lines it lacks (not to one ignoring
+/// everything).
+fn gitignore(path: &Path, log: &mut Log) -> Result<()> {
+    let Some(text) = std::fs::read_to_string(path).ok() else {
+        let text = format!(
+            "# Never commit these (written by cloud-secrets init).\n{}\n",
+            GITIGNORE_LINES.join("\n")
+        );
+        log.add(create_new(path, &text, false)?, path, "");
+        return Ok(());
+    };
+    let missing: Vec<&str> = GITIGNORE_LINES
+        .iter()
+        .copied()
+        .filter(|l| !l.starts_with('#') && !text.lines().any(|t| t.trim() == *l))
+        .collect();
+    if text.lines().any(|l| l.trim() == "*") || missing.is_empty() {
+        log.add(false, path, "");
+    } else {
+        append(path, &text, &missing)?;
+        log.lines.push(format!("updated  {} (added {})", display_path(path), missing.join(", ")));
+    }
+    Ok(())
 }
 
 /// Appends `lines` to the `.gitignore` whose text is `text`.

@@ -2,18 +2,24 @@
 //! terminal and the output streams it is given. What they decide is delegated to the pure core
 //! (`desired`, `plan`, `validate`, `render`).
 
+mod apply;
 mod generate;
 mod init;
+mod keys;
+mod plan;
+mod present;
 mod profiles;
-mod sync;
+mod scope;
+mod stages;
 mod validate;
 
 use std::io::{self, BufRead, Write};
 use std::path::Path;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{ApplyArgs, Cli, Command};
 use crate::config::{Config, Env, Output, RemoteConfig};
 use crate::error::{Error, Result};
+use scope::Scope;
 
 /// The streams a run reads and writes.
 pub struct Streams<'a> {
@@ -40,18 +46,17 @@ pub fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'_>) -> 
         Command::Validate => validate::run(&Config::from_cli(cli, env)?, output, streams),
         Command::Plan(args) => {
             let config = Config::from_cli(cli, env)?;
-            let remote = RemoteConfig::from_cli(cli, env, &config, 1)?;
-            sync::plan(&config, &remote, args, output, streams)
+            let remote = RemoteConfig::for_plan(cli, args, env, &config)?;
+            plan::plan(&config, &remote, args, output, streams)
         }
         Command::Apply(args) | Command::Sync(args) => {
             // A saved plan is read (and its checksum checked) before anything else.
             let scope = match &args.plan_file {
-                Some(path) => sync::Scope::Saved(Box::new(crate::saved::SavedPlan::read(path)?)),
-                None => sync::Scope::Everything,
+                Some(path) => Scope::Saved(Box::new(crate::saved::SavedPlan::read(path)?)),
+                None => Scope::Everything,
             };
-            let config = Config::from_cli(cli, env)?;
-            let remote = RemoteConfig::from_cli(cli, env, &config, usize::from(args.apply.parallelism))?;
-            sync::apply(&config, &remote, scope, &(&args.apply).into(), output, streams)
+            let limits = (args.whole.removals.parallelism, args.whole.allow_mass_removal);
+            change((cli, env), scope, &args.apply, limits, output, streams)
         }
         Command::Show(args) => {
             // The plan key comes from the environment or the profile selected here, never from
@@ -62,33 +67,49 @@ pub fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'_>) -> 
                     crate::saved::PlanKey::load(&config.profile.state_file("plan-key"), &env.vars, false).ok()
                 }),
             };
-            sync::show_saved(args, key, output, streams)
+            plan::show_saved(args, key, output, streams)
         }
         Command::Set(args) => {
             // Usage errors come before anything is read.
-            let assignments = sync::parse_assignments(&args.assignments, args.stdin)?;
-            let config = Config::from_cli(cli, env)?;
-            let remote = RemoteConfig::from_cli(cli, env, &config, usize::from(args.apply.parallelism))?;
-            let scope = sync::Scope::Set { assignments, save: args.save };
-            sync::apply(&config, &remote, scope, &(&args.apply).into(), output, streams)
+            let scope = Scope::Set {
+                assignments: keys::parse_assignments(&args.assignments, args.stdin)?,
+                save: args.save,
+            };
+            change((cli, env), scope, &args.apply, (1, false), output, streams)
         }
         Command::Unset(args) => {
-            let names = sync::parse_names(&args.keys)?;
-            let config = Config::from_cli(cli, env)?;
-            let remote = RemoteConfig::from_cli(cli, env, &config, usize::from(args.apply.parallelism))?;
-            sync::apply(&config, &remote, sync::Scope::Unset(names), &(&args.apply).into(), output, streams)
+            let scope = Scope::Unset { names: keys::parse_names(&args.keys)?, save: args.save };
+            change((cli, env), scope, &args.apply, (args.removals.parallelism, false), output, streams)
         }
         Command::Rollback(args) => {
-            let config = Config::from_cli(cli, env)?;
-            let remote = RemoteConfig::from_cli(cli, env, &config, usize::from(args.parallelism))?;
-            sync::apply(&config, &remote, sync::Scope::Rollback, &args.into(), output, streams)
+            let limits = (args.whole.removals.parallelism, args.whole.allow_mass_removal);
+            change((cli, env), Scope::Rollback, &args.apply, limits, output, streams)
         }
-        Command::Cleanup(args) => {
-            let config = Config::from_cli(cli, env)?;
-            let remote = RemoteConfig::from_cli(cli, env, &config, usize::from(args.parallelism))?;
-            sync::apply(&config, &remote, sync::Scope::Cleanup, &args.into(), output, streams)
-        }
+        Command::Cleanup(args) => change(
+            (cli, env),
+            Scope::Cleanup,
+            &args.apply,
+            (args.removals.parallelism, false),
+            output,
+            streams,
+        ),
     }
+}
+
+/// Runs a command that changes the remote: plans `scope`, shows it, asks, applies it.
+/// `limits`: how many removals are sent at once, and whether a mass removal is allowed.
+fn change(
+    (cli, env): (&Cli, &Env),
+    scope: Scope,
+    args: &ApplyArgs,
+    (parallelism, allow_mass_removal): (u16, bool),
+    output: &Output,
+    streams: &mut Streams<'_>,
+) -> Result<i32> {
+    let config = Config::from_cli(cli, env)?;
+    let remote = RemoteConfig::for_apply(cli, args, parallelism, env, &config)?;
+    let options = apply::ApplyOptions::new(args, allow_mass_removal);
+    apply::apply(&config, &remote, scope, &options, output, streams)
 }
 
 fn stdout_error(e: io::Error) -> Error {

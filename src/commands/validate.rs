@@ -9,7 +9,7 @@ use crate::credentials;
 use crate::error::{Error, Location, Result, display_path, exit};
 use crate::project::Validation;
 use crate::safety::{self, Concern};
-use crate::sources::{self, Loaded, Overrides};
+use crate::sources::Loaded;
 use crate::validate::{self, Finding};
 
 /// What the checks found.
@@ -193,7 +193,7 @@ pub(super) fn run(config: &Config, output: &Output, streams: &mut Streams<'_>) -
     for warning in config.profile.warnings.iter().chain(&config.settings.warnings) {
         super::warn(output, streams.err, warning);
     }
-    let loaded = load_desired(config)?;
+    let loaded = super::stages::load_desired(config)?;
     let review = Review::of(config, &loaded);
     let out = &mut *streams.out;
     let palette = &output.stdout;
@@ -239,35 +239,4 @@ pub(super) fn run(config: &Config, output: &Output, streams: &mut Streams<'_>) -
     };
     print(out).map_err(stdout_error)?;
     Ok(if review.errors() > 0 { exit::ERROR } else { exit::OK })
-}
-
-/// The desired state's entries, each value from the first source that sets it: the secrets
-/// file with environment (and opted-in `.env`) overrides; the environment alone when the file is
-/// absent.
-pub(super) fn load_desired(config: &Config) -> Result<Loaded> {
-    let path = config.profile.secrets_path();
-    let Some(mut file) = crate::secrets_file::load(&path).map_err(|e| config.profile.shown(e))? else {
-        return Ok(Loaded { entries: sources::from_environment(&config.environment)?, partial: true });
-    };
-    if config.profile.secrets_shown.is_some() {
-        for entry in &mut file {
-            entry.location.path = config.profile.secrets_display();
-        }
-    }
-    let dotenv = match &config.settings.dotenv {
-        Some((path, written)) => {
-            let vars = sources::load_dotenv(path)?;
-            if vars.is_empty() && path.symlink_metadata().is_err() {
-                return Err(Error::input(
-                    written.clone(),
-                    format!("dotenv names {}, which does not exist", display_path(path)),
-                    "create it, or remove `dotenv` (a path relative to this file's folder)",
-                ));
-            }
-            vars
-        }
-        None => Default::default(),
-    };
-    let overrides = Overrides { environment: config.environment.clone(), dotenv };
-    Ok(Loaded { entries: sources::layer(file, &overrides), partial: false })
 }

@@ -158,6 +158,62 @@ fn every_command_has_help_with_an_example() {
 }
 
 #[test]
+fn each_command_s_help_lists_only_the_options_it_takes() {
+    let project = Project::empty();
+    // (command, options its help must list, options it must not)
+    let cases: [(&str, &[&str], &[&str]); 12] = [
+        ("init", &["--profile"], &["--remote", "--timeout", "--write-rate", "--parallelism", "--yes"]),
+        ("profiles", &["--profile"], &["--remote", "--timeout", "--write-rate", "--yes"]),
+        ("validate", &["--profile"], &["--remote", "--timeout", "--write-rate", "--parallelism"]),
+        ("generate", &["--into"], &["--remote", "--timeout", "--write-rate"]),
+        ("show", &["--format"], &["--remote", "--timeout", "--write-rate", "--yes"]),
+        (
+            "plan",
+            &["--remote", "--timeout", "--out"],
+            &["--write-rate", "--parallelism", "--yes", "--lock-timeout"],
+        ),
+        (
+            "apply",
+            &["--remote", "--write-rate", "--parallelism", "--allow-mass-removal", "--yes"],
+            &["--out"],
+        ),
+        ("sync", &["--remote", "--write-rate", "--parallelism", "--allow-mass-removal", "--yes"], &["--out"]),
+        (
+            "set",
+            &["--remote", "--write-rate", "--stdin", "--save"],
+            &["--parallelism", "--allow-mass-removal"],
+        ),
+        ("unset", &["--remote", "--parallelism", "--save"], &["--allow-mass-removal", "--stdin"]),
+        ("cleanup", &["--remote", "--parallelism"], &["--allow-mass-removal", "--save"]),
+        ("rollback", &["--remote", "--parallelism", "--allow-mass-removal"], &["--save", "--out"]),
+    ];
+    for (command, listed, absent) in cases {
+        let out = project.cmd(&[command, "--help"]).run();
+        assert_eq!(out.code, 0, "{command}: {}", out.transcript());
+        assert!(out.stdout.contains("Examples:\n  cloud-secrets "), "{command}: {}", out.stdout);
+        for option in listed {
+            assert!(lists(&out.stdout, option), "{command} --help lacks {option}:\n{}", out.stdout);
+        }
+        for option in absent {
+            assert!(!lists(&out.stdout, option), "{command} --help lists {option}:\n{}", out.stdout);
+        }
+    }
+    // An option given to a command that does not take it is a usage error that says so.
+    let out = project.cmd(&["validate", "--remote", "file:x.json"]).run();
+    assert_eq!(out.code, 64, "{}", out.transcript());
+    assert!(out.stderr.contains("--remote"), "{}", out.stderr);
+}
+
+/// Whether `help` has a line describing `option` (`      --remote <REMOTE>`, `  -y, --yes`).
+fn lists(help: &str, option: &str) -> bool {
+    help.lines().any(|line| {
+        let line = line.trim_start();
+        let line = line.split_once(", ").filter(|(short, _)| short.len() == 2).map_or(line, |(_, long)| long);
+        line.strip_prefix(option).is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+    })
+}
+
+#[test]
 fn keys_that_cannot_be_variable_names_are_refused_before_anything_is_shown() {
     for (name, text) in [
         ("secrets_key_with_dash", "{\n  \"jwt-secret\": \"CANARY-1\"\n}\n"),

@@ -237,8 +237,8 @@ fn deploy_scenario(listing: Listing, deploy_first: bool) {
     let secrets = project.read(PRODUCTION_SECRETS);
     let url = emulator.url();
     let cs = |args: &[&str]| {
-        let mut full = vec!["--remote", url.as_str()];
-        full.extend_from_slice(args);
+        let mut full = args.to_vec();
+        full.extend(["--remote", url.as_str()]);
         project.cmd(&full).env("SYSTEMPROMPT_API_TOKEN", TOKEN).run()
     };
     let context = format!("{listing:?}, deploy first: {deploy_first}");
