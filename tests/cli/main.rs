@@ -8,6 +8,7 @@ mod aws;
 mod cloud;
 mod commands;
 mod corpus;
+mod docs_examples;
 mod errors;
 mod formats;
 mod hostile;

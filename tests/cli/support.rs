@@ -30,12 +30,22 @@ pub enum Input {
 
 pub struct Run<'a> {
     project: &'a Project,
+    program: Program,
     args: Vec<String>,
     env: Vec<(String, String)>,
     cwd: PathBuf,
     input: Input,
     closed_stdout: bool,
     panic_expected: bool,
+}
+
+/// What a run starts.
+enum Program {
+    /// The binary, with the run's arguments.
+    Binary,
+    /// `bash -c` on this line, with the binary's directory first on PATH, in a session of its
+    /// own: no controlling terminal, so nothing can ask a question on /dev/tty (as in a pipeline).
+    Shell(String),
 }
 
 pub struct Outcome {
@@ -116,6 +126,7 @@ impl Project {
     pub fn cmd(&self, args: &[&str]) -> Run<'_> {
         Run {
             project: self,
+            program: Program::Binary,
             args: args.iter().map(|s| (*s).to_owned()).collect(),
             env: Vec::new(),
             cwd: self.root().to_path_buf(),
@@ -123,6 +134,12 @@ impl Project {
             closed_stdout: false,
             panic_expected: false,
         }
+    }
+
+    /// A run of a shell line (`cloud-secrets plan > plan.md`) with `bash -c`, in the project root,
+    /// stdin at /dev/null, `cloud-secrets` on PATH the binary under test.
+    pub fn shell(&self, line: &str) -> Run<'_> {
+        Run { program: Program::Shell(line.to_owned()), ..self.cmd(&[]) }
     }
 
     fn with_canaries(mut self) -> Self {
@@ -215,16 +232,8 @@ impl Run<'_> {
     /// Runs the binary, asserts no canary reached stdout, stderr or any written file, and
     /// asserts it did not panic.
     pub fn run(self) -> Outcome {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cloud-secrets"));
-        command
-            .args(&self.args)
-            .current_dir(&self.cwd)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", self.project.root())
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut command = self.command();
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
         if self.closed_stdout {
             let (reader, writer) = std::io::pipe().unwrap();
             drop(reader);
@@ -263,13 +272,8 @@ impl Run<'_> {
     pub fn run_answering(self, answer: &str, meanwhile: impl FnOnce()) -> Outcome {
         use std::io::Read;
         let pty = nix::pty::openpty(None, None).expect("openpty");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cloud-secrets"))
-            .args(&self.args)
-            .current_dir(&self.cwd)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", self.project.root())
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+        let mut child = self
+            .command()
             .stdin(Stdio::from(pty.slave))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -290,6 +294,29 @@ impl Run<'_> {
         let output = child.wait_with_output().unwrap();
         drop(master);
         self.finish(output.status.code(), output.stdout, stderr)
+    }
+
+    /// The process to start: the program, its arguments, the working directory and a clean
+    /// environment (PATH, HOME at the project root, and what the test adds).
+    fn command(&self) -> Command {
+        let binary = Path::new(env!("CARGO_BIN_EXE_cloud-secrets"));
+        let path = std::env::var("PATH").unwrap_or_default();
+        let (mut command, path) = match &self.program {
+            Program::Binary => (Command::new(binary), path),
+            Program::Shell(line) => {
+                let mut command = Command::new("setsid");
+                command.args(["-w", "bash", "-c", line]);
+                (command, format!("{}:{path}", binary.parent().unwrap().display()))
+            }
+        };
+        command
+            .args(&self.args)
+            .current_dir(&self.cwd)
+            .env_clear()
+            .env("PATH", path)
+            .env("HOME", self.project.root())
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
     }
 
     fn finish(&self, code: Option<i32>, stdout: Vec<u8>, stderr: Vec<u8>) -> Outcome {
