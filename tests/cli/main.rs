@@ -15,4 +15,5 @@ mod leaks;
 mod messages;
 mod plan;
 mod platform;
+mod save_properties;
 mod vault;
