@@ -1,4 +1,5 @@
-//! Reading a profile's `secrets.json`: one JSON object of snake_case keys to string values.
+//! Reading a profile's `secrets.json` (one JSON object of snake_case keys to string values), and
+//! editing it in place: values written, keys removed, every other byte kept.
 //!
 //! serde_json checks the syntax; the entries are then read one by one, in file order, with the
 //! position of each key, so that a duplicate key (which serde_json would silently resolve to the
@@ -45,19 +46,99 @@ pub fn load(path: &Path) -> Result<Option<Vec<FileEntry>>> {
 /// indentation. Every other byte (order, spacing, other values) is kept. The file is replaced
 /// atomically with mode 0600; a missing file is created.
 pub fn save_values(path: &Path, updates: &[(String, &SecretValue)]) -> Result<()> {
-    let existing =
-        crate::files::read_limited(path, MAX_FILE_BYTES as u64, "secrets.json")?.map(Zeroizing::new);
-    let text = match &existing {
-        Some(bytes) => std::str::from_utf8(bytes).map_err(|_| {
-            Error::input(Location::file(path), "the file is not valid UTF-8", "save the file as UTF-8")
-        })?,
-        None => "{}\n",
+    let updated = match read_parsed(path)? {
+        Some((text, entries)) => with_values(&text, &entries, updates),
+        None => with_values("{}\n", &[], updates),
     };
-    let entries = parse(path, text.as_bytes())?;
-    let updated = with_values(text, &entries, updates);
     // Written only as a regular file of its own: a symbolic link in its place (which a checkout
     // can plant, pointing anywhere) is refused, not followed nor replaced.
     crate::files::write_private(path, updated.as_bytes())
+}
+
+/// Removes the members under `keys` from the secrets file at `path`, and returns the keys
+/// removed, in file order (keys the file does not have are left out). Every other byte (order,
+/// spacing, the other members and their separators) is kept: a member on lines of its own goes
+/// with its lines, one sharing a line goes with the comma that joined it; an object left empty
+/// becomes `{}`. The file is replaced atomically with mode 0600, and only a regular file: a
+/// symbolic link or FIFO in its place is refused. Nothing is written when no key is there, nor
+/// when the file does not exist.
+pub fn remove_keys(path: &Path, keys: &[String]) -> Result<Vec<String>> {
+    let Some((text, entries)) = read_parsed(path)? else { return Ok(Vec::new()) };
+    let (kept, removed) = without_keys(&text, &entries, keys);
+    if !removed.is_empty() {
+        crate::files::write_private(path, kept.as_bytes())?;
+    }
+    Ok(removed)
+}
+
+/// The text of the secrets file at `path` and its entries, if it exists.
+fn read_parsed(path: &Path) -> Result<Option<(Zeroizing<String>, Vec<FileEntry>)>> {
+    let Some(bytes) = crate::files::read_limited(path, MAX_FILE_BYTES as u64, "secrets.json")? else {
+        return Ok(None);
+    };
+    let mut bytes = Zeroizing::new(bytes);
+    // Parsed first: it checks the UTF-8 and says where it breaks, so the conversion that moves
+    // the bytes (without a copy left unzeroized) cannot fail.
+    let entries = parse(path, &bytes)?;
+    let text = String::from_utf8(std::mem::take(&mut *bytes)).expect("parse checked the UTF-8");
+    Ok(Some((Zeroizing::new(text), entries)))
+}
+
+/// `text` without the members under `keys`, and the keys removed in file order; see
+/// [`remove_keys`]. `entries` are the file's, as [`parse`] reads them from `text`.
+fn without_keys(text: &str, entries: &[FileEntry], keys: &[String]) -> (Zeroizing<String>, Vec<String>) {
+    let gone: Vec<bool> = entries.iter().map(|e| keys.contains(&e.key)).collect();
+    let removed: Vec<String> =
+        entries.iter().zip(&gone).filter(|(_, gone)| **gone).map(|(e, _)| e.key.clone()).collect();
+    let mut out = Zeroizing::new(text.to_owned());
+    if removed.is_empty() {
+        return (out, removed);
+    }
+    let start = |i: usize| key_start(text, entries[i].value_span.start);
+    let end = |i: usize| entries[i].value_span.end;
+    // Where the line holding `offset` starts, when only blanks come before `offset` on it.
+    let line_start_if_first = |offset: usize| {
+        let line_start = text[..offset].rfind('\n').map(|i| i + 1)?;
+        text[line_start..offset].bytes().all(|b| b == b' ' || b == b'\t').then_some(line_start)
+    };
+    let mut cuts: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut i = 0;
+    while i < entries.len() {
+        if !gone[i] {
+            i += 1;
+            continue;
+        }
+        // A run of removed members, i..j.
+        let mut j = i + 1;
+        while j < entries.len() && gone[j] {
+            j += 1;
+        }
+        let starts_line = line_start_if_first(start(i));
+        cuts.push(match (starts_line, j < entries.len(), i > 0) {
+            // On lines of its own, before another member: the run goes with the separator after
+            // it, and with its whole lines when the next member starts a line too.
+            (Some(line_start), true, _) => match line_start_if_first(start(j)) {
+                Some(next_line_start) => line_start..next_line_start,
+                None => start(i)..start(j),
+            },
+            // After another member: the run goes with the separator before it, so that the
+            // line break after it stays.
+            (_, _, true) => end(i - 1)..end(j - 1),
+            // First, with a member after it on its line.
+            (None, true, false) => start(i)..start(j),
+            // Every member goes: what is between the braces goes too, leaving `{}`.
+            (_, false, false) => {
+                let open = text[..start(0)].rfind('{').map_or(start(0), |o| o + 1);
+                let close = text[end(j - 1)..].find('}').map_or(text.len(), |c| end(j - 1) + c);
+                open..close
+            }
+        });
+        i = j;
+    }
+    for cut in cuts.into_iter().rev() {
+        out.replace_range(cut, "");
+    }
+    (out, removed)
 }
 
 /// `text` with the updates applied; see [`save_values`].
@@ -523,6 +604,248 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\": \"1\",\n\"b\": \"2\"}\n");
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    /// `text` without `keys`, checked to parse; and the keys removed.
+    fn removed(text: &str, keys: &[&str]) -> (String, Vec<String>) {
+        let entries = parse_str(text).unwrap();
+        let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+        let (out, gone) = without_keys(text, &entries, &keys);
+        let out = out.to_string();
+        let left = parse_str(&out).unwrap_or_else(|e| panic!("{out:?} does not parse: {e}"));
+        let expected: Vec<&str> =
+            entries.iter().map(|e| e.key.as_str()).filter(|k| !gone.iter().any(|g| g == k)).collect();
+        assert_eq!(left.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), expected, "{out:?}");
+        (out, gone)
+    }
+
+    #[test]
+    fn removing_members_on_lines_of_their_own_removes_their_lines() {
+        let text = "{\n  \"a\": \"1\",\n  \"b\": null,\n  \"c\": \"3\"\n}\n";
+        for (keys, expected) in [
+            (&["a"][..], "{\n  \"b\": null,\n  \"c\": \"3\"\n}\n"),
+            (&["b"], "{\n  \"a\": \"1\",\n  \"c\": \"3\"\n}\n"),
+            (&["c"], "{\n  \"a\": \"1\",\n  \"b\": null\n}\n"),
+            (&["a", "b"], "{\n  \"c\": \"3\"\n}\n"),
+            (&["b", "c"], "{\n  \"a\": \"1\"\n}\n"),
+            (&["a", "c"], "{\n  \"b\": null\n}\n"),
+            (&["c", "a", "b"], "{}\n"),
+        ] {
+            assert_eq!(removed(text, keys).0, expected, "{keys:?}");
+        }
+        assert_eq!(removed("{\n\t\"only\": \"1\"\n}", &["only"]).0, "{}");
+        // Blank lines and trailing blanks go with the member before them; CRLF lines stay CRLF.
+        assert_eq!(
+            removed("{\n    \"a\": \"1\",  \n\n    \"b\": \"2\"\n}", &["a"]).0,
+            "{\n    \"b\": \"2\"\n}"
+        );
+        assert_eq!(
+            removed("{\r\n  \"a\": \"1\",\r\n  \"b\": \"2\",\r\n  \"c\": \"3\"\r\n}\r\n", &["b"]).0,
+            "{\r\n  \"a\": \"1\",\r\n  \"c\": \"3\"\r\n}\r\n"
+        );
+        assert_eq!(
+            removed("{\r\n  \"a\": \"1\",\r\n  \"b\": \"2\"\r\n}", &["b"]).0,
+            "{\r\n  \"a\": \"1\"\r\n}"
+        );
+    }
+
+    #[test]
+    fn removing_members_on_one_line_removes_one_comma() {
+        let text = "{\"a\": \"1\", \"b\":\"2\" , \"c\" : \"3\"}";
+        for (keys, expected) in [
+            (&["a"][..], "{\"b\":\"2\" , \"c\" : \"3\"}"),
+            // A member after another goes with the comma before it; the one after it stays.
+            (&["b"], "{\"a\": \"1\" , \"c\" : \"3\"}"),
+            (&["c"], "{\"a\": \"1\", \"b\":\"2\"}"),
+            (&["a", "b"], "{\"c\" : \"3\"}"),
+            (&["b", "c"], "{\"a\": \"1\"}"),
+            (&["a", "c"], "{\"b\":\"2\"}"),
+            (&["a", "b", "c"], "{}"),
+        ] {
+            assert_eq!(removed(text, keys).0, expected, "{keys:?}");
+        }
+        assert_eq!(removed("  { \"k\": \"v\" }  \n", &["k"]).0, "  {}  \n");
+    }
+
+    #[test]
+    fn removing_from_mixed_layouts_keeps_the_line_breaks_that_remain() {
+        let text = "{ \"a\": \"1\",\n  \"b\": \"2\", \"c\": \"3\",\n  \"d\": \"4\" }";
+        for (keys, expected) in [
+            (&["a"][..], "{ \"b\": \"2\", \"c\": \"3\",\n  \"d\": \"4\" }"),
+            (&["b"], "{ \"a\": \"1\",\n  \"c\": \"3\",\n  \"d\": \"4\" }"),
+            (&["c"], "{ \"a\": \"1\",\n  \"b\": \"2\",\n  \"d\": \"4\" }"),
+            (&["d"], "{ \"a\": \"1\",\n  \"b\": \"2\", \"c\": \"3\" }"),
+            (&["b", "c"], "{ \"a\": \"1\",\n  \"d\": \"4\" }"),
+            (&["a", "d"], "{ \"b\": \"2\", \"c\": \"3\" }"),
+        ] {
+            assert_eq!(removed(text, keys).0, expected, "{keys:?}");
+        }
+        // Escapes in keys and values, and a key split from its value, do not mislead the cuts.
+        let text = "{\n  \"a\": \"x\\\"}, \\\\\",\n  \"b\"\n    :\n  \"2\",\n  \"c\": \"\\u0022\"\n}";
+        assert_eq!(removed(text, &["b"]).0, "{\n  \"a\": \"x\\\"}, \\\\\",\n  \"c\": \"\\u0022\"\n}");
+        assert_eq!(removed(text, &["c"]).0, "{\n  \"a\": \"x\\\"}, \\\\\",\n  \"b\"\n    :\n  \"2\"\n}");
+    }
+
+    #[test]
+    fn removing_says_which_keys_were_there_in_file_order() {
+        let text = "{\"b\": \"1\", \"a\": \"2\"}";
+        let (out, gone) = removed(text, &["a", "missing", "b", "a"]);
+        assert_eq!((out.as_str(), gone), ("{}", vec!["b".to_owned(), "a".to_owned()]));
+        let (out, gone) = removed(text, &["missing", "B"]);
+        assert_eq!((out.as_str(), gone), (text, Vec::<String>::new()));
+        assert_eq!(removed("{}", &["a"]).0, "{}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn remove_keys_rewrites_a_private_file_and_only_when_a_key_goes() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.json");
+        std::fs::write(&path, "{\n  \"a\": \"CANARY-1\",\n  \"b\": \"CANARY-2\"\n}\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let inode = std::fs::metadata(&path).unwrap().ino();
+        assert!(remove_keys(&path, &["c".to_owned()]).unwrap().is_empty());
+        assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode, "rewritten with nothing to remove");
+        assert_eq!(remove_keys(&path, &["a".to_owned()]).unwrap(), ["a"]);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\n  \"b\": \"CANARY-2\"\n}\n");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        // No file: nothing to remove, and nothing created.
+        let absent = dir.path().join("absent.json");
+        assert!(remove_keys(&absent, &["a".to_owned()]).unwrap().is_empty());
+        assert!(!absent.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn remove_keys_never_writes_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere.json");
+        std::fs::write(&target, "{\"a\": \"CANARY-1\"}").unwrap();
+        let link = dir.path().join("secrets.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        // Nothing to remove: the link is read, and nothing is written.
+        assert!(remove_keys(&link, &["b".to_owned()]).unwrap().is_empty());
+        let e = remove_keys(&link, &["a".to_owned()]).unwrap_err().to_string();
+        assert!(e.contains("is a symbolic link"), "{e}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "{\"a\": \"CANARY-1\"}");
+        assert!(link.symlink_metadata().unwrap().file_type().is_symlink(), "the link was replaced");
+    }
+
+    #[test]
+    fn remove_keys_refuses_a_broken_file_without_quoting_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.json");
+        for text in [
+            "{\"a\": \"CANARY-1\",}",
+            "{\"a\": \"CANARY-1\", \"a\": \"CANARY-2\"}",
+            "{\"a\": \"CANARY-\\x\"}",
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = remove_keys(&path, &["a".to_owned()]).unwrap_err();
+            let shown = format!("{e} | {} | {e:?}", e.hint().unwrap_or_default());
+            assert!(!shown.contains("CANARY"), "{shown}");
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "a broken file was rewritten");
+        }
+    }
+
+    mod removal_properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// How a generated object is written: one member per line (with this indentation and
+        /// line ending) or all on one line (with or without blanks inside the braces).
+        #[derive(Debug, Clone)]
+        enum Layout {
+            Lines { indent: &'static str, newline: &'static str },
+            OneLine { padded: bool },
+        }
+
+        /// One member: its key, its value (`None` for null) and how its colon is spaced.
+        type Member = (String, Option<String>, &'static str);
+
+        /// The text of an object of `members` in `layout`; an empty one is `{}`. Deterministic,
+        /// so that the text expected after a removal is the same members less the removed ones.
+        fn render(members: &[Member], layout: &Layout, trailing: &str) -> String {
+            let member = |(key, value, colon): &Member| {
+                let value = value.as_ref().map_or("null".to_owned(), |v| serde_json::to_string(v).unwrap());
+                format!("{}{colon}{value}", serde_json::to_string(key).unwrap())
+            };
+            let body: Vec<String> = members.iter().map(member).collect();
+            if body.is_empty() {
+                return format!("{{}}{trailing}");
+            }
+            match layout {
+                Layout::Lines { indent, newline } => format!(
+                    "{{{newline}{indent}{}{newline}}}{trailing}",
+                    body.join(&format!(",{newline}{indent}"))
+                ),
+                Layout::OneLine { padded: true } => format!("{{ {} }}{trailing}", body.join(", ")),
+                Layout::OneLine { padded: false } => format!("{{{}}}{trailing}", body.join(",")),
+            }
+        }
+
+        fn layout() -> impl Strategy<Value = Layout> {
+            prop_oneof![
+                (
+                    prop::sample::select(vec!["  ", "    ", "\t", ""]),
+                    prop::sample::select(vec!["\n", "\r\n"])
+                )
+                    .prop_map(|(indent, newline)| Layout::Lines { indent, newline }),
+                any::<bool>().prop_map(|padded| Layout::OneLine { padded }),
+            ]
+        }
+
+        fn members() -> impl Strategy<Value = Vec<Member>> {
+            let member = (
+                // Values with quotes, backslashes, braces and commas, which a cut must not mistake
+                // for structure.
+                prop::option::weighted(0.8, "[a-z\"\\\\{},: ]{0,8}"),
+                prop::sample::select(vec![": ", ":", " : "]),
+            );
+            prop::collection::btree_map("[a-z][a-z_]{0,5}|[A-Z][A-Z_]{0,5}", member, 0..7).prop_flat_map(
+                |m| {
+                    let members: Vec<Member> = m.into_iter().map(|(k, (v, c))| (k, v, c)).collect();
+                    Just(members).prop_shuffle()
+                },
+            )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, max_shrink_iters: 2000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn removing_keys_leaves_the_rest_exactly_as_written(
+                members in members(),
+                layout in layout(),
+                trailing in prop::sample::select(vec!["", "\n"]),
+                picks in prop::collection::vec(any::<prop::sample::Index>(), 0..5),
+                absent in prop::collection::vec("[a-z]{1,3}", 0..2),
+            ) {
+                let text = render(&members, &layout, trailing);
+                let entries = parse(Path::new("secrets.json"), text.as_bytes()).unwrap();
+                let mut keys: Vec<String> = absent.into_iter().filter(|k| !members.iter().any(|m| m.0 == *k)).collect();
+                if !members.is_empty() {
+                    keys.extend(picks.iter().map(|i| members[i.index(members.len())].0.clone()));
+                }
+                let (out, gone) = without_keys(&text, &entries, &keys);
+                let kept: Vec<Member> = members.iter().filter(|m| !keys.contains(&m.0)).cloned().collect();
+                let expected_gone: Vec<String> =
+                    members.iter().filter(|m| keys.contains(&m.0)).map(|m| m.0.clone()).collect();
+                prop_assert_eq!(&gone, &expected_gone);
+                prop_assert_eq!(out.as_str(), render(&kept, &layout, trailing));
+                // And it reads back as the same map, in the same order.
+                let left = parse(Path::new("secrets.json"), out.as_bytes()).unwrap();
+                let read: Vec<(String, Option<String>)> =
+                    left.iter().map(|e| (e.key.clone(), e.value.as_ref().map(|v| v.expose().to_owned()))).collect();
+                let want: Vec<(String, Option<String>)> = kept
+                    .iter()
+                    .map(|(k, v, _)| (k.clone(), v.clone().filter(|v| !v.is_empty())))
+                    .collect();
+                prop_assert_eq!(read, want);
+            }
+        }
     }
 
     #[test]

@@ -16,4 +16,5 @@ mod leaks;
 mod messages;
 mod plan;
 mod platform;
+mod save_properties;
 mod vault;
