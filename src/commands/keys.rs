@@ -17,7 +17,7 @@ use crate::validate::Finding;
 pub(super) fn parse_assignments(args: &[String], stdin: bool) -> Result<Vec<Assignment>> {
     if stdin {
         return match args {
-            [key] if !key.contains('=') => Ok(vec![(variable_for(key, 1)?, None)]),
+            [key] if !key.contains('=') => Ok(vec![(settable_name(&variable_for(key, 1)?)?, None)]),
             _ => Err(Error::usage(
                 "--stdin reads the value of exactly one KEY, given without `=`",
                 "cloud-secrets set OPENAI_API_KEY --stdin < key.txt",
@@ -27,7 +27,9 @@ pub(super) fn parse_assignments(args: &[String], stdin: bool) -> Result<Vec<Assi
     let mut assignments: Vec<Assignment> = Vec::with_capacity(args.len());
     for (i, arg) in args.iter().enumerate() {
         let (name, value) = match arg.split_once('=') {
-            Some((key, value)) if !value.is_empty() => (variable_for(key, i + 1)?, SecretValue::new(value)),
+            Some((key, value)) if !value.is_empty() => {
+                (settable_name(&variable_for(key, i + 1)?)?, SecretValue::new(value))
+            }
             Some((key, _)) => {
                 let name = variable_for(key, i + 1)?;
                 return Err(Error::usage(
@@ -55,6 +57,24 @@ pub(super) fn parse_assignments(args: &[String], stdin: bool) -> Result<Vec<Assi
         assignments.push((name, Some(value)));
     }
     Ok(assignments)
+}
+
+/// `name`, unless it is a name the runtime also reads for a key that cloud-secrets writes under
+/// other names (`KIMI_API_KEY` for `moonshot`): setting it alone would leave the key's own
+/// names behind, so the key is asked for instead.
+fn settable_name(name: &str) -> Result<String> {
+    let key = policy::key_for(name);
+    let names = policy::key_names(&key);
+    if !names.also_read.contains(&name) {
+        return Ok(name.to_owned());
+    }
+    Err(Error::usage(
+        format!(
+            "{name} is another name the runtime reads for the key `{key}`, which cloud-secrets writes as {}",
+            names.written().join(" and ")
+        ),
+        format!("set the key instead: cloud-secrets set {key}=..."),
+    ))
 }
 
 /// Parses `unset` arguments into variable names.
@@ -172,7 +192,7 @@ fn remove(config: &Config, names: &[String], output: &Output, err: &mut dyn Writ
         .filter(|e| policy::key_names(&e.key).written().iter().any(|n| names.contains(n)))
         .map(|e| e.key.clone())
         .collect();
-    let removed: Vec<String> = keys; // XXX-REMOVE-KEYS
+    let removed = crate::secrets_file::remove_keys(&path, &keys).map_err(|e| config.profile.shown(e))?;
     if !output.quiet && !removed.is_empty() {
         let _ = writeln!(err, "Removed {} from {}.", removed.join(", "), config.profile.secrets_display());
     }
@@ -202,7 +222,9 @@ fn save(config: &Config, assignments: &[Assignment], output: &Output, err: &mut 
 /// The secrets.json key that provides `name`: `internal_database_url` when it is set, else the
 /// first key mapping to it, else the key `name` maps back to.
 fn key_in_file(entries: &[crate::secrets_file::FileEntry], name: &str) -> String {
-    let internal = entries.iter().find(|e| e.key == policy::INTERNAL_DATABASE_URL_KEY && e.value.is_some());
+    let internal = entries.iter().find(|e| {
+        e.key == policy::INTERNAL_DATABASE_URL_KEY && e.value.as_ref().is_some_and(|v| !v.is_blank())
+    });
     if name == "DATABASE_URL"
         && let Some(entry) = internal
     {

@@ -91,6 +91,7 @@ pub(super) fn cover(scope: &Scope, inputs: Inputs<'_>, notes: &mut Vec<String>) 
     match scope {
         Scope::Everything | Scope::Saved(_) => Ok(Covered { desired: now, remote: fetched.clone() }),
         Scope::Set { assignments, .. } => {
+            refuse_shadowed(assignments, &now, secrets_shown)?;
             let vars = settable(assignments, ignore, notes)?;
             let desired = Desired::for_set(vars, &listed_names(&now, fetched), ignore.clone());
             let names: Vec<String> =
@@ -135,6 +136,27 @@ pub(super) fn cover(scope: &Scope, inputs: Inputs<'_>, notes: &mut Vec<String>) 
 pub(super) fn written_names(name: &str) -> Vec<String> {
     let written = policy::key_names(&policy::key_for(name)).written();
     if written.iter().any(|n| n == name) { written } else { vec![name.to_owned()] }
+}
+
+/// Refuses to set a variable that the profile's desired state takes from another key written
+/// under more names (`DATABASE_URL` while `internal_database_url` is set, which also writes
+/// INTERNAL_DATABASE_URL): the value would go to one of them, and the next plan would undo it.
+fn refuse_shadowed(assignments: &[Assignment], now: &Desired, secrets_shown: &str) -> Result<()> {
+    for (name, _) in assignments {
+        let Some(provider) = now.vars.get(name).and_then(|var| var.key.as_deref()) else { continue };
+        let names = policy::key_names(provider).written();
+        if provider == policy::key_for(name) || names == written_names(name) {
+            continue;
+        }
+        return Err(Error::usage(
+            format!(
+                "{name} comes from `{provider}` in {secrets_shown}, which is also written as {}",
+                names.iter().filter(|n| *n != name).cloned().collect::<Vec<_>>().join(" and ")
+            ),
+            format!("set that key, which changes them together: cloud-secrets set {provider}=..."),
+        ));
+    }
+    Ok(())
 }
 
 /// The variables `set` may write, each under every name its key is written under; notes the

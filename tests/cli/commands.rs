@@ -812,3 +812,36 @@ fn cleanup_and_rollback_respect_ignore_and_the_mass_removal_guard() {
     let names: Vec<String> = store(&full)["variables"].as_object().unwrap().keys().cloned().collect();
     assert_eq!(names, ["DATABASE_URL", "OAUTH_AT_REST_PEPPER", "SIGNING_KEY_PEM", "SYSTEMPROMPT_API_TOKEN"]);
 }
+
+#[test]
+fn unset_save_removes_the_keys_from_secrets_json_and_leaves_nothing_to_plan() {
+    const FRESH: &str = ".systemprompt/profiles/production/secrets.json";
+    let project = Project::fixture("fresh");
+    assert_eq!(project.cmd(&["apply", "--yes", "-q"]).run().code, 0);
+    let before = project.read(FRESH);
+    // A key by its variable name and a custom key by its key: each goes from the file, the rest
+    // of which is kept byte for byte.
+    let out = project.cmd(&["unset", "ANTHROPIC_API_KEY", "moltbook_builder", "--save", "--yes"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(
+        out.stderr.contains("Removed anthropic, moltbook_builder from .systemprompt/profiles/production/secrets.json."),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("adds it back"), "{}", out.stderr);
+    let expected: String = before
+        .lines()
+        .filter(|line| !line.contains("\"anthropic\"") && !line.contains("\"moltbook_builder\""))
+        .map(|line| if line.contains("\"gemini\"") { "  \"gemini\": \"\"" } else { line })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    assert_eq!(project.read(FRESH), expected);
+    let plan = project.cmd(&["plan", "--detailed-exitcode"]).run();
+    assert_eq!(plan.code, 0, "{}", plan.transcript());
+    // Without --save the file keeps the key, and the warning says how to remove it there too.
+    let out = project.cmd(&["unset", "openai", "--yes"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(out.stderr.contains("run unset with --save to remove its key there too"), "{}", out.stderr);
+    assert!(project.read(FRESH).contains("\"openai\""));
+}

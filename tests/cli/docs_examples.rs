@@ -322,7 +322,8 @@ fn allowed_exits(cli: Option<&Cli>) -> &'static [i32] {
         Command::Apply(command) | Command::Sync(command) => command.plan_file.is_none() && !command.apply.yes,
         Command::Set(args) => !args.apply.yes,
         Command::Unset(args) => !args.apply.yes,
-        Command::Cleanup(args) | Command::Rollback(args) => !args.yes,
+        Command::Cleanup(args) => !args.apply.yes,
+        Command::Rollback(args) => !args.apply.yes,
         _ => false,
     };
     if asks { &[0, 4] } else { &[0] }

@@ -45,9 +45,9 @@ const PEPPER: usize = 0;
 const DATABASE_URL: usize = 1;
 const INTERNAL_DATABASE_URL: usize = 2;
 
-/// Argument -> secrets.json key, from the brief. The `database_url` row (either argument) names
-/// `internal_database_url` while secrets.json sets it (not blank): that key provides DATABASE_URL,
-/// and `--save` writes under the key providing a variable.
+/// Argument -> secrets.json key, from the brief. `set` refuses the `database_url` row (either
+/// argument) while secrets.json sets `internal_database_url` (not blank), which provides
+/// DATABASE_URL then, and the names the runtime only reads ([`ALSO_READ`]).
 static SLOTS: [Slot; 14] = [
     known("oauth_at_rest_pepper", &["oauth_at_rest_pepper", "OAUTH_AT_REST_PEPPER"], Kind::Pepper),
     known("database_url", &["database_url", "DATABASE_URL"], Kind::DatabaseUrl),
@@ -65,9 +65,9 @@ static SLOTS: [Slot; 14] = [
     custom("sentry_dsn", &["sentry_dsn", "SENTRY_DSN"]),
 ];
 
-/// Names `set --save` is known to get wrong, whatever the file: see
-/// `a_name_the_runtime_also_reads_is_saved_and_written_as_its_key`.
-const KNOWN_FAILING_ARGS: [&str; 2] = ["KIMI_API_KEY", "DASHSCOPE_API_KEY"];
+/// Names the runtime also reads for a key cloud-secrets writes under other names: `set` refuses
+/// them and asks for the key.
+const ALSO_READ: [&str; 2] = ["KIMI_API_KEY", "DASHSCOPE_API_KEY"];
 
 /// A value in secrets.json as written: a string, or null.
 type Value = Option<String>;
@@ -228,11 +228,6 @@ fn set_command(excluded: &'static [&'static str]) -> impl Strategy<Value = SetCo
 
 /// The key, among `members`, that an argument for `slot` is saved under.
 fn expected_key(members: &[(String, Value)], slot: usize) -> String {
-    let is_set =
-        |key: &str| members.iter().any(|(k, v)| k == key && v.as_ref().is_some_and(|v| !v.trim().is_empty()));
-    if slot == DATABASE_URL && is_set(SLOTS[INTERNAL_DATABASE_URL].key) {
-        return SLOTS[INTERNAL_DATABASE_URL].key.to_owned();
-    }
     let key = SLOTS[slot].key;
     match members.iter().find(|(k, _)| k == key || (SLOTS[slot].custom && k.eq_ignore_ascii_case(key))) {
         Some((k, _)) => k.clone(),
@@ -240,24 +235,16 @@ fn expected_key(members: &[(String, Value)], slot: usize) -> String {
     }
 }
 
-/// Whether a command of the sequence meets a case `set --save` is known to get wrong: a name in
-/// [`KNOWN_FAILING_ARGS`], or `database_url`/`DATABASE_URL` while secrets.json has a value in
-/// `internal_database_url` (see the ignored tests below).
-fn meets_known_failure(start: &Start, commands: &[SetCommand]) -> bool {
-    let mut members: Vec<(String, Value)> =
-        start.members.iter().map(|m| (m.key.clone(), m.value.clone())).collect();
-    for command in commands {
-        for (slot, name, _) in &command.assignments {
-            let internal_has_value = members.iter().any(|(k, v)| {
-                k == SLOTS[INTERNAL_DATABASE_URL].key && v.as_ref().is_some_and(|v| !v.is_empty())
-            });
-            if KNOWN_FAILING_ARGS.contains(name) || (*slot == DATABASE_URL && internal_has_value) {
-                return true;
-            }
-        }
-        apply_to_model(&mut members, command);
-    }
-    false
+/// Whether `set` refuses `command` on a secrets.json holding `members`: it names a variable the
+/// runtime only reads, or DATABASE_URL while `internal_database_url` is set (not blank).
+fn refused(members: &[(String, Value)], command: &SetCommand) -> bool {
+    let internal_is_set = members.iter().any(|(k, v)| {
+        k == SLOTS[INTERNAL_DATABASE_URL].key && v.as_ref().is_some_and(|v| !v.trim().is_empty())
+    });
+    command
+        .assignments
+        .iter()
+        .any(|(slot, name, _)| ALSO_READ.contains(name) || (*slot == DATABASE_URL && internal_is_set))
 }
 
 /// What secrets.json holds after `command`: each value replaced in place under its key, or
@@ -349,6 +336,21 @@ fn check_sequence(start: &Start, commands: &[SetCommand]) -> Result<(), TestCase
             "a value was shown: {}",
             shown
         );
+        if refused(&members, command) {
+            // Refused with the fix, before anything is written anywhere.
+            prop_assert_eq!(out.code, 64, "{}", shown);
+            prop_assert!(out.stderr.contains("hint: set"), "{}", shown);
+            prop_assert_eq!(project.read(SECRETS), before, "{}", shown);
+            let plan = project.cmd(&["plan", "--detailed-exitcode", "-q"]).run();
+            prop_assert_eq!(
+                plan.code,
+                0,
+                "a refused set changed the remote: {}\n{}",
+                shown,
+                plan.transcript()
+            );
+            continue;
+        }
         prop_assert_eq!(out.code, 0, "{}", shown);
 
         let after = project.read(SECRETS);
@@ -390,24 +392,9 @@ fn config(cases: u32) -> Config {
 proptest! {
     #![proptest_config(config(48))]
 
-    /// The property over every input except those meeting the known failures below.
+    /// The property, over every start and every sequence of 1 to 4 `set ... --save`.
     #[test]
     fn set_save_keeps_secrets_json_and_the_remote_in_step(
-        (start, commands) in (start(), prop::collection::vec(set_command(&KNOWN_FAILING_ARGS), 1..=4))
-            .prop_filter("meets a known failure of set --save", |(s, c)| !meets_known_failure(s, c)),
-    ) {
-        check_sequence(&start, &commands)?;
-    }
-}
-
-proptest! {
-    #![proptest_config(config(48))]
-
-    /// The property over every input. Fails today on the cases of the ignored tests below; to be
-    /// enabled once they pass.
-    #[test]
-    #[ignore = "set --save fails on DATABASE_URL while internal_database_url has a value, and on KIMI_API_KEY and DASHSCOPE_API_KEY"]
-    fn set_save_keeps_secrets_json_and_the_remote_in_step_for_every_name(
         start in start(),
         commands in prop::collection::vec(set_command(&[]), 1..=4),
     ) {
@@ -431,26 +418,33 @@ fn run_case(start: &Start, commands: &[SetCommand]) {
     }
 }
 
-/// `set DATABASE_URL=v --save` (or `database_url=v`) while `internal_database_url` is set:
-/// `save` writes v into `internal_database_url`, the key providing DATABASE_URL (key_in_file),
-/// but `settable` writes v to DATABASE_URL alone, as for `database_url`. INTERNAL_DATABASE_URL
-/// keeps the old value, so the next plan changes it (exit 2).
+/// `set DATABASE_URL=v` (or `database_url=v`) while `internal_database_url` is set: that key
+/// provides DATABASE_URL and is also written as INTERNAL_DATABASE_URL, so setting DATABASE_URL
+/// alone would be undone by the next plan. Refused, naming the key to set; nothing is written.
 #[test]
-#[ignore = "known failure of set --save: INTERNAL_DATABASE_URL is left behind"]
-fn database_url_while_internal_database_url_is_set_is_written_where_it_is_saved() {
+fn database_url_while_internal_database_url_is_set_is_refused_with_the_key_to_set() {
     let start = minimal_start(&[("internal_database_url", Some(value_of(Kind::DatabaseUrl, "db2", "")))]);
-    let set = SetCommand {
-        assignments: vec![(DATABASE_URL, "DATABASE_URL", value_of(Kind::DatabaseUrl, "db3", ""))],
-    };
-    run_case(&start, &[set]);
+    for name in ["DATABASE_URL", "database_url"] {
+        let set =
+            SetCommand { assignments: vec![(DATABASE_URL, name, value_of(Kind::DatabaseUrl, "db3", ""))] };
+        run_case(&start, std::slice::from_ref(&set));
+    }
+    let project = Project::fixture("fresh").write(SECRETS, &start.render());
+    let out = project.cmd(&["set", "DATABASE_URL=postgres://CANARY-x@h/d", "--yes"]).run();
+    assert_eq!(out.code, 64, "{}", out.transcript());
+    assert!(out.stderr.contains("DATABASE_URL comes from `internal_database_url`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "hint: set that key, which changes them together: cloud-secrets set internal_database_url="
+        ),
+        "{}",
+        out.stderr
+    );
 }
 
 /// The same with `internal_database_url` blank ("  "), which the platform reads as not set:
-/// `key_in_file` takes any non-empty value as set, so v is saved into `internal_database_url`
-/// (not `database_url`), which turns it on; the remote gets DATABASE_URL only, and the next plan
-/// adds INTERNAL_DATABASE_URL (exit 2).
+/// DATABASE_URL comes from `database_url`, and `--save` writes it there.
 #[test]
-#[ignore = "known failure of set --save: a blank internal_database_url is taken as set"]
 fn database_url_while_internal_database_url_is_blank_is_saved_as_database_url() {
     let start = minimal_start(&[("internal_database_url", Some("  ".to_owned()))]);
     let set = SetCommand {
@@ -459,18 +453,17 @@ fn database_url_while_internal_database_url_is_blank_is_saved_as_database_url() 
     run_case(&start, &[set]);
 }
 
-/// `set KIMI_API_KEY=v --save` (and `DASHSCOPE_API_KEY` for `qwen`): the runtime reads
-/// moonshot's value under KIMI_API_KEY too, and `save` writes v into `moonshot` (key_for); but
-/// `written_names` writes v under KIMI_API_KEY alone, since it is not among the names moonshot
-/// is written under (MOONSHOT_API_KEY, MOONSHOT), and lists it in SYSTEMPROMPT_CUSTOM_SECRETS.
-/// The next plan changes MOONSHOT_API_KEY and MOONSHOT, removes KIMI_API_KEY and rewrites the
-/// list (exit 2).
+/// `set KIMI_API_KEY=v`: the runtime also reads moonshot's value under KIMI_API_KEY, but
+/// cloud-secrets writes `moonshot` as MOONSHOT_API_KEY and MOONSHOT; refused, naming the key.
 #[test]
-#[ignore = "known failure of set --save: a name the runtime also reads is written under that name alone"]
-fn a_name_the_runtime_also_reads_is_saved_and_written_as_its_key() {
+fn a_name_the_runtime_only_reads_is_refused_with_the_key_to_set() {
     let moonshot = SLOTS.iter().position(|s| s.key == "moonshot").unwrap();
     let set = SetCommand {
         assignments: vec![(moonshot, "KIMI_API_KEY", value_of(Kind::Prefixed(""), "kimi", ""))],
     };
     run_case(&minimal_start(&[]), &[set]);
+    let project = Project::fixture("fresh");
+    let out = project.cmd(&["set", "DASHSCOPE_API_KEY=CANARY-qwen-1", "--yes"]).run();
+    assert_eq!(out.code, 64, "{}", out.transcript());
+    assert!(out.stderr.contains("hint: set the key instead: cloud-secrets set qwen=..."), "{}", out.stderr);
 }
