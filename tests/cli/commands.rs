@@ -824,7 +824,9 @@ fn unset_save_removes_the_keys_from_secrets_json_and_leaves_nothing_to_plan() {
     let out = project.cmd(&["unset", "ANTHROPIC_API_KEY", "moltbook_builder", "--save", "--yes"]).run();
     assert_eq!(out.code, 0, "{}", out.transcript());
     assert!(
-        out.stderr.contains("Removed anthropic, moltbook_builder from .systemprompt/profiles/production/secrets.json."),
+        out.stderr.contains(
+            "Removed anthropic, moltbook_builder from .systemprompt/profiles/production/secrets.json."
+        ),
         "{}",
         out.stderr
     );
