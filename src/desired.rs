@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::Entry as MapEntry;
 
 use crate::error::{Error, Location, Result};
-use crate::plan::Remote;
 use crate::policy::{self, VarClass};
+use crate::remote::Remote;
 use crate::secret::SecretValue;
 
 /// Where a desired value came from. Shown in the plan; the value never is.
@@ -391,7 +391,7 @@ mod tests {
     }
 
     fn names_only(names: &[&str]) -> Remote {
-        let vars = names.iter().map(|n| ((*n).to_owned(), crate::plan::RemoteValue::Unreadable)).collect();
+        let vars = names.iter().map(|n| ((*n).to_owned(), crate::remote::RemoteValue::Unreadable)).collect();
         Remote { vars, ..Remote::default() }
     }
 

@@ -2,7 +2,7 @@
 //! infrastructure.
 //!
 //! The pipeline runs one way: arguments -> [`config::Config`] -> [`desired::Desired`] and
-//! [`plan::Remote`] -> [`plan::plan`] -> [`plan::Plan`] -> render -> confirm -> apply -> report.
+//! [`remote::Remote`] -> [`plan::plan`] -> [`plan::Plan`] -> render -> confirm -> apply -> report.
 //! See ARCHITECTURE.md for the code map and the invariants.
 
 pub mod backend;
@@ -20,6 +20,7 @@ pub mod policy;
 pub mod project;
 pub mod prompt;
 pub mod record;
+pub mod remote;
 pub mod render;
 pub mod safety;
 pub mod saved;

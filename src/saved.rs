@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::desired::Desired;
 use crate::error::{Error, Location, Result, display_path};
-use crate::plan::{Remote, RemoteValue};
+use crate::remote::{Remote, RemoteValue};
 use crate::render::json::PlanDocument;
 
 /// The version of the saved-plan file's shape.

@@ -6,9 +6,10 @@ use std::fmt;
 
 use crate::desired::{Desired, Entry, Source};
 use crate::error::Location;
-use crate::plan::{Plan, Remote};
+use crate::plan::Plan;
 use crate::policy;
 use crate::project::Validation;
+use crate::remote::Remote;
 
 /// A rule of the desired state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -371,7 +372,7 @@ mod tests {
     #[test]
     fn required_variables_missing_after_a_plan() {
         let remote = |names: &[&str]| Remote {
-            vars: names.iter().map(|n| ((*n).to_owned(), crate::plan::RemoteValue::Unreadable)).collect(),
+            vars: names.iter().map(|n| ((*n).to_owned(), crate::remote::RemoteValue::Unreadable)).collect(),
             ..Remote::default()
         };
         let full = remote(&["OAUTH_AT_REST_PEPPER", "DATABASE_URL"]);

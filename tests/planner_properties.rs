@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use cloud_secrets::desired::{Desired, Entry, Source};
 use cloud_secrets::error::Location;
-use cloud_secrets::plan::{Remote, plan};
+use cloud_secrets::plan::plan;
 use cloud_secrets::policy::{self, Ignore, VarClass};
+use cloud_secrets::remote::Remote;
 use cloud_secrets::secret::SecretValue;
 use proptest::prelude::*;
 

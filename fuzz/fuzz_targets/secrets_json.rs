@@ -3,7 +3,7 @@
 #![no_main]
 
 use cloud_secrets::desired::{Desired, Entry, Source};
-use cloud_secrets::plan::Remote;
+use cloud_secrets::remote::Remote;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

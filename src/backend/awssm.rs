@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 use super::aws::{AwsClient, AwsCredentials};
 use super::{Applied, Backend, Connection};
 use crate::error::{Error, Result};
-use crate::plan::{ChangeSet, Remote, RemoteValue};
+use crate::remote::{ChangeSet, Remote, RemoteValue};
 use crate::secret::SecretValue;
 
 /// The largest `SecretString` Secrets Manager keeps.

@@ -22,8 +22,8 @@ use zeroize::Zeroizing;
 
 use super::{Applied, Backend, Connection};
 use crate::error::{Error, Result};
-use crate::plan::{ChangeSet, Remote, RemoteValue};
 use crate::record::decode_hex;
+use crate::remote::{ChangeSet, Remote, RemoteValue};
 use crate::secret::SecretValue;
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";

@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use super::{Access, Applied, Backend};
 use crate::error::{Error, Location, Result, display_path};
-use crate::plan::{ChangeSet, Remote};
+use crate::remote::{ChangeSet, Remote};
 use crate::secret::SecretValue;
 use crate::secrets_file;
 

@@ -20,7 +20,7 @@ pub use ssm::ParameterStoreBackend;
 pub use vault::VaultBackend;
 
 use crate::error::Result;
-use crate::plan::{ChangeSet, Remote};
+use crate::remote::{ChangeSet, Remote};
 use crate::secret::SecretValue;
 
 /// The systemprompt cloud's address when neither the credentials nor the environment name one.

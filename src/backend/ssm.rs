@@ -12,7 +12,7 @@ use serde_json::json;
 use super::aws::{AwsClient, AwsCredentials, AwsError};
 use super::{Applied, Backend, Connection};
 use crate::error::{Error, Result};
-use crate::plan::{ChangeSet, Remote};
+use crate::remote::{ChangeSet, Remote};
 use crate::secret::SecretValue;
 
 /// The longest value a standard parameter holds.

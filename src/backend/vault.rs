@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 use super::cloud::{backoff, read_body, retry_after};
 use super::{Applied, Backend, Connection};
 use crate::error::{Error, Result};
-use crate::plan::{ChangeSet, Remote};
+use crate::remote::{ChangeSet, Remote};
 use crate::secret::SecretValue;
 
 const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -290,7 +290,7 @@ impl Backend for VaultBackend {
             }
             let mut vars: BTreeMap<String, SecretValue> = BTreeMap::new();
             for (name, value) in &base.vars {
-                if let crate::plan::RemoteValue::Value(v) = value {
+                if let crate::remote::RemoteValue::Value(v) = value {
                     vars.insert(name.clone(), v.clone());
                 }
             }

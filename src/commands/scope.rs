@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use crate::desired::{Desired, DesiredVar, Source};
 use crate::error::{Error, Result};
-use crate::plan::{Remote, RemoteValue};
 use crate::policy::{self, Ignore, VarClass};
+use crate::remote::{Remote, RemoteValue};
 use crate::saved::SavedPlan;
 use crate::secret::SecretValue;
 

@@ -10,9 +10,10 @@ use crate::backend::{Access, Applied, Backend};
 use crate::config::{Config, Output, RemoteConfig, RemoteOrigin};
 use crate::desired::{Desired, SkipReason};
 use crate::error::{Error, Result, display_path};
-use crate::plan::{ChangeSet, Comparison, Plan};
+use crate::plan::{Comparison, Plan};
 use crate::project::ProfileOrigin;
 use crate::record::{self, LastApplied};
+use crate::remote::ChangeSet;
 use crate::sources::{self, Loaded, Overrides};
 
 pub(super) fn describe(config: &Config, remote: &RemoteConfig, output: &Output, err: &mut dyn Write) {
