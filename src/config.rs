@@ -6,12 +6,14 @@ use std::path::PathBuf;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::{self, Address, Connection, DEFAULT_API_URL, RemoteSpec};
 use crate::cli::{ApplyArgs, Cli, PlanArgs, RemoteArgs};
 use crate::color::Palette;
 use crate::credentials;
+use crate::diagnostics::Diagnostics;
 use crate::error::{Error, Location, Result};
 use crate::project::{self, Profile, ProfileOrigin, Target};
 use crate::secret::SecretValue;
@@ -225,26 +227,31 @@ impl RemoteConfig {
     }
 
     /// Resolves the remote of `config`'s profile for a plan.
-    pub fn for_plan(cli: &Cli, args: &PlanArgs, env: &Env, config: &Config) -> Result<Self> {
-        Self::new(cli, &args.remote, (1, 1.0), env, config)
+    pub fn for_plan(
+        args: &PlanArgs,
+        diagnostics: Arc<dyn Diagnostics>,
+        env: &Env,
+        config: &Config,
+    ) -> Result<Self> {
+        Self::new(&args.remote, (1, 1.0), diagnostics, env, config)
     }
 
     /// Resolves the remote of `config`'s profile for a command that writes it.
     /// `parallelism`: how many removals are sent at once.
     pub fn for_apply(
-        cli: &Cli,
         args: &ApplyArgs,
         parallelism: u16,
+        diagnostics: Arc<dyn Diagnostics>,
         env: &Env,
         config: &Config,
     ) -> Result<Self> {
-        Self::new(cli, &args.remote, (usize::from(parallelism), args.write_rate), env, config)
+        Self::new(&args.remote, (usize::from(parallelism), args.write_rate), diagnostics, env, config)
     }
 
     fn new(
-        cli: &Cli,
         args: &RemoteArgs,
         (parallelism, write_rate): (usize, f64),
+        diagnostics: Arc<dyn Diagnostics>,
         env: &Env,
         config: &Config,
     ) -> Result<Self> {
@@ -254,9 +261,8 @@ impl RemoteConfig {
             timeout: Duration::from_secs_f64(args.timeout),
             retries: RETRIES,
             parallelism,
-            progress: env.terminals.stderr && !cli.quiet,
             interrupted: crate::interrupt::Flag::default(),
-            log: cli.verbose >= 2,
+            diagnostics,
             write_rate,
             aws: match &spec {
                 RemoteSpec::SecretsManager { .. } | RemoteSpec::ParameterStore { .. } => Some(

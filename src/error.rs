@@ -209,6 +209,17 @@ impl Error {
         }
     }
 
+    /// The same error, saying that nothing was written (for a request known not to have been
+    /// carried out).
+    pub fn nothing_written(self) -> Self {
+        match self {
+            Error::Remote { message, hint } if !message.contains("nothing was written") => {
+                Error::Remote { message: format!("{message}; nothing was written"), hint }
+            }
+            other => other,
+        }
+    }
+
     /// Shorthand for a usage error.
     pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
         Error::Usage { message: message.into(), hint: Some(hint.into()) }

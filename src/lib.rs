@@ -12,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod credentials;
 pub mod desired;
+pub mod diagnostics;
 pub mod error;
 pub mod files;
 pub mod interrupt;

@@ -5,11 +5,14 @@
 
 use std::io::Write;
 
+use std::sync::Arc;
+
 use clap::Parser;
 use clap::error::ErrorKind;
 use cloud_secrets::cli::Cli;
 use cloud_secrets::commands::{self, Streams};
 use cloud_secrets::config::{Env, Output};
+use cloud_secrets::diagnostics::{Diagnostics, Progress, RequestEntry};
 use cloud_secrets::error::{Error, exit};
 
 fn main() {
@@ -52,12 +55,68 @@ fn real_main() -> i32 {
     let output = Output::from_cli(&cli, &env);
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
     let mut input = std::io::stdin().lock();
-    let mut streams = Streams { out: &mut out, err: &mut err, input: &mut input };
+    let diagnostics = Arc::new(StderrDiagnostics {
+        log: output.verbose >= 2,
+        progress: env.terminals.stderr && !output.quiet,
+    });
+    let mut streams = Streams { out: &mut out, err: &mut err, input: &mut input, diagnostics };
     let result = commands::run(&cli, &env, &output, &mut streams);
     let _ = streams.out.flush();
     match result {
         Ok(code) => code,
         Err(e) => report(&e, &output),
+    }
+}
+
+/// The diagnostics of network backends, on stderr: the `-vv` request log, and a progress bar
+/// when stderr is a terminal and the run is not quiet.
+struct StderrDiagnostics {
+    log: bool,
+    progress: bool,
+}
+
+impl Diagnostics for StderrDiagnostics {
+    fn logs_requests(&self) -> bool {
+        self.log
+    }
+
+    fn request(&self, entry: &RequestEntry<'_>) {
+        let retry = if entry.attempt > 1 { format!(", attempt {}", entry.attempt) } else { String::new() };
+        let _ = writeln!(
+            std::io::stderr(),
+            "http: {} {} -> {} ({} ms{retry})",
+            entry.method,
+            entry.path,
+            entry.outcome,
+            entry.took.as_millis()
+        );
+    }
+
+    fn progress(&self, total: u64) -> Option<Box<dyn Progress>> {
+        if !self.progress {
+            return None;
+        }
+        let bar =
+            indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{spinner} applying {bar:30} {pos}/{len} requests")
+        {
+            bar.set_style(style);
+        }
+        Some(Box::new(Bar(bar)))
+    }
+}
+
+/// An indicatif progress bar.
+struct Bar(indicatif::ProgressBar);
+
+impl Progress for Bar {
+    fn advance(&self) {
+        self.0.inc(1);
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
     }
 }
 

@@ -6,11 +6,12 @@ use std::time::SystemTime;
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
+use reqwest::header::HeaderMap;
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::cloud::{backoff, read_body, retry_after};
+use super::http::{Call, Delivery, Transport};
 use crate::error::{Error, Result};
 use crate::secret::SecretValue;
 
@@ -109,14 +110,12 @@ impl AwsCredentials {
 
 /// A client of one AWS JSON 1.1 service in one region.
 pub struct AwsClient {
-    client: reqwest::Client,
+    transport: Transport,
     endpoint: Url,
     region: String,
     service: &'static str,
     target_prefix: &'static str,
     credentials: AwsCredentials,
-    retries: u32,
-    log: bool,
 }
 
 /// An AWS error: its type (`ResourceNotFoundException`...) and HTTP status. The message is not
@@ -127,6 +126,29 @@ pub struct AwsError {
     pub status: StatusCode,
     /// The exception's name, without its namespace.
     pub kind: String,
+    /// For a write: an earlier attempt may have been carried out, its answer lost.
+    pub unknown: bool,
+}
+
+/// What became of a write.
+#[derive(Debug)]
+pub enum Written {
+    /// Carried out. `unknown`: an earlier attempt may have been carried out too.
+    Done {
+        /// The service's answer.
+        answer: Value,
+        /// An earlier attempt may have been carried out, its answer lost.
+        unknown: bool,
+    },
+    /// Refused by the service.
+    Refused(AwsError),
+    /// No answer to act on (or a server error): carried out or not, as `unknown` says.
+    Unanswered {
+        /// What went wrong.
+        error: Error,
+        /// Whether it may have been carried out; when false, it was not.
+        unknown: bool,
+    },
 }
 
 impl AwsClient {
@@ -140,101 +162,98 @@ impl AwsClient {
         credentials: AwsCredentials,
         connection: &super::Connection,
     ) -> Result<Self> {
-        let client = super::http_client(&endpoint, connection)?;
         Ok(Self {
-            client,
+            transport: Transport::new(&endpoint, connection)?,
             endpoint,
             region,
             service,
             target_prefix,
             credentials,
-            retries: connection.retries,
-            log: connection.log,
         })
     }
 
-    /// Calls `operation` with a JSON body; retries throttling, 5xx and connection failures.
+    /// Runs `future` to completion on the client's runtime.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.transport.block_on(future)
+    }
+
+    /// Calls a reading `operation` with a JSON body; retries throttling, 5xx and connection
+    /// failures. An error answer is the service's [`AwsError`]; no answer at all is an [`Error`].
     pub async fn call(&self, operation: &str, body: &Value) -> Result<std::result::Result<Value, AwsError>> {
+        match self.send(operation, body, Delivery::Read).await {
+            Written::Done { answer, .. } => Ok(Ok(answer)),
+            Written::Refused(error) => Ok(Err(error)),
+            Written::Unanswered { error, .. } => Err(error),
+        }
+    }
+
+    /// Calls an `operation` that changes the remote, saying whether its outcome is known.
+    pub async fn write(&self, operation: &str, body: &Value) -> Written {
+        self.send(operation, body, Delivery::Write).await
+    }
+
+    async fn send(&self, operation: &str, body: &Value, delivery: Delivery) -> Written {
         let payload = Zeroizing::new(serde_json::to_vec(body).expect("JSON serializes"));
         let target = format!("{}.{operation}", self.target_prefix);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let last = attempt > self.retries;
-            let request = self.signed(&target, &payload)?;
-            let started = std::time::Instant::now();
-            let sent = request.send().await;
-            if self.log {
-                // The operation stands in for the path, which is always `/`.
-                let path = format!("/ {target}");
-                super::cloud::log_request(
-                    &reqwest::Method::POST,
-                    &path,
-                    &super::cloud::outcome_of(&sent),
-                    started.elapsed(),
-                    attempt,
-                );
+        // The operation stands in for the path in the log, which is always `/`.
+        let label = format!("/ {target}");
+        let call = Call { delivery, label: Some(&label), limit: MAX_BODY };
+        // Signed once: retries within seconds are well inside the signature's validity.
+        let signed = match self.signed(&target, &payload) {
+            Ok(request) => request,
+            Err(error) => return Written::Unanswered { error, unknown: false },
+        };
+        let build = || signed.try_clone().expect("a request with a byte body can be copied");
+        let throttled =
+            |_: StatusCode, headers: &HeaderMap, body: &[u8]| is_throttling(&kind_of(body, headers));
+        let answer = match self.transport.send(call, build, throttled).await {
+            Ok(answer) => answer,
+            Err(failure) => {
+                let error = Error::Remote {
+                    message: format!(
+                        "AWS {} at {} {} after {} attempt(s)",
+                        self.service, self.endpoint, failure.cause, failure.attempts
+                    ),
+                    hint: Some(
+                        "check the region, AWS_ENDPOINT_URL and the network, then try again".to_owned(),
+                    ),
+                };
+                return Written::Unanswered { error, unknown: failure.unknown };
             }
-            match sent {
-                Ok(response) => {
-                    let status = response.status();
-                    let wait = retry_after(&response);
-                    let header_kind = response
-                        .headers()
-                        .get("x-amzn-errortype")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned);
-                    let answer = read_body(response, MAX_BODY).await.map(Zeroizing::new);
-                    let parsed = answer.as_ref().ok().and_then(|a| serde_json::from_slice::<Value>(a).ok());
-                    if status.is_success() {
-                        // An answer that cannot be read is never taken for an empty store.
-                        return match parsed {
-                            Some(value) if value.is_object() => Ok(Ok(value)),
-                            _ => Err(Error::Remote {
-                                message: format!(
-                                    "AWS {} at {} answered {operation} with something that is not its JSON",
-                                    self.service, self.endpoint
-                                ),
-                                hint: Some(
-                                    "check AWS_ENDPOINT_URL: it must name the service itself, not a proxy or web page"
-                                        .to_owned(),
-                                ),
-                            }),
-                        };
-                    }
-                    let parsed = parsed.unwrap_or(Value::Null);
-                    let kind =
-                        error_kind(parsed["__type"].as_str().or(header_kind.as_deref()).unwrap_or_default());
-                    let throttled = kind.contains("Throttl") || kind == "TooManyRequestsException";
-                    if (throttled || status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS)
-                        && !last
-                    {
-                        tokio::time::sleep(wait.unwrap_or_else(|| backoff(attempt))).await;
-                        continue;
-                    }
-                    return Ok(Err(AwsError { status, kind }));
-                }
-                Err(e) if e.is_builder() => {
-                    return Err(Error::config(
-                        format!("cannot build the request to AWS {}", self.service),
-                        "check AWS_ENDPOINT_URL and the credentials for stray characters",
-                    ));
-                }
-                Err(e) if !last && super::transport_cause(&e).1 => tokio::time::sleep(backoff(attempt)).await,
-                Err(e) => {
-                    let (what, _) = super::transport_cause(&e);
-                    return Err(Error::Remote {
+        };
+        if answer.status.is_success() {
+            // An answer that cannot be read is never taken for an empty store.
+            return match serde_json::from_slice::<Value>(&answer.body) {
+                Ok(value) if value.is_object() => Written::Done { answer: value, unknown: answer.unknown },
+                _ => Written::Unanswered {
+                    error: Error::Remote {
                         message: format!(
-                            "AWS {} at {} {what} after {attempt} attempt(s)",
+                            "AWS {} at {} answered {operation} with something that is not its JSON",
                             self.service, self.endpoint
                         ),
                         hint: Some(
-                            "check the region, AWS_ENDPOINT_URL and the network, then try again".to_owned(),
+                            "check AWS_ENDPOINT_URL: it must name the service itself, not a proxy or web page"
+                                .to_owned(),
                         ),
-                    });
-                }
-            }
+                    },
+                    unknown: answer.unknown,
+                },
+            };
         }
+        let error = AwsError {
+            status: answer.status,
+            kind: kind_of(&answer.body, &answer.headers),
+            unknown: answer.unknown,
+        };
+        // A server error's write may have been carried out: its outcome is not an answer.
+        if delivery == Delivery::Write && answer.status.is_server_error() {
+            let message = format!("AWS {} answered {operation} with {}", self.service, answer.status);
+            let hint = Some(
+                "the service is failing: run plan to see where things stand, then apply again".to_owned(),
+            );
+            return Written::Unanswered { error: Error::Remote { message, hint }, unknown: true };
+        }
+        Written::Refused(error)
     }
 
     fn signed(&self, target: &str, payload: &[u8]) -> Result<reqwest::RequestBuilder> {
@@ -270,7 +289,7 @@ impl AwsClient {
         let (instructions, _) = sign(signable, &params)
             .map_err(|e| Error::config(format!("cannot sign the AWS request: {e}"), "check the credentials"))?
             .into_parts();
-        let mut request = self.client.post(self.endpoint.clone()).body(payload.to_vec());
+        let mut request = self.transport.client().post(self.endpoint.clone()).body(payload.to_vec());
         for (name, value) in headers {
             request = request.header(name, value);
         }
@@ -322,6 +341,18 @@ pub fn endpoint(
     }
 }
 
+/// The error type an AWS error answer names (`__type` in the body).
+fn kind_of(body: &[u8], headers: &HeaderMap) -> String {
+    let parsed = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+    let header = headers.get("x-amzn-errortype").and_then(|v| v.to_str().ok());
+    error_kind(parsed["__type"].as_str().or(header).unwrap_or_default())
+}
+
+/// Whether an error type is AWS throttling a request it did not carry out.
+fn is_throttling(kind: &str) -> bool {
+    kind.contains("Throttl") || kind == "TooManyRequestsException"
+}
+
 /// An AWS error type without its namespace (`aws.x#Kind`) or suffix (`Kind:http://...`), kept
 /// to plain characters so that a server cannot put control characters on the terminal.
 fn error_kind(raw: &str) -> String {
@@ -349,9 +380,8 @@ mod tests {
             timeout: Duration::from_secs(5),
             retries: 0,
             parallelism: 1,
-            progress: false,
             interrupted: crate::interrupt::Flag::default(),
-            log: false,
+            diagnostics: std::sync::Arc::new(crate::diagnostics::Silent),
             aws: None,
             write_rate: 1.0,
         };

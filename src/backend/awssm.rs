@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::aws::{AwsClient, AwsCredentials};
+use super::aws::{AwsClient, AwsCredentials, Written};
 use super::{Applied, Backend, Connection};
 use crate::error::{Error, Result};
 use crate::remote::{ChangeSet, Remote, RemoteValue};
@@ -20,7 +20,6 @@ const MAX_SECRET_BYTES: usize = 65_536;
 /// One Secrets Manager secret.
 pub struct SecretsManagerBackend {
     client: AwsClient,
-    runtime: tokio::runtime::Runtime,
     name: String,
 }
 
@@ -35,8 +34,7 @@ impl SecretsManagerBackend {
     ) -> Result<Self> {
         let client =
             AwsClient::new(endpoint, region, "secretsmanager", "secretsmanager", credentials, connection)?;
-        let runtime = super::runtime()?;
-        Ok(Self { client, runtime, name })
+        Ok(Self { client, name })
     }
 
     /// The secret at a version stage: its version id and variables, or `None` if there is no
@@ -91,6 +89,57 @@ impl SecretsManagerBackend {
         Ok(self.read(None).await?.map(|(version, _)| version))
     }
 
+    /// After a write whose outcome is unknown: the new version carries the request token as its
+    /// id, so the secret's current version says whether it landed.
+    async fn settle(&self, base: &Remote, token: &str, error: Error) -> Result<Applied> {
+        let current = self.current_version().await;
+        match current {
+            Ok(Some(version)) if version == token => self.check_replaced(base).await,
+            Ok(version)
+                if version.as_deref() == base.etag.as_deref()
+                    || (version.is_none() && base.etag.is_none()) =>
+            {
+                Err(error.nothing_written())
+            }
+            Ok(_) => Err(Error::Remote {
+                message: format!(
+                    "the outcome of the write to the secret {} is unknown ({error}): its current version is neither \
+                     the one planned from nor this apply's",
+                    self.name
+                ),
+                hint: Some("run cloud-secrets plan to see where things stand, then apply again".to_owned()),
+            }),
+            Err(read) => Err(Error::Remote {
+                message: format!(
+                    "the outcome of the write to the secret {} is unknown ({error}), and reading it back failed: {read}",
+                    self.name
+                ),
+                hint: Some("run cloud-secrets plan once AWS answers, then apply again".to_owned()),
+            }),
+        }
+    }
+
+    /// After a write of a new version: the version it replaced (now AWSPREVIOUS) must be the one
+    /// the plan was made from. Secrets Manager has no conditional write, so a version someone
+    /// wrote between the check and the write was replaced: that is said, with where it is kept.
+    async fn check_replaced(&self, base: &Remote) -> Result<Applied> {
+        let Some(planned) = base.etag.as_deref().filter(|v| *v != NO_VALUE) else {
+            return Ok(Applied::default());
+        };
+        let previous = self.read(Some("AWSPREVIOUS")).await?.map(|(version, _)| version);
+        if previous.as_deref() == Some(planned) {
+            return Ok(Applied::default());
+        }
+        Err(Error::Stale {
+            message: format!(
+                "the secret {} was written by someone else between this apply's check and its write (version {}), \
+                 and this apply's write replaced that version; it is kept as AWSPREVIOUS",
+                self.name,
+                previous.as_deref().unwrap_or("unknown")
+            ),
+        })
+    }
+
     /// Whether the secret exists (with or without a value).
     async fn exists(&self) -> Result<bool> {
         match self.client.call("DescribeSecret", &json!({ "SecretId": self.name })).await? {
@@ -103,11 +152,11 @@ impl SecretsManagerBackend {
 
 impl Backend for SecretsManagerBackend {
     fn fetch(&mut self) -> Result<Remote> {
-        self.runtime.block_on(self.current())
+        self.client.block_on(self.current())
     }
 
     fn apply(&mut self, base: &Remote, changes: &ChangeSet<'_>) -> Result<Applied> {
-        self.runtime.block_on(async {
+        self.client.block_on(async {
             if self.current().await? != *base {
                 return Err(Error::Stale {
                     message: format!(
@@ -146,22 +195,26 @@ impl Backend for SecretsManagerBackend {
                     json!({ "SecretId": self.name, "SecretString": text.as_str(), "ClientRequestToken": token }),
                 ),
             };
-            match self.client.call(operation, &request).await? {
-                Ok(_) => Ok(Applied::default()),
+            match self.client.write(operation, &request).await {
+                Written::Done { .. } => self.check_replaced(base).await,
                 // A retried create whose first attempt landed: the version id is the token sent.
-                Err(e) if e.kind == "ResourceExistsException" && self.current_version().await? == Some(token) => {
+                Written::Refused(e)
+                    if e.kind == "ResourceExistsException" && self.current_version().await?.as_deref() == Some(token.as_str()) =>
+                {
                     Ok(Applied::default())
                 }
-                Err(e) if e.kind == "ResourceExistsException" => Err(Error::Stale {
+                Written::Refused(e) if e.kind == "ResourceExistsException" => Err(Error::Stale {
                     message: format!("the secret {} was created by someone else meanwhile; nothing was written", self.name),
                 }),
-                Err(e) => Err(self.client.error(&format!("write the secret {}", self.name), &e)),
+                Written::Refused(e) => Err(self.client.error(&format!("write the secret {}", self.name), &e)),
+                Written::Unanswered { error, unknown: false } => Err(error.nothing_written()),
+                Written::Unanswered { error, unknown: true } => self.settle(base, &token, error).await,
             }
         })
     }
 
     fn previous(&mut self) -> Result<Option<(String, BTreeMap<String, SecretValue>)>> {
-        let previous = self.runtime.block_on(self.read(Some("AWSPREVIOUS")))?;
+        let previous = self.client.block_on(self.read(Some("AWSPREVIOUS")))?;
         Ok(previous.map(|(id, vars)| (format!("AWSPREVIOUS ({id})"), vars)))
     }
 }

@@ -15,11 +15,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use reqwest::header::{ETAG, IF_MATCH, RETRY_AFTER};
+use reqwest::header::IF_MATCH;
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use super::http::{Answer, Call, Delivery, Transport};
 use super::{Applied, Backend, Connection};
 use crate::error::{Error, Result};
 use crate::record::decode_hex;
@@ -31,11 +32,6 @@ const SUBJECT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token"
 const CLIENT_ID: &str = "sp_web";
 /// Access tokens are replaced this long before they expire.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
-/// The first backoff delay; it doubles on each retry, up to [`MAX_BACKOFF`].
-const BASE_BACKOFF: Duration = Duration::from_millis(200);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// The longest `Retry-After` honoured; a server asking for more gets this.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// The largest listing read (names and digests of hundreds of thousands of variables).
 const MAX_LISTING_BODY: usize = 256 * 1024 * 1024;
 /// The largest token or error answer read.
@@ -49,9 +45,7 @@ const PROGRESS_MIN_REQUESTS: usize = 4;
 pub struct CloudBackend {
     api: Api,
     interrupted: crate::interrupt::Flag,
-    runtime: tokio::runtime::Runtime,
     parallelism: usize,
-    progress: bool,
 }
 
 impl std::fmt::Debug for CloudBackend {
@@ -64,12 +58,10 @@ impl std::fmt::Debug for CloudBackend {
 }
 
 struct Api {
-    log: bool,
-    client: reqwest::Client,
+    transport: Transport,
     api_url: Url,
     tenant: String,
     token: SecretValue,
-    retries: u32,
     access: tokio::sync::Mutex<Option<AccessToken>>,
 }
 
@@ -112,6 +104,13 @@ impl Failure {
         }
     }
 
+    /// Marks the failure as possibly carried out when an earlier request of the same write was.
+    fn add_unknown(&mut self, unknown: bool) {
+        if let Failure::Status { maybe_delivered, .. } | Failure::Transport { maybe_delivered, .. } = self {
+            *maybe_delivered |= unknown;
+        }
+    }
+
     fn op(&self) -> Op {
         match self {
             Failure::Status { op, .. } | Failure::Transport { op, .. } | Failure::Unaddressable { op } => *op,
@@ -137,21 +136,15 @@ impl CloudBackend {
                 "log in (which writes .systemprompt/credentials.json), or set SYSTEMPROMPT_API_TOKEN",
             )
         })?;
-        let client = super::http_client(&api_url, connection)?;
-        let runtime = super::runtime()?;
         Ok(Self {
             api: Api {
-                log: connection.log,
-                client,
+                transport: Transport::new(&api_url, connection)?,
                 api_url,
                 tenant,
                 token,
-                retries: connection.retries,
                 access: tokio::sync::Mutex::new(None),
             },
-            runtime,
             parallelism: connection.parallelism.max(1),
-            progress: connection.progress,
             interrupted: connection.interrupted.clone(),
         })
     }
@@ -160,16 +153,20 @@ impl CloudBackend {
 impl Backend for CloudBackend {
     fn fetch(&mut self) -> Result<Remote> {
         let api = &self.api;
-        self.runtime.block_on(api.list()).map_err(|f| api.error(Op::List, &f))
+        api.transport.block_on(api.list()).map_err(|f| api.error(Op::List, &f))
     }
 
     fn apply(&mut self, base: &Remote, changes: &ChangeSet<'_>) -> Result<Applied> {
         let (api, parallelism) = (&self.api, self.parallelism);
         let interrupted = &self.interrupted;
         let requests = usize::from(!changes.upserts.is_empty()) + changes.deletes.len();
-        let bar = (self.progress && requests >= PROGRESS_MIN_REQUESTS).then(|| progress_bar(requests));
-        let tick = bar.as_ref();
-        let result = self.runtime.block_on(async {
+        let bar = if requests >= PROGRESS_MIN_REQUESTS {
+            api.transport.diagnostics().progress(requests as u64)
+        } else {
+            None
+        };
+        let tick = bar.as_deref();
+        let result = api.transport.block_on(async {
             // The plan is only good for the remote it was made from.
             let current = api.list().await.map_err(|f| api.error(Op::List, &f))?;
             if let Some(difference) = listing_difference(base, &current) {
@@ -188,7 +185,7 @@ impl Backend for CloudBackend {
             if !changes.upserts.is_empty() {
                 api.put(base, changes).await?;
                 if let Some(bar) = tick {
-                    bar.inc(1);
+                    bar.advance();
                 }
             }
             let failed: Vec<(String, String)> = futures_util::stream::iter(changes.deletes.iter().copied())
@@ -199,7 +196,7 @@ impl Backend for CloudBackend {
                     }
                     let outcome = api.delete(name).await;
                     if let Some(bar) = tick {
-                        bar.inc(1);
+                        bar.advance();
                     }
                     outcome.err().map(|f| (name.to_owned(), api.failure_text(&f)))
                 })
@@ -210,7 +207,7 @@ impl Backend for CloudBackend {
             Ok(failed)
         });
         if let Some(bar) = bar {
-            bar.finish_and_clear();
+            bar.finish();
         }
         let mut failed = result?;
         failed.sort();
@@ -218,20 +215,6 @@ impl Backend for CloudBackend {
         let interrupted = failed.iter().any(|(_, why)| why == NOT_SENT);
         Ok(Applied { revision: None, failed, interrupted })
     }
-}
-
-/// The progress bar of a long apply, drawn on stderr only when it is a terminal and the run is
-/// not quiet (`Connection::progress`); like the `-vv` log, the one place a backend writes there.
-#[allow(clippy::disallowed_methods)]
-fn progress_bar(total: usize) -> indicatif::ProgressBar {
-    let bar =
-        indicatif::ProgressBar::with_draw_target(Some(total as u64), indicatif::ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{spinner} applying {bar:30} {pos}/{len} requests")
-    {
-        bar.set_style(style);
-    }
-    bar
 }
 
 /// How two listings differ, if they do: names added or gone, digests or `ETag` moved. Digests
@@ -296,7 +279,7 @@ impl Api {
     }
 
     async fn list(&self) -> Result<Remote, Failure> {
-        let response = self.send(Op::List, Method::GET, self.secrets_url(), |r| r).await?;
+        let answer = self.send(Op::List, Method::GET, self.secrets_url(), |r| r).await?;
         let malformed = |what: &'static str| Failure::Transport {
             op: Op::List,
             what,
@@ -305,16 +288,13 @@ impl Api {
         };
         // An ETag that is not plain text cannot be sent back in If-Match; better to stop than to
         // write unconditionally.
-        let etag = match response.headers().get(ETAG) {
+        let etag = match answer.headers.get(reqwest::header::ETAG) {
             Some(value) => Some(
                 value.to_str().map_err(|_| malformed("sent an ETag that cannot be sent back"))?.to_owned(),
             ),
             None => None,
         };
-        let body = read_body(response, MAX_LISTING_BODY)
-            .await
-            .map_err(|()| malformed("sent a listing larger than cloud-secrets reads, or broke off"))?;
-        let listing: Listing = serde_json::from_slice(&body)
+        let listing: Listing = serde_json::from_slice(&answer.body)
             .map_err(|_| malformed("answered with a listing that is not the expected JSON"))?;
         let salt = listing.digest_salt.as_deref().and_then(decode_hex);
         let digests = listing.digests.filter(|_| salt.is_some()).unwrap_or_default();
@@ -419,8 +399,8 @@ impl Api {
         let url = self.url(&["api", "v1", "core", "oauth", "token"]);
         let resource = self.api_url.as_str().trim_end_matches('/').to_owned();
         let started = Instant::now();
-        let response = self
-            .attempt_loop(Op::Exchange, &mut false, || {
+        let answer = self
+            .attempt(Op::Exchange, Delivery::Read, || {
                 let form = [
                     ("grant_type", GRANT_TYPE),
                     ("subject_token", self.token.expose()),
@@ -428,7 +408,7 @@ impl Api {
                     ("resource", resource.as_str()),
                     ("client_id", CLIENT_ID),
                 ];
-                self.client.post(url.clone()).form(&form)
+                self.transport.client().post(url.clone()).form(&form)
             })
             .await?;
         let not_a_token = Failure::Transport {
@@ -437,9 +417,7 @@ impl Api {
             attempts: 1,
             maybe_delivered: false,
         };
-        let body =
-            Zeroizing::new(read_body(response, MAX_ERROR_BODY).await.map_err(|()| not_a_token.clone())?);
-        let body: TokenResponse = serde_json::from_slice(&body).map_err(|_| not_a_token)?;
+        let body: TokenResponse = serde_json::from_slice(&answer.body).map_err(|_| not_a_token)?;
         // The lifetime counts from the request; a day at most, whatever the server says.
         let lifetime = Duration::from_secs(body.expires_in.unwrap_or(300).min(86_400));
         Ok(AccessToken {
@@ -455,91 +433,62 @@ impl Api {
         method: Method,
         url: Url,
         customize: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, Failure> {
+    ) -> Result<Answer, Failure> {
+        let delivery = if method == Method::GET { Delivery::Read } else { Delivery::Write };
         let mut rejected: Option<SecretValue> = None;
-        let mut delivered = false;
+        let mut unknown = false;
         loop {
             let token = self.access_token(rejected.as_ref()).await?;
-            let outcome = self
-                .attempt_loop(op, &mut delivered, || {
-                    customize(self.client.request(method.clone(), url.clone()).bearer_auth(token.expose()))
-                })
-                .await;
-            match outcome {
-                Err(Failure::Status { status: StatusCode::UNAUTHORIZED, .. }) if rejected.is_none() => {
+            let build = || {
+                let request = self.transport.client().request(method.clone(), url.clone());
+                customize(request.bearer_auth(token.expose()))
+            };
+            match self.attempt(op, delivery, build).await {
+                Err(Failure::Status { status: StatusCode::UNAUTHORIZED, maybe_delivered, .. })
+                    if rejected.is_none() =>
+                {
+                    unknown |= maybe_delivered;
                     rejected = Some(token);
                 }
-                other => return other,
+                Err(mut failure) => {
+                    failure.add_unknown(unknown);
+                    return Err(failure);
+                }
+                Ok(answer) => return Ok(answer),
             }
         }
     }
 
-    /// Sends a request, retrying transient failures with backoff; any other answer than 2xx is
-    /// a [`Failure::Status`]. `delivered` is set once an attempt may have been carried out
-    /// without its answer arriving.
-    async fn attempt_loop(
+    /// Sends a request on the transport; any answer other than 2xx is a [`Failure::Status`].
+    async fn attempt(
         &self,
         op: Op,
-        delivered: &mut bool,
+        delivery: Delivery,
         build: impl Fn() -> reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, Failure> {
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let last = attempt > self.retries;
-            let request = build().build().map_err(|_| Failure::Transport {
+    ) -> Result<Answer, Failure> {
+        let limit = if matches!(op, Op::List) { MAX_LISTING_BODY } else { MAX_ERROR_BODY };
+        let call = Call { delivery, label: None, limit };
+        match self.transport.send(call, build, |_, _, _| false).await {
+            Ok(answer) if answer.status.is_success() => Ok(answer),
+            Ok(answer) => {
+                let code = serde_json::from_slice::<ErrorBody>(&answer.body)
+                    .ok()
+                    .and_then(|b| b.error.code)
+                    .map(|code| printable_code(&code));
+                Err(Failure::Status {
+                    op,
+                    status: answer.status,
+                    code,
+                    attempts: answer.attempts,
+                    maybe_delivered: answer.unknown,
+                })
+            }
+            Err(failure) => Err(Failure::Transport {
                 op,
-                what: "could not be sent a well-formed request",
-                attempts: attempt,
-                maybe_delivered: false,
-            })?;
-            let (method, path) = (request.method().clone(), request.url().path().to_owned());
-            let started = Instant::now();
-            let sent = self.client.execute(request).await;
-            if self.log {
-                log_request(&method, &path, &outcome_of(&sent), started.elapsed(), attempt);
-            }
-            match sent {
-                Ok(response) if response.status().is_success() => return Ok(response),
-                Ok(response) => {
-                    let status = response.status();
-                    let transient = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
-                    if transient && !last {
-                        let wait = retry_after(&response).unwrap_or_else(|| backoff(attempt));
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    let code = read_body(response, MAX_ERROR_BODY)
-                        .await
-                        .ok()
-                        .and_then(|body| serde_json::from_slice::<ErrorBody>(&body).ok())
-                        .and_then(|b| b.error.code)
-                        .map(|code| printable_code(&code));
-                    return Err(Failure::Status {
-                        op,
-                        status,
-                        code,
-                        attempts: attempt,
-                        maybe_delivered: *delivered,
-                    });
-                }
-                Err(e) => {
-                    // A timeout or a dropped connection after the request went out may have
-                    // been processed; a refused connection was not.
-                    let (what, retry) = super::transport_cause(&e);
-                    *delivered |= !e.is_connect();
-                    if !last && retry {
-                        tokio::time::sleep(backoff(attempt)).await;
-                        continue;
-                    }
-                    return Err(Failure::Transport {
-                        op,
-                        what,
-                        attempts: attempt,
-                        maybe_delivered: *delivered,
-                    });
-                }
-            }
+                what: failure.cause,
+                attempts: failure.attempts,
+                maybe_delivered: failure.unknown,
+            }),
         }
     }
 
@@ -619,42 +568,9 @@ impl Api {
     }
 }
 
-/// One `-vv` line: what was asked and how it went. The path holds the tenant and variable names
-/// only; headers and bodies (the tokens, the values) are never logged.
-#[allow(clippy::print_stderr)]
-pub(super) fn log_request(method: &Method, path: &str, outcome: &str, took: Duration, attempt: u32) {
-    let retry = if attempt > 1 { format!(", attempt {attempt}") } else { String::new() };
-    eprintln!(
-        "http: {method} {} -> {outcome} ({} ms{retry})",
-        crate::render::text::safe(path),
-        took.as_millis()
-    );
-}
-
-/// What a request came to, for the `-vv` log: the status, or why there was none.
-pub(super) fn outcome_of(sent: &reqwest::Result<reqwest::Response>) -> String {
-    match sent {
-        Ok(response) => response.status().as_u16().to_string(),
-        Err(e) if e.is_timeout() => "timed out".to_owned(),
-        Err(_) => "no answer".to_owned(),
-    }
-}
-
 /// The server's error code, reduced to characters that cannot disturb a terminal.
 fn printable_code(code: &str) -> String {
     code.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')).take(64).collect()
-}
-
-/// Reads a response body of at most `limit` bytes.
-pub(super) async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ()> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(drop)? {
-        if body.len() + chunk.len() > limit {
-            return Err(());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 /// Whether a name can be a URL path segment as it is: letters, digits, `_`, `-`, `.`, but not
@@ -675,42 +591,9 @@ fn op_name(op: Op) -> &'static str {
     }
 }
 
-/// `Retry-After`, in seconds or as an HTTP date, capped.
-pub(super) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let text = response.headers().get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let wait = match text.parse::<u64>() {
-        Ok(seconds) => Duration::from_secs(seconds),
-        Err(_) => httpdate::parse_http_date(text)
-            .ok()?
-            .duration_since(std::time::SystemTime::now())
-            .unwrap_or_default(),
-    };
-    Some(wait.min(MAX_RETRY_AFTER))
-}
-
-/// Exponential backoff with jitter: a random delay between half and all of
-/// `BASE_BACKOFF * 2^(attempt-1)`, capped at [`MAX_BACKOFF`].
-pub(super) fn backoff(attempt: u32) -> Duration {
-    use ring::rand::SecureRandom;
-    let ceiling = BASE_BACKOFF.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(MAX_BACKOFF);
-    let mut byte = [0u8; 1];
-    let _ = ring::rand::SystemRandom::new().fill(&mut byte);
-    ceiling / 2 + ceiling / 2 * u32::from(byte[0]) / 255
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_with_jitter_and_is_capped() {
-        for attempt in 1..10 {
-            let ceiling = BASE_BACKOFF.saturating_mul(1 << (attempt - 1)).min(MAX_BACKOFF);
-            let d = backoff(attempt);
-            assert!(d >= ceiling / 2 && d <= ceiling, "{attempt}: {d:?}");
-        }
-        assert!(backoff(40) <= MAX_BACKOFF);
-    }
 
     #[test]
     fn only_plain_names_are_put_in_paths() {

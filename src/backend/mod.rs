@@ -4,6 +4,7 @@ mod aws;
 mod awssm;
 mod cloud;
 mod file;
+mod http;
 mod ssm;
 mod vault;
 
@@ -73,7 +74,7 @@ pub enum Access {
 }
 
 /// How a network remote is reached.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Connection {
     /// The API token (for the systemprompt cloud).
     pub token: Option<SecretValue>,
@@ -83,17 +84,25 @@ pub struct Connection {
     pub retries: u32,
     /// How many deletions are in flight at once.
     pub parallelism: usize,
-    /// Whether to draw a progress bar on stderr.
-    pub progress: bool,
     /// Set by SIGINT or SIGTERM while an apply writes: no new request is sent.
     pub interrupted: crate::interrupt::Flag,
-    /// Whether to log each request (method, path, status, time; never a header or a body) on
-    /// stderr (`-vv`).
-    pub log: bool,
+    /// Where the request log (`-vv`) and the progress of an apply go.
+    pub diagnostics: std::sync::Arc<dyn crate::diagnostics::Diagnostics>,
     /// AWS credentials, for AWS remotes.
     pub aws: Option<std::sync::Arc<AwsCredentials>>,
     /// Writes per second to a remote that limits them (Parameter Store).
     pub write_rate: f64,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .field("parallelism", &self.parallelism)
+            .field("write_rate", &self.write_rate)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where the remote is, as named by `--remote`, `secrets.remote` or the profile's target.
@@ -265,40 +274,6 @@ pub fn api_url(text: &str) -> std::result::Result<reqwest::Url, String> {
     }
 }
 
-/// The HTTP client of every network remote: the connection's timeouts, no redirects, and no
-/// proxy for plain `http://` (allowed to loopback only: a proxy would carry credentials across
-/// the network in clear; over HTTPS a proxy sees only an encrypted tunnel).
-fn http_client(endpoint: &reqwest::Url, connection: &Connection) -> Result<reqwest::Client> {
-    // reqwest is built without a default crypto provider; ring is the one linked in.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut builder = reqwest::Client::builder();
-    if endpoint.scheme() == "http" {
-        builder = builder.no_proxy();
-    }
-    builder
-        .timeout(connection.timeout)
-        .connect_timeout(connection.timeout.min(Duration::from_secs(10)))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("cloud-secrets/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| {
-            crate::Error::config(
-                format!("cannot set up the HTTP client: {e}"),
-                "this is a bug; please report it",
-            )
-        })
-}
-
-/// The current-thread runtime a network backend blocks on, so that the engine stays synchronous.
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
-        crate::Error::config(
-            format!("cannot start the async runtime: {e}"),
-            "this is a bug; please report it",
-        )
-    })
-}
-
 /// An AWS region name: `eu-west-1`.
 fn region_ok(region: &str) -> bool {
     !region.is_empty() && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
@@ -398,32 +373,6 @@ impl RemoteSpec {
             | RemoteSpec::ParameterStore { .. } => None,
             RemoteSpec::Cloud { api_url, tenant } => Some(format!("systemprompt-cloud {api_url} {tenant}")),
         }
-    }
-}
-
-/// What a request's transport failure was, in words, and whether trying again can help: a host
-/// name that does not resolve will not resolve on the next attempt.
-pub(crate) fn transport_cause(e: &reqwest::Error) -> (&'static str, bool) {
-    if e.is_timeout() {
-        return ("did not answer in time", true);
-    }
-    let mut source: Option<&dyn std::error::Error> = Some(e);
-    while let Some(error) = source {
-        if let Some(io) = error.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::ConnectionRefused
-        {
-            return ("refused the connection (nothing listens at that address and port)", true);
-        }
-        let text = error.to_string();
-        if text.contains("dns error") || text.contains("failed to lookup address") {
-            return ("could not be found: its host name does not resolve (DNS)", false);
-        }
-        source = error.source();
-    }
-    if e.is_connect() {
-        ("could not be reached", true)
-    } else {
-        ("closed the connection without an answer", true)
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::aws::{AwsClient, AwsCredentials, AwsError};
+use super::aws::{AwsClient, AwsCredentials, AwsError, Written};
 use super::{Applied, Backend, Connection};
 use crate::error::{Error, Result};
 use crate::remote::{ChangeSet, Remote};
@@ -24,7 +24,6 @@ const DELETE_BATCH: usize = 10;
 /// The parameters under one path prefix.
 pub struct ParameterStoreBackend {
     client: AwsClient,
-    runtime: tokio::runtime::Runtime,
     /// `/a/b`, without a trailing slash.
     prefix: String,
     /// Writes per second.
@@ -42,10 +41,8 @@ impl ParameterStoreBackend {
         connection: &Connection,
     ) -> Result<Self> {
         let client = AwsClient::new(endpoint, region, "ssm", "AmazonSSM", credentials, connection)?;
-        let runtime = super::runtime()?;
         Ok(Self {
             client,
-            runtime,
             prefix: format!("/{}", prefix.trim_matches('/')),
             write_rate: connection.write_rate,
             interrupted: connection.interrupted.clone(),
@@ -141,29 +138,45 @@ impl ParameterStoreBackend {
             let request = json!({
                 "Name": self.name_of(var), "Value": value.expose(), "Type": "SecureString", "Overwrite": overwrite
             });
-            let answer = match self.client.call("PutParameter", &request).await {
-                Ok(answer) => answer,
-                Err(e) => {
+            let expected = before.map_or(1, |b| b + 1);
+            let after = match self.client.write("PutParameter", &request).await {
+                Written::Done { answer, unknown } => {
+                    let after = answer["Version"].as_u64();
+                    // An earlier attempt whose answer was lost may be the version skipped.
+                    if unknown && after == Some(expected + 1) && self.holds(var, value, expected).await {
+                        continue;
+                    }
+                    after
+                }
+                // A create whose earlier attempt landed meets its own parameter.
+                Written::Refused(e)
+                    if e.kind == "ParameterAlreadyExists" && e.unknown && self.holds(var, value, 1).await =>
+                {
+                    continue;
+                }
+                Written::Refused(e) => return Err(self.write_refused(var, &e, done, total)),
+                Written::Unanswered { error, unknown } => {
+                    let landed = unknown && self.holds(var, value, expected).await;
+                    if landed {
+                        continue;
+                    }
+                    let made = if unknown && !self.unchanged(var, before).await {
+                        format!("the outcome of the write of {} is unknown", self.name_of(var))
+                    } else {
+                        format!("the write of {} was not made", self.name_of(var))
+                    };
                     return Err(Error::Remote {
                         message: format!(
-                            "{e}; {done} of {total} writes were made before it, the outcome of the write of \
-                             {} is unknown, no removals were made",
-                            self.name_of(var)
+                            "{error}; {done} of {total} writes were made before it, {made}, no removals"
                         ),
                         hint: Some(
-                            "run apply again when AWS can be reached: it plans from what is there now"
-                                .to_owned(),
+                            "run apply again when AWS answers: it plans from what is there now".to_owned(),
                         ),
                     });
                 }
             };
-            let answer = match answer {
-                Ok(answer) => answer,
-                Err(e) => return Err(self.write_refused(var, &e, done, total)),
-            };
             // A change someone made since the re-read shows as a version that skipped one. It
             // was overwritten by this write: stop and say so rather than go on.
-            let after = answer["Version"].as_u64();
             if let (Some(before), Some(after)) = (before, after)
                 && after != before + 1
             {
@@ -180,6 +193,30 @@ impl ParameterStoreBackend {
             }
         }
         Ok(())
+    }
+
+    /// Whether version `version` of the parameter of `var` holds `value`: a write whose answer
+    /// was lost is recognised by it. A read that fails says no.
+    async fn holds(&self, var: &str, value: &SecretValue, version: u64) -> bool {
+        let request = json!({ "Name": format!("{}:{version}", self.name_of(var)), "WithDecryption": true });
+        match self.client.call("GetParameter", &request).await {
+            Ok(Ok(answer)) => {
+                answer["Parameter"]["Value"].as_str() == Some(value.expose())
+                    && answer["Parameter"]["Version"].as_u64() == Some(version)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the parameter of `var` is still at version `before` (absent, for `None`): a write
+    /// whose outcome was unknown was then not made.
+    async fn unchanged(&self, var: &str, before: Option<u64>) -> bool {
+        let request = json!({ "Name": self.name_of(var), "WithDecryption": false });
+        match self.client.call("GetParameter", &request).await {
+            Ok(Ok(answer)) => before.is_some() && answer["Parameter"]["Version"].as_u64() == before,
+            Ok(Err(e)) => before.is_none() && e.kind == "ParameterNotFound",
+            Err(_) => false,
+        }
     }
 
     /// What a refused write means, with how far the apply got.
@@ -211,10 +248,10 @@ impl ParameterStoreBackend {
                 continue;
             }
             let names: Vec<String> = batch.iter().map(|v| self.name_of(v)).collect();
-            match self.client.call("DeleteParameters", &json!({ "Names": names })).await {
+            match self.client.write("DeleteParameters", &json!({ "Names": names })).await {
                 // Names reported invalid are already gone: what the plan wanted. A name in
                 // neither list was not deleted.
-                Ok(Ok(answer)) => {
+                Written::Done { answer, .. } => {
                     let listed = |key: &str, name: &str| {
                         answer[key].as_array().is_some_and(|a| a.iter().any(|n| n.as_str() == Some(name)))
                     };
@@ -224,11 +261,15 @@ impl ParameterStoreBackend {
                         }
                     }
                 }
-                Err(e) => {
-                    let why = format!("outcome unknown: {e}");
+                Written::Unanswered { error, unknown } => {
+                    let why = if unknown {
+                        format!("outcome unknown: {error}")
+                    } else {
+                        format!("not made: {error}")
+                    };
                     failed.extend(batch.iter().map(|v| ((*v).to_owned(), why.clone())));
                 }
-                Ok(Err(e)) => {
+                Written::Refused(e) => {
                     let why = format!(
                         "{} ({})",
                         e.status,
@@ -247,11 +288,11 @@ const NOT_SENT: &str = "not sent: the apply was interrupted";
 
 impl Backend for ParameterStoreBackend {
     fn fetch(&mut self) -> Result<Remote> {
-        self.runtime.block_on(self.current())
+        self.client.block_on(self.current())
     }
 
     fn apply(&mut self, base: &Remote, changes: &ChangeSet<'_>) -> Result<Applied> {
-        self.runtime.block_on(async {
+        self.client.block_on(async {
             // Parameter Store cannot write several parameters at once: what it refuses is refused
             // before the first write.
             if let Some((var, _)) = changes.upserts.iter().find(|(_, v)| v.expose().len() > MAX_VALUE_BYTES) {

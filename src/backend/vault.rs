@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::cloud::{backoff, read_body, retry_after};
+use super::http::{Answer, Call, Delivery, Failure, Transport};
 use super::{Applied, Backend, Connection};
 use crate::error::{Error, Result};
 use crate::remote::{ChangeSet, Remote};
@@ -19,15 +19,12 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// One KV v2 secret.
 pub struct VaultBackend {
-    client: reqwest::Client,
-    runtime: tokio::runtime::Runtime,
+    transport: Transport,
     address: Url,
     mount: String,
     path: String,
     token: SecretValue,
     namespace: Option<String>,
-    retries: u32,
-    log: bool,
     /// A version to read instead of the latest (for `rollback`).
     version: Option<u64>,
 }
@@ -74,18 +71,13 @@ impl VaultBackend {
                 "set VAULT_TOKEN (or BAO_TOKEN) to a token that may read and write the secret",
             )
         })?;
-        let client = super::http_client(&address, connection)?;
-        let runtime = super::runtime()?;
         Ok(Self {
-            client,
-            runtime,
+            transport: Transport::new(&address, connection)?,
             address,
             mount,
             path,
             token,
             namespace,
-            retries: connection.retries,
-            log: connection.log,
             version: None,
         })
     }
@@ -105,60 +97,84 @@ impl VaultBackend {
         url
     }
 
-    /// Sends a request, retrying connection failures, timeouts, 429 and 5xx with backoff.
-    async fn send(&self, method: Method, body: Option<&[u8]>) -> Result<(StatusCode, Vec<u8>)> {
-        self.send_counted(method, body).await.map(|(status, body, _)| (status, body))
+    /// Reads: sends a GET, retrying connection failures, timeouts, 429 and 5xx with backoff.
+    async fn get(&self) -> Result<(StatusCode, Zeroizing<Vec<u8>>)> {
+        let answer = self.send(self.url(), Method::GET, None).await.map_err(|f| self.unreachable(&f))?;
+        Ok((answer.status, answer.body))
     }
 
-    /// [`VaultBackend::send`], also saying whether the request was sent more than once.
-    async fn send_counted(&self, method: Method, body: Option<&[u8]>) -> Result<(StatusCode, Vec<u8>, bool)> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let last = attempt > self.retries;
-            let mut request =
-                self.client.request(method.clone(), self.url()).header("X-Vault-Token", self.token.expose());
+    /// Sends a request on the transport; any final answer is returned.
+    async fn send(
+        &self,
+        url: Url,
+        method: Method,
+        body: Option<&[u8]>,
+    ) -> std::result::Result<Answer, Failure> {
+        let delivery = if method == Method::GET { Delivery::Read } else { Delivery::Write };
+        let build = || {
+            let mut request = self
+                .transport
+                .client()
+                .request(method.clone(), url.clone())
+                .header("X-Vault-Token", self.token.expose());
             if let Some(namespace) = &self.namespace {
                 request = request.header("X-Vault-Namespace", namespace);
             }
-            if let Some(body) = body {
-                request =
-                    request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
-            }
-            let started = std::time::Instant::now();
-            let sent = request.send().await;
-            if self.log {
-                let path = self.url().path().to_owned();
-                super::cloud::log_request(
-                    &method,
-                    &path,
-                    &super::cloud::outcome_of(&sent),
-                    started.elapsed(),
-                    attempt,
-                );
-            }
-            match sent {
-                Ok(response) => {
-                    let status = response.status();
-                    if (status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS) && !last {
-                        tokio::time::sleep(retry_after(&response).unwrap_or_else(|| backoff(attempt))).await;
-                        continue;
-                    }
-                    let body = read_body(response, MAX_BODY).await.map_err(|()| Error::Remote {
-                        message: format!("Vault at {} sent an answer too large to read", self.describe()),
-                        hint: None,
-                    })?;
-                    return Ok((status, body, attempt > 1));
+            match body {
+                Some(body) => {
+                    request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec())
                 }
-                Err(e) if !last && super::transport_cause(&e).1 => tokio::time::sleep(backoff(attempt)).await,
-                Err(e) => {
-                    let (what, _) = super::transport_cause(&e);
-                    return Err(Error::Remote {
-                        message: format!("Vault at {} {what} after {attempt} attempt(s)", self.describe()),
-                        hint: Some("check the address and the network, then try again".to_owned()),
-                    });
-                }
+                None => request,
             }
+        };
+        self.transport.send(Call { delivery, label: None, limit: MAX_BODY }, build, |_, _, _| false).await
+    }
+
+    /// The error for a request that got no answer.
+    fn unreachable(&self, failure: &Failure) -> Error {
+        Error::Remote {
+            message: format!(
+                "Vault at {} {} after {} attempt(s)",
+                self.describe(),
+                failure.cause,
+                failure.attempts
+            ),
+            hint: Some("check the address and the network, then try again".to_owned()),
+        }
+    }
+
+    /// After a write whose outcome is unknown: reads the secret to learn it. The write landed
+    /// when the secret holds exactly `vars` in the version after `version`; nothing was written
+    /// when it is still at `version`; anything else is said as it is, never guessed.
+    async fn settle(
+        &self,
+        version: u64,
+        vars: &BTreeMap<String, SecretValue>,
+        error: Error,
+    ) -> Result<Applied> {
+        let intended = Remote::with_values(vars.clone(), None).vars;
+        match self.read().await {
+            Ok(now) if now.revision == Some(version + 1) && now.vars == intended => {
+                Ok(Applied { revision: now.revision, ..Applied::default() })
+            }
+            Ok(now) if now.revision == Some(version) => Err(error.nothing_written()),
+            Ok(now) => Err(Error::Remote {
+                message: format!(
+                    "the outcome of the write to {} is unknown (an attempt's answer was lost, or was a server \
+                     error): the secret is now at version {}, which does not hold exactly what was sent",
+                    self.describe(),
+                    now.revision.unwrap_or(0)
+                ),
+                hint: Some("run cloud-secrets plan to see where things stand, then apply again".to_owned()),
+            }),
+            Err(read) => Err(Error::Remote {
+                message: format!(
+                    "the outcome of the write to {} is unknown (an attempt's answer was lost, or was a server \
+                     error), and reading it back failed: {read}",
+                    self.describe()
+                ),
+                hint: Some("run cloud-secrets plan once the server answers, then apply again".to_owned()),
+            }),
         }
     }
 
@@ -191,8 +207,7 @@ impl VaultBackend {
     /// The secret's version and values; `None` for the values when there are none to read (no
     /// secret yet, or the version deleted or destroyed).
     async fn read_raw(&self) -> Result<(u64, Option<BTreeMap<String, SecretValue>>)> {
-        let (status, body) = self.send(Method::GET, None).await?;
-        let body = Zeroizing::new(body);
+        let (status, body) = self.get().await?;
         let parsed = serde_json::from_slice::<ReadBody>(&body).ok();
         match status {
             StatusCode::OK => {}
@@ -249,17 +264,12 @@ impl VaultBackend {
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.pop_if_empty().extend(["v1", "sys", "internal", "ui", "mounts", &self.mount]);
         }
-        let mut request = self.client.get(url).header("X-Vault-Token", self.token.expose());
-        if let Some(namespace) = &self.namespace {
-            request = request.header("X-Vault-Namespace", namespace);
-        }
-        let Ok(response) = request.send().await else { return Ok(()) };
-        if !response.status().is_success() {
+        let Ok(answer) = self.send(url, Method::GET, None).await else { return Ok(()) };
+        if !answer.status.is_success() {
             // Not allowed to look: the read itself will tell.
             return Ok(());
         }
-        let body = read_body(response, MAX_BODY).await.unwrap_or_default();
-        let mount: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let mount: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
         let data = &mount["data"];
         let version = data["options"]["version"].as_str().unwrap_or_default();
         if data["type"] == "kv" && version != "2" {
@@ -274,14 +284,14 @@ impl VaultBackend {
 
 impl Backend for VaultBackend {
     fn fetch(&mut self) -> Result<Remote> {
-        self.runtime.block_on(async {
+        self.transport.block_on(async {
             self.check_kv2().await?;
             self.read().await
         })
     }
 
     fn apply(&mut self, base: &Remote, changes: &ChangeSet<'_>) -> Result<Applied> {
-        self.runtime.block_on(async {
+        self.transport.block_on(async {
             let current = self.read().await?;
             if current != *base {
                 return Err(Error::Stale {
@@ -301,36 +311,44 @@ impl Backend for VaultBackend {
                 serde_json::to_vec(&serde_json::json!({ "options": { "cas": version }, "data": data }))
                     .expect("a map of strings serializes"),
             );
-            let (status, answer, retried) = self.send_counted(Method::POST, Some(&body)).await?;
-            if status == StatusCode::BAD_REQUEST && String::from_utf8_lossy(&answer).contains("check-and-set") {
-                // A retried write can meet its own first attempt, whose answer was lost.
-                if retried && self.read().await.is_ok_and(|now| now.vars == Remote::with_values(vars.clone(), None).vars)
-                {
-                    return Ok(Applied { revision: None, ..Applied::default() });
-                }
-                return Err(Error::Stale {
+            let answer = match self.send(self.url(), Method::POST, Some(&body)).await {
+                Ok(answer) => answer,
+                Err(failure) if failure.unknown => return self.settle(version, &vars, self.unreachable(&failure)).await,
+                Err(failure) => return Err(self.unreachable(&failure).nothing_written()),
+            };
+            if answer.status.is_success() {
+                let revision = serde_json::from_slice::<WriteBody>(&answer.body).ok().map(|b| b.data.version);
+                return Ok(Applied { revision, ..Applied::default() });
+            }
+            let cas_failed = answer.status == StatusCode::BAD_REQUEST
+                && String::from_utf8_lossy(&answer.body).contains("check-and-set");
+            let error = if cas_failed {
+                Error::Stale {
                     message: format!(
                         "{} was written by someone else since version {version} (check-and-set failed); nothing was \
                          written",
                         self.describe()
                     ),
-                });
+                }
+            } else {
+                self.failure(answer.status, &answer.body, "write")
+            };
+            // An attempt whose answer was lost (or a gateway's 5xx) may have written: a retry then
+            // meets its own write as a check-and-set failure. What the secret holds now tells.
+            if answer.unknown {
+                return self.settle(version, &vars, error).await;
             }
-            if !status.is_success() {
-                return Err(self.failure(status, &answer, "write"));
-            }
-            let revision = serde_json::from_slice::<WriteBody>(&answer).ok().map(|b| b.data.version);
-            Ok(Applied { revision, ..Applied::default() })
+            Err(error)
         })
     }
 
     fn previous(&mut self) -> Result<Option<(String, BTreeMap<String, SecretValue>)>> {
-        let current = self.runtime.block_on(self.read())?.revision.unwrap_or(0);
+        let current = self.transport.block_on(self.read())?.revision.unwrap_or(0);
         if current <= 1 {
             return Ok(None);
         }
         self.version = Some(current - 1);
-        let read = self.runtime.block_on(self.read_raw());
+        let read = self.transport.block_on(self.read_raw());
         self.version = None;
         match read? {
             (version, Some(vars)) if version == current - 1 => Ok(Some((version.to_string(), vars))),

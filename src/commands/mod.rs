@@ -29,6 +29,8 @@ pub struct Streams<'a> {
     pub err: &'a mut dyn Write,
     /// Where answers to prompts (and `set --stdin` values) come from.
     pub input: &'a mut dyn BufRead,
+    /// Where network backends log requests (`-vv`) and show an apply's progress.
+    pub diagnostics: std::sync::Arc<dyn crate::diagnostics::Diagnostics>,
 }
 
 /// Runs the command line's command and returns the exit code.
@@ -46,7 +48,7 @@ pub fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'_>) -> 
         Command::Validate => validate::run(&Config::from_cli(cli, env)?, output, streams),
         Command::Plan(args) => {
             let config = Config::from_cli(cli, env)?;
-            let remote = RemoteConfig::for_plan(cli, args, env, &config)?;
+            let remote = RemoteConfig::for_plan(args, streams.diagnostics.clone(), env, &config)?;
             plan::plan(&config, &remote, args, output, streams)
         }
         Command::Apply(args) | Command::Sync(args) => {
@@ -107,7 +109,7 @@ fn change(
     streams: &mut Streams<'_>,
 ) -> Result<i32> {
     let config = Config::from_cli(cli, env)?;
-    let remote = RemoteConfig::for_apply(cli, args, parallelism, env, &config)?;
+    let remote = RemoteConfig::for_apply(args, parallelism, streams.diagnostics.clone(), env, &config)?;
     let options = apply::ApplyOptions::new(args, allow_mass_removal);
     apply::apply(&config, &remote, scope, &options, output, streams)
 }

@@ -714,17 +714,31 @@ fn one_variable_given_twice_to_set_is_a_usage_error() {
 }
 
 #[test]
-fn set_save_writes_database_url_where_it_is_read_from() {
-    // internal_database_url provides DATABASE_URL here, though database_url comes first.
+fn set_of_database_url_is_refused_while_internal_database_url_provides_it() {
+    // internal_database_url provides DATABASE_URL here (and INTERNAL_DATABASE_URL), though
+    // database_url comes first: setting DATABASE_URL alone would be undone by the next apply.
     let project = Project::fixture("drift");
-    let out =
-        project.cmd(&["set", "DATABASE_URL=postgres://a:CANARY-new-db@h/d", "--yes", "--save", "-q"]).run();
+    let (held, secrets) = (project.read_bytes(STORE).unwrap(), project.read(SECRETS));
+    let out = project.cmd(&["set", "DATABASE_URL=postgres://a:CANARY-new-db@h/d", "--yes", "--save"]).run();
+    assert_eq!(out.code, 64, "{}", out.transcript());
+    assert!(out.stderr.contains("DATABASE_URL comes from `internal_database_url`"), "{}", out.stderr);
+    assert!(out.stderr.contains("cloud-secrets set internal_database_url=..."), "{}", out.stderr);
+    assert_eq!(project.read_bytes(STORE).unwrap(), held, "nothing written to the remote");
+    assert_eq!(project.read(SECRETS), secrets, "nor to secrets.json");
+    // Setting the key that provides it changes both names, and secrets.json, together.
+    let out = project
+        .cmd(&["set", "internal_database_url=postgres://a:CANARY-new-db@h/d", "--yes", "--save", "-q"])
+        .run();
     assert_eq!(out.code, 0, "{}", out.transcript());
-    let secrets: serde_json::Value = serde_json::from_str(&project.read(SECRETS)).unwrap();
-    assert_eq!(secrets["internal_database_url"], "postgres://a:CANARY-new-db@h/d");
-    assert_eq!(secrets["database_url"], "postgres://app:CANARY-public-db-9c4a@db.example.com:5432/app");
+    let saved: serde_json::Value = serde_json::from_str(&project.read(SECRETS)).unwrap();
+    assert_eq!(saved["internal_database_url"], "postgres://a:CANARY-new-db@h/d");
+    assert_eq!(saved["database_url"], "postgres://app:CANARY-public-db-9c4a@db.example.com:5432/app");
+    let vars = &store(&project)["variables"];
+    assert_eq!(vars["DATABASE_URL"], "postgres://a:CANARY-new-db@h/d");
+    assert_eq!(vars["INTERNAL_DATABASE_URL"], "postgres://a:CANARY-new-db@h/d");
     let plan = project.cmd(&["plan", "-v"]).run();
     assert!(plan.stdout.contains("    DATABASE_URL "), "the next plan agrees: {}", plan.stdout);
+    assert!(plan.stdout.contains("    INTERNAL_DATABASE_URL "), "the next plan agrees: {}", plan.stdout);
 }
 
 #[test]
