@@ -141,8 +141,8 @@ pub enum Command {
     /// Remove system-managed and stale variables found on the remote, confirmed like apply
     #[command(after_help = CLEANUP_EXAMPLES)]
     Cleanup(CleanupArgs),
-    /// Plan a return to the remote's previous version (local store, Vault, Secrets Manager), confirmed like apply
-    #[command(after_help = ROLLBACK_EXAMPLES)]
+    /// Plan a return to the remote's previous version, confirmed like apply
+    #[command(after_help = ROLLBACK_EXAMPLES, about = rollback_about())]
     Rollback(RollbackArgs),
     /// Check the desired state offline, with the profile's validation rules
     #[command(after_help = VALIDATE_EXAMPLES)]
@@ -394,6 +394,14 @@ pub enum ColorChoice {
     Always,
     /// Never colour
     Never,
+}
+
+/// `rollback`'s line of help, naming the remotes that keep versions.
+fn rollback_about() -> String {
+    format!(
+        "Plan a return to the remote's previous version ({}), confirmed like apply",
+        crate::backend::rollback_kinds()
+    )
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {

@@ -9,10 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backend::{self, Address, Connection, DEFAULT_API_URL, RemoteSpec};
+use crate::backend::{self, Connection};
 use crate::cli::{ApplyArgs, Cli, PlanArgs, RemoteArgs};
 use crate::color::Palette;
-use crate::credentials;
 use crate::diagnostics::Diagnostics;
 use crate::error::{Error, Location, Result};
 use crate::project::{self, Profile, ProfileOrigin, Target};
@@ -26,10 +25,6 @@ pub struct Env {
     pub cwd: PathBuf,
     /// `SYSTEMPROMPT_PROFILE`.
     pub profile: Option<String>,
-    /// `SYSTEMPROMPT_API_TOKEN`.
-    pub api_token: Option<SecretValue>,
-    /// `SYSTEMPROMPT_API_URL`.
-    pub api_url: Option<String>,
     /// Every non-empty process environment variable (values that can override secrets.json).
     pub vars: BTreeMap<String, SecretValue>,
     /// `NO_COLOR` is set to a non-empty value.
@@ -62,8 +57,6 @@ impl Env {
         Ok(Self {
             cwd,
             profile: var("SYSTEMPROMPT_PROFILE"),
-            api_token: var("SYSTEMPROMPT_API_TOKEN").map(SecretValue::new),
-            api_url: var("SYSTEMPROMPT_API_URL"),
             vars: std::env::vars_os()
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
                 .filter(|(_, v)| !v.is_empty())
@@ -211,10 +204,10 @@ impl Config {
 #[derive(Debug, Clone)]
 pub struct RemoteConfig {
     /// The remote.
-    pub spec: RemoteSpec,
+    pub spec: Arc<dyn backend::Spec>,
     /// Where the remote address came from.
     pub origin: RemoteOrigin,
-    /// How a network remote is reached (token, timeouts, concurrency).
+    /// How a network remote is reached (timeouts, retries, concurrency, pacing).
     pub connection: Connection,
     /// The remote as shown to people.
     shown: String,
@@ -255,21 +248,14 @@ impl RemoteConfig {
         env: &Env,
         config: &Config,
     ) -> Result<Self> {
-        let (spec, origin, token) = resolve_remote(args.remote.as_deref(), config, env)?;
+        let (spec, origin) = resolve_remote(args.remote.as_deref(), config, env)?;
         let connection = Connection {
-            token,
             timeout: Duration::from_secs_f64(args.timeout),
             retries: RETRIES,
             parallelism,
             interrupted: crate::interrupt::Flag::default(),
             diagnostics,
             write_rate,
-            aws: match &spec {
-                RemoteSpec::SecretsManager { .. } | RemoteSpec::ParameterStore { .. } => Some(
-                    std::sync::Arc::new(backend::AwsCredentials::from_env(&env.vars, env.home.as_deref())?),
-                ),
-                _ => None,
-            },
         };
         Ok(Self { shown: spec.to_string(), spec, origin, connection })
     }
@@ -285,193 +271,83 @@ fn trusted_from(origin: RemoteOrigin) -> trust::From {
     }
 }
 
-/// Refuses to send a credential where [`trust::check`] says it may not go.
-fn check_destination(destination: &trust::Destination<'_>) -> Result<()> {
-    trust::check(destination)
-        .map_err(|refusal| Error::Config { message: refusal.message, hint: Some(refusal.hint) })
-}
-
 /// How many times a transient failure of a network remote is retried.
 pub const RETRIES: u32 = 4;
 
-/// The remote, where its address came from, and the API token when it is the cloud.
+/// What an address is resolved against: the environment, the profile, the project root.
+fn resolving<'a>(
+    config: &'a Config,
+    env: &'a Env,
+    base: &'a Path,
+    origin: RemoteOrigin,
+) -> backend::Resolving<'a> {
+    backend::Resolving {
+        vars: &env.vars,
+        home: env.home.as_deref(),
+        base,
+        from: trusted_from(origin),
+        profile: &config.profile,
+        root: config.root.as_deref(),
+    }
+}
+
+/// The remote (resolved by the kind its address names, with its credentials) and where its
+/// address came from: `--remote`, cloud-secrets.yaml (or a legacy profile.yaml field), or the
+/// profile's target.
 fn resolve_remote(
     flag: Option<&str>,
     config: &Config,
     env: &Env,
-) -> Result<(RemoteSpec, RemoteOrigin, Option<SecretValue>)> {
-    let (cwd, profile): (&Path, &Profile) = (&config.cwd, &config.profile);
-    let (address, origin) = if let Some(text) = flag {
-        let address = Address::parse(text, cwd).map_err(|message| {
-            Error::usage(
-                format!("--remote {message}"),
-                "name file:PATH for the local store, an https:// API URL, vault+https://HOST/MOUNT/PATH, \
-                 awssm://REGION/NAME or ssm://REGION/PREFIX (plain http:// only on 127.0.0.1 or localhost)",
-            )
+) -> Result<(Arc<dyn backend::Spec>, RemoteOrigin)> {
+    let profile: &Profile = &config.profile;
+    let context = |base, origin| resolving(config, env, base, origin);
+    let refused = |refusal: backend::Refusal, address: &dyn Fn(String) -> Error| match refusal {
+        backend::Refusal::Address(message) => address(message),
+        backend::Refusal::Error(error) => error,
+    };
+    if let Some(text) = flag {
+        let spec = backend::resolve(text, &context(&config.cwd, RemoteOrigin::Flag)).map_err(|refusal| {
+            refused(refusal, &|message| {
+                Error::usage(
+                    format!("--remote {message}"),
+                    format!(
+                        "name {} (plain http:// only on 127.0.0.1 or localhost)",
+                        backend::forms(" for the local store")
+                    ),
+                )
+            })
         })?;
-        (Some(address), RemoteOrigin::Flag)
-    } else if let Some(remote) = &config.settings.remote {
+        return Ok((spec, RemoteOrigin::Flag));
+    }
+    if let Some(remote) = &config.settings.remote {
         let (field, relative_to, origin) = match &remote.origin {
             crate::settings::Origin::Settings(_) => ("remote", "this file's folder", RemoteOrigin::Settings),
             crate::settings::Origin::ProfileYaml(_) => {
                 ("secrets.remote", "the profile's folder", RemoteOrigin::ProfileYaml)
             }
         };
-        let address = Address::parse(&remote.address, &remote.base).map_err(|message| {
-            Error::input(
-                remote.origin.location().clone(),
-                format!("{field}: {message}"),
-                format!(
-                    "set {field} to file:PATH (relative to {relative_to}), an https:// API URL, \
-                     vault+https://HOST/MOUNT/PATH, awssm://REGION/NAME or ssm://REGION/PREFIX"
-                ),
-            )
+        let spec = backend::resolve(&remote.address, &context(&remote.base, origin)).map_err(|refusal| {
+            refused(refusal, &|message| {
+                Error::input(
+                    remote.origin.location().clone(),
+                    format!("{field}: {message}"),
+                    format!("set {field} to {}", backend::forms(&format!(" (relative to {relative_to})"))),
+                )
+            })
         })?;
-        (Some(address), origin)
-    } else if profile.settings.target == Some(Target::Cloud) {
-        (None, RemoteOrigin::Target)
-    } else {
-        return Err(Error::config(
-            format!("profile `{}` names no remote", profile.name),
-            format!(
-                "pass --remote file:PATH, or name it in {}:\n  profiles:\n    {}:\n      remote: file:profiles/{}/store.json",
-                crate::error::display_path(&config.settings.path),
-                profile.name,
-                profile.name
-            ),
-        ));
-    };
-    let explicit_url = match address {
-        Some(Address::File(path)) => return Ok((RemoteSpec::File(path), origin, None)),
-        Some(Address::SecretsManager { region, name }) => {
-            let endpoint = backend::aws_endpoint(
-                &env.vars,
-                "AWS_ENDPOINT_URL_SECRETS_MANAGER",
-                "secretsmanager",
-                &region,
-            )
-            .map_err(|message| {
-                Error::config(format!("AWS endpoint: {message}"), "set AWS_ENDPOINT_URL to an https:// URL")
-            })?;
-            return Ok((RemoteSpec::SecretsManager { endpoint, region, name }, origin, None));
-        }
-        Some(Address::ParameterStore { region, prefix }) => {
-            let endpoint = backend::aws_endpoint(&env.vars, "AWS_ENDPOINT_URL_SSM", "ssm", &region).map_err(
-                |message| {
-                    Error::config(
-                        format!("AWS endpoint: {message}"),
-                        "set AWS_ENDPOINT_URL to an https:// URL",
-                    )
-                },
-            )?;
-            return Ok((RemoteSpec::ParameterStore { endpoint, region, prefix }, origin, None));
-        }
-        Some(Address::Vault { address, mount, path }) => {
-            let token = env.vars.get("VAULT_TOKEN").or_else(|| env.vars.get("BAO_TOKEN")).cloned();
-            let namespace = env.vars.get("VAULT_NAMESPACE").map(|n| n.expose().to_owned());
-            let printable = |text: &str| text.chars().all(|c| c.is_ascii_graphic());
-            if token.as_ref().is_some_and(|t| !printable(t.expose())) {
-                return Err(Error::config(
-                    "VAULT_TOKEN (or BAO_TOKEN) holds characters a token cannot have (spaces, line breaks...)",
-                    "set it to the token alone",
-                ));
-            }
-            if namespace.as_deref().is_some_and(|n| !printable(n)) {
-                return Err(Error::config(
-                    "VAULT_NAMESPACE holds spaces or control characters",
-                    "set it to the namespace's path",
-                ));
-            }
-            if token.is_some() {
-                let paired = ["VAULT_ADDR", "BAO_ADDR"]
-                    .iter()
-                    .find_map(|name| env.vars.get(*name))
-                    .and_then(|text| reqwest::Url::parse(text.expose()).ok());
-                check_destination(&trust::Destination {
-                    credential: "VAULT_TOKEN",
-                    credential_from: trust::From::Environment,
-                    address: &address,
-                    address_from: trusted_from(origin),
-                    paired: paired.as_ref(),
-                    default: None,
-                })?;
-            }
-            return Ok((RemoteSpec::Vault { address, mount, path, namespace }, origin, token));
-        }
-        Some(Address::Api(url)) => Some(url),
-        None => None,
-    };
-
-    let tenant = profile.settings.tenant_id().map(str::to_owned).filter(|t| !t.trim().is_empty());
-    let tenant = match tenant {
-        Some(tenant) if backend::is_plain_name(&tenant) => tenant,
-        Some(_) => {
-            return Err(Error::input(
-                project::locate(&profile.yaml, "tenant_id"),
-                // Not shown: `${VAR}` may have put anything from the environment there.
-                "cloud.tenant_id is not a tenant id".to_owned(),
-                "a tenant id is made of letters, digits, `_`, `-` and `.`",
-            ));
-        }
-        None => {
-            return Err(Error::input(
-                project::locate(&profile.yaml, "target"),
-                format!("profile `{}` uses the systemprompt cloud but names no tenant", profile.name),
-                "set cloud.tenant_id in profile.yaml (the platform's CLI writes it when it creates a cloud profile)",
-            ));
-        }
-    };
-    let credentials_path = config.root.as_ref().map(|root| credentials::path(root));
-    let credentials = match &credentials_path {
-        Some(path) => credentials::load(path)?,
-        None => credentials::Credentials::default(),
-    };
-    let parse = |text: &str, from: Location| {
-        backend::api_url(text).map_err(|message| {
-            Error::input(
-                from,
-                format!("api_url {message}"),
-                "use the https:// address of the systemprompt API",
-            )
-        })
-    };
-    let env_url = match &env.api_url {
-        Some(text) => Some(parse(text, Location::named("environment variable SYSTEMPROMPT_API_URL"))?),
-        None => None,
-    };
-    // credentials.json's api_url is read only where it is used: as the address, or as the one
-    // address its token may go to.
-    let file_url = match (&credentials.api_url, &credentials_path) {
-        (Some(text), Some(path))
-            if (explicit_url.is_none() && env_url.is_none())
-                || (env.api_token.is_none() && credentials.api_token.is_some()) =>
-        {
-            Some(parse(text, credentials::locate(path, "api_url"))?)
-        }
-        _ => None,
-    };
-    let default_url = parse(DEFAULT_API_URL, Location::named("the default API URL"))?;
-    let (api_url, url_from) = match (explicit_url, &env_url, &file_url) {
-        (Some(url), _, _) => (url, trusted_from(origin)),
-        (None, Some(url), _) => (url.clone(), trust::From::Environment),
-        (None, None, Some(url)) => (url.clone(), trust::From::CredentialsFile),
-        (None, None, None) => (default_url.clone(), trust::From::Default),
-    };
-    // The token goes only where the place it came from points.
-    let (token, token_from, paired) = match (env.api_token.clone(), credentials.api_token) {
-        (Some(token), _) => (Some(token), trust::From::Environment, env_url.as_ref()),
-        (None, Some(token)) => (Some(token), trust::From::CredentialsFile, file_url.as_ref()),
-        (None, None) => (None, trust::From::Default, None),
-    };
-    if token.is_some() {
-        check_destination(&trust::Destination {
-            credential: "the API token",
-            credential_from: token_from,
-            address: &api_url,
-            address_from: url_from,
-            paired,
-            default: Some(&default_url),
-        })?;
+        return Ok((spec, origin));
     }
-    Ok((RemoteSpec::Cloud { api_url, tenant }, origin, token))
+    if profile.settings.target == Some(Target::Cloud) {
+        let spec = backend::resolve_cloud_target(&context(&config.cwd, RemoteOrigin::Target))?;
+        return Ok((spec, RemoteOrigin::Target));
+    }
+    Err(Error::config(
+        format!("profile `{}` names no remote", profile.name),
+        format!(
+            "pass --remote file:PATH, or name it in {}:\n  profiles:\n    {}:\n      remote: file:profiles/{}/store.json",
+            crate::error::display_path(&config.settings.path),
+            profile.name,
+            profile.name
+        ),
+    ))
 }

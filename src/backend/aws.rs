@@ -329,16 +329,19 @@ impl AwsClient {
 
 /// The endpoint of `service` in `region`: `AWS_ENDPOINT_URL_<SERVICE>` or `AWS_ENDPOINT_URL`
 /// (checked like any API URL: HTTPS, or HTTP to loopback), else the public one.
-pub fn endpoint(
+pub(super) fn endpoint(
     vars: &std::collections::BTreeMap<String, SecretValue>,
     service_var: &str,
     host: &str,
     region: &str,
-) -> std::result::Result<Url, String> {
-    match vars.get(service_var).or_else(|| vars.get("AWS_ENDPOINT_URL")) {
+) -> Result<Url> {
+    let url = match vars.get(service_var).or_else(|| vars.get("AWS_ENDPOINT_URL")) {
         Some(url) => super::api_url(url.expose()),
         None => super::api_url(&format!("https://{host}.{region}.amazonaws.com")),
-    }
+    };
+    url.map_err(|message| {
+        Error::config(format!("AWS endpoint: {message}"), "set AWS_ENDPOINT_URL to an https:// URL")
+    })
 }
 
 /// The error type an AWS error answer names (`__type` in the body).
@@ -376,13 +379,11 @@ mod tests {
     #[test]
     fn requests_are_signed_as_sigv4_specifies() {
         let connection = crate::backend::Connection {
-            token: None,
             timeout: Duration::from_secs(5),
             retries: 0,
             parallelism: 1,
             interrupted: crate::interrupt::Flag::default(),
             diagnostics: std::sync::Arc::new(crate::diagnostics::Silent),
-            aws: None,
             write_rate: 1.0,
         };
         let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_323_045); // 2026-01-02T03:04:05Z

@@ -9,13 +9,99 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use super::aws::{AwsClient, AwsCredentials, Written};
-use super::{Applied, Backend, Connection};
+use super::{Access, Applied, Backend, Connection, Refusal, Resolving};
 use crate::error::{Error, Result};
 use crate::remote::{ChangeSet, Remote, RemoteValue};
 use crate::secret::SecretValue;
 
 /// The largest `SecretString` Secrets Manager keeps.
 const MAX_SECRET_BYTES: usize = 65_536;
+
+/// The kind of AWS Secrets Manager: `awssm://REGION/SECRET_NAME`.
+pub(super) struct SecretsManagerKind;
+
+/// AWS Secrets Manager, registered in [`super::KINDS`].
+pub(super) static KIND: SecretsManagerKind = SecretsManagerKind;
+
+impl super::Kind for SecretsManagerKind {
+    fn name(&self) -> &'static str {
+        "AWS Secrets Manager"
+    }
+
+    fn form(&self) -> &'static str {
+        "awssm://REGION/NAME"
+    }
+
+    fn rolls_back(&self) -> bool {
+        true
+    }
+
+    fn resolve(
+        &self,
+        text: &str,
+        context: &Resolving<'_>,
+    ) -> Option<std::result::Result<std::sync::Arc<dyn super::Spec>, Refusal>> {
+        let rest = text.strip_prefix("awssm://")?;
+        Some(parse(text, rest).and_then(|(region, name)| {
+            let endpoint = super::aws::endpoint(
+                context.vars,
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+                "secretsmanager",
+                &region,
+            )?;
+            let credentials = AwsCredentials::from_env(context.vars, context.home)?;
+            Ok(std::sync::Arc::new(SecretsManagerSpec { endpoint, region, name, credentials })
+                as std::sync::Arc<dyn super::Spec>)
+        }))
+    }
+}
+
+/// `awssm://REGION/NAME` (`rest` is what follows the scheme): the region and the secret's name.
+pub(super) fn parse(text: &str, rest: &str) -> std::result::Result<(String, String), Refusal> {
+    let (region, name) = rest.split_once('/').unwrap_or((rest, ""));
+    let name_ok = !name.is_empty()
+        && name.len() <= 512
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c));
+    if !super::region_ok(region) || !name_ok {
+        return Err(Refusal::Address(format!(
+            "`{}` is not awssm://REGION/SECRET_NAME (a name of letters, digits and /_+=.@-)",
+            super::redact_address(text)
+        )));
+    }
+    Ok((region.to_owned(), name.to_owned()))
+}
+
+/// One secret: where it is and the credentials to reach it.
+#[derive(Debug)]
+pub(super) struct SecretsManagerSpec {
+    endpoint: reqwest::Url,
+    region: String,
+    name: String,
+    credentials: AwsCredentials,
+}
+
+impl std::fmt::Display for SecretsManagerSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "awssm://{}/{}", self.region, self.name)
+    }
+}
+
+impl super::Spec for SecretsManagerSpec {
+    fn open(&self, _: Access, connection: &Connection) -> Result<Box<dyn Backend>> {
+        let backend = SecretsManagerBackend::new(
+            self.endpoint.clone(),
+            self.region.clone(),
+            self.name.clone(),
+            self.credentials.clone(),
+            connection,
+        )?;
+        Ok(Box::new(backend))
+    }
+
+    fn identity(&self) -> String {
+        format!("{self} at {}", self.endpoint.as_str().trim_end_matches('/'))
+    }
+}
 
 /// One Secrets Manager secret.
 pub struct SecretsManagerBackend {

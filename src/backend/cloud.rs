@@ -21,7 +21,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::http::{Answer, Call, Delivery, Transport};
-use super::{Applied, Backend, Connection};
+use super::{Access, Applied, Backend, Connection, Refusal, Resolving};
 use crate::error::{Error, Result};
 use crate::record::decode_hex;
 use crate::remote::{ChangeSet, Remote, RemoteValue};
@@ -40,6 +40,152 @@ const MAX_ERROR_BODY: usize = 1024 * 1024;
 const NOT_SENT: &str = "not sent: the apply was interrupted";
 /// Below this many requests an apply draws no progress bar.
 const PROGRESS_MIN_REQUESTS: usize = 4;
+
+/// The kind of the systemprompt cloud: an `https://` API URL (plain `http://` on loopback
+/// only), or no address at all for a profile whose target is the cloud.
+pub(super) struct CloudKind;
+
+/// The systemprompt cloud, registered in [`super::KINDS`].
+pub(super) static KIND: CloudKind = CloudKind;
+
+impl super::Kind for CloudKind {
+    fn name(&self) -> &'static str {
+        "the systemprompt cloud"
+    }
+
+    fn form(&self) -> &'static str {
+        "an https:// API URL"
+    }
+
+    fn resolve(
+        &self,
+        text: &str,
+        context: &Resolving<'_>,
+    ) -> Option<std::result::Result<std::sync::Arc<dyn super::Spec>, Refusal>> {
+        if !text.starts_with("https://") && !text.starts_with("http://") {
+            return None;
+        }
+        Some(match super::api_url(text) {
+            Ok(url) => resolve(Some(url), context).map_err(Refusal::Error),
+            Err(message) => Err(Refusal::Address(message)),
+        })
+    }
+}
+
+/// The remote of a profile whose target is the cloud and that names no address: the tenant of
+/// its profile.yaml at the API URL the environment or credentials.json name.
+pub fn resolve_target(context: &Resolving<'_>) -> Result<std::sync::Arc<dyn super::Spec>> {
+    resolve(None, context)
+}
+
+/// The tenant, the API URL (`explicit`, else `SYSTEMPROMPT_API_URL`, else credentials.json's
+/// `api_url`, else the default) and the API token, which goes only where the place it came from
+/// points.
+fn resolve(explicit: Option<Url>, context: &Resolving<'_>) -> Result<std::sync::Arc<dyn super::Spec>> {
+    use crate::error::Location;
+    use crate::{credentials, project, trust};
+    let profile = context.profile;
+    let tenant = profile.settings.tenant_id().map(str::to_owned).filter(|t| !t.trim().is_empty());
+    let tenant = match tenant {
+        Some(tenant) if is_plain_name(&tenant) => tenant,
+        Some(_) => {
+            return Err(Error::input(
+                project::locate(&profile.yaml, "tenant_id"),
+                // Not shown: `${VAR}` may have put anything from the environment there.
+                "cloud.tenant_id is not a tenant id".to_owned(),
+                "a tenant id is made of letters, digits, `_`, `-` and `.`",
+            ));
+        }
+        None => {
+            return Err(Error::input(
+                project::locate(&profile.yaml, "target"),
+                format!("profile `{}` uses the systemprompt cloud but names no tenant", profile.name),
+                "set cloud.tenant_id in profile.yaml (the platform's CLI writes it when it creates a cloud profile)",
+            ));
+        }
+    };
+    let credentials_path = context.root.map(credentials::path);
+    let credentials = match &credentials_path {
+        Some(path) => credentials::load(path)?,
+        None => credentials::Credentials::default(),
+    };
+    let parse = |text: &str, from: Location| {
+        super::api_url(text).map_err(|message| {
+            Error::input(
+                from,
+                format!("api_url {message}"),
+                "use the https:// address of the systemprompt API",
+            )
+        })
+    };
+    let env_token = context.vars.get("SYSTEMPROMPT_API_TOKEN").cloned();
+    let env_url = match context.vars.get("SYSTEMPROMPT_API_URL") {
+        Some(text) => {
+            Some(parse(text.expose(), Location::named("environment variable SYSTEMPROMPT_API_URL"))?)
+        }
+        None => None,
+    };
+    // credentials.json's api_url is read only where it is used: as the address, or as the one
+    // address its token may go to.
+    let file_url = match (&credentials.api_url, &credentials_path) {
+        (Some(text), Some(path))
+            if (explicit.is_none() && env_url.is_none())
+                || (env_token.is_none() && credentials.api_token.is_some()) =>
+        {
+            Some(parse(text, credentials::locate(path, "api_url"))?)
+        }
+        _ => None,
+    };
+    let default_url = parse(super::DEFAULT_API_URL, Location::named("the default API URL"))?;
+    let (api_url, url_from) = match (explicit, &env_url, &file_url) {
+        (Some(url), _, _) => (url, context.from),
+        (None, Some(url), _) => (url.clone(), trust::From::Environment),
+        (None, None, Some(url)) => (url.clone(), trust::From::CredentialsFile),
+        (None, None, None) => (default_url.clone(), trust::From::Default),
+    };
+    let (token, token_from, paired) = match (env_token, credentials.api_token) {
+        (Some(token), _) => (Some(token), trust::From::Environment, env_url.as_ref()),
+        (None, Some(token)) => (Some(token), trust::From::CredentialsFile, file_url.as_ref()),
+        (None, None) => (None, trust::From::Default, None),
+    };
+    if token.is_some() {
+        super::check_destination(&trust::Destination {
+            credential: "the API token",
+            credential_from: token_from,
+            address: &api_url,
+            address_from: url_from,
+            paired,
+            default: Some(&default_url),
+        })?;
+    }
+    Ok(std::sync::Arc::new(CloudSpec { api_url, tenant, token }))
+}
+
+/// A tenant at an API URL, and the API token.
+#[derive(Debug)]
+pub(super) struct CloudSpec {
+    api_url: Url,
+    tenant: String,
+    token: Option<SecretValue>,
+}
+
+impl std::fmt::Display for CloudSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} tenant {}", self.api_url.as_str().trim_end_matches('/'), self.tenant)
+    }
+}
+
+impl super::Spec for CloudSpec {
+    fn open(&self, _: Access, connection: &Connection) -> Result<Box<dyn Backend>> {
+        let backend =
+            CloudBackend::new(self.api_url.clone(), self.tenant.clone(), self.token.clone(), connection)?;
+        Ok(Box::new(backend))
+    }
+
+    fn record_key(&self) -> Option<String> {
+        Some(format!("systemprompt-cloud {} {}", self.api_url, self.tenant))
+    }
+}
 
 /// A tenant of the systemprompt cloud.
 pub struct CloudBackend {
@@ -129,8 +275,13 @@ enum Op {
 
 impl CloudBackend {
     /// A client for `tenant` at `api_url`. Makes no request yet.
-    pub fn new(api_url: Url, tenant: String, connection: &Connection) -> Result<Self> {
-        let token = connection.token.clone().ok_or_else(|| {
+    pub fn new(
+        api_url: Url,
+        tenant: String,
+        token: Option<SecretValue>,
+        connection: &Connection,
+    ) -> Result<Self> {
+        let token = token.ok_or_else(|| {
             Error::config(
                 "no API token for the systemprompt cloud",
                 "log in (which writes .systemprompt/credentials.json), or set SYSTEMPROMPT_API_TOKEN",

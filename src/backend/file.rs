@@ -12,11 +12,85 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{Access, Applied, Backend};
+use super::{Access, Applied, Backend, Connection, Refusal, Resolving};
 use crate::error::{Error, Location, Result, display_path};
 use crate::remote::{ChangeSet, Remote};
 use crate::secret::SecretValue;
 use crate::secrets_file;
+
+/// The local store's kind: `file:PATH`.
+pub(super) struct FileKind;
+
+/// The local store, registered in [`super::KINDS`].
+pub(super) static KIND: FileKind = FileKind;
+
+impl super::Kind for FileKind {
+    fn name(&self) -> &'static str {
+        "the local store"
+    }
+
+    fn form(&self) -> &'static str {
+        "file:PATH"
+    }
+
+    fn rolls_back(&self) -> bool {
+        true
+    }
+
+    fn is_path(&self) -> bool {
+        true
+    }
+
+    fn resolve(
+        &self,
+        text: &str,
+        context: &Resolving<'_>,
+    ) -> Option<std::result::Result<std::sync::Arc<dyn super::Spec>, Refusal>> {
+        let path = text.strip_prefix("file:")?;
+        Some(
+            parse(path, context.base)
+                .map(|path| std::sync::Arc::new(FileSpec(path)) as std::sync::Arc<dyn super::Spec>),
+        )
+    }
+}
+
+/// The path of `file:PATH` (`path` is what follows `file:`), relative to `base`.
+pub(super) fn parse(path: &str, base: &Path) -> std::result::Result<PathBuf, Refusal> {
+    let path = path.strip_prefix("//").unwrap_or(path);
+    if path.is_empty() || path.ends_with('/') {
+        return Err(Refusal::Address("`file:` needs the path of a file, as in file:store.json".to_owned()));
+    }
+    Ok(base.join(path))
+}
+
+/// A local store: its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct FileSpec(pub(super) PathBuf);
+
+impl std::fmt::Display for FileSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "file:{}", display_path(&self.0))
+    }
+}
+
+impl super::Spec for FileSpec {
+    fn open(&self, access: Access, _: &Connection) -> Result<Box<dyn Backend>> {
+        Ok(Box::new(FileStore::open(&self.0, access)?))
+    }
+
+    /// The absolute path, whether the file exists yet or not.
+    fn identity(&self) -> String {
+        let path = &self.0;
+        let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| {
+            let dir = path.parent().and_then(|d| std::fs::canonicalize(d).ok());
+            match (dir, path.file_name()) {
+                (Some(dir), Some(name)) => dir.join(name),
+                _ => path.clone(),
+            }
+        });
+        format!("file:{}", absolute.display())
+    }
+}
 
 /// A store in a file, opened for reading or, locked, for writing.
 #[derive(Debug)]

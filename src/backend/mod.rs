@@ -10,19 +10,23 @@ mod vault;
 
 use std::fmt;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-pub use aws::{AwsCredentials, endpoint as aws_endpoint};
-pub use awssm::SecretsManagerBackend;
-pub use cloud::{CloudBackend, is_plain_name};
-pub use file::FileStore;
-pub use ssm::ParameterStoreBackend;
-pub use vault::VaultBackend;
+pub use aws::AwsCredentials;
+pub use cloud::{is_plain_name, resolve_target as resolve_cloud_target};
+
+use std::sync::Arc;
 
 use crate::error::Result;
+use crate::project::Profile;
 use crate::remote::{ChangeSet, Remote};
 use crate::secret::SecretValue;
+use crate::trust;
+
+/// Every kind of remote cloud-secrets knows, in the order an address is tried against them.
+/// A new remote is a module with a [`Kind`] and a [`Spec`], and one line here.
+pub const KINDS: [&dyn Kind; 5] = [&file::KIND, &cloud::KIND, &vault::KIND, &awssm::KIND, &ssm::KIND];
 
 /// The systemprompt cloud's address when neither the credentials nor the environment name one.
 pub const DEFAULT_API_URL: &str = "https://api.systemprompt.io";
@@ -45,7 +49,7 @@ pub trait Backend {
     fn previous(&mut self) -> Result<Option<(String, std::collections::BTreeMap<String, SecretValue>)>> {
         Err(crate::Error::config(
             "this remote keeps no earlier versions to roll back to",
-            "rollback works with the local store, Vault/OpenBao and AWS Secrets Manager",
+            format!("rollback works with {}", rollback_kinds()),
         ))
     }
 }
@@ -76,8 +80,6 @@ pub enum Access {
 /// How a network remote is reached.
 #[derive(Clone)]
 pub struct Connection {
-    /// The API token (for the systemprompt cloud).
-    pub token: Option<SecretValue>,
     /// The limit on each request.
     pub timeout: Duration,
     /// How many times a transient failure is retried.
@@ -88,8 +90,6 @@ pub struct Connection {
     pub interrupted: crate::interrupt::Flag,
     /// Where the request log (`-vv`) and the progress of an apply go.
     pub diagnostics: std::sync::Arc<dyn crate::diagnostics::Diagnostics>,
-    /// AWS credentials, for AWS remotes.
-    pub aws: Option<std::sync::Arc<AwsCredentials>>,
     /// Writes per second to a remote that limits them (Parameter Store).
     pub write_rate: f64,
 }
@@ -105,149 +105,115 @@ impl fmt::Debug for Connection {
     }
 }
 
-/// Where the remote is, as named by `--remote`, `secrets.remote` or the profile's target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RemoteSpec {
-    /// The embedded local store: a JSON file.
-    File(PathBuf),
-    /// A tenant of the systemprompt cloud.
-    Cloud {
-        /// The API's base URL.
-        api_url: reqwest::Url,
-        /// The tenant.
-        tenant: String,
-    },
-    /// One AWS Secrets Manager secret holding a JSON object.
-    SecretsManager {
-        /// The service endpoint.
-        endpoint: reqwest::Url,
-        /// The region.
-        region: String,
-        /// The secret's name.
-        name: String,
-    },
-    /// SSM Parameter Store: one parameter per variable under a path prefix.
-    ParameterStore {
-        /// The service endpoint.
-        endpoint: reqwest::Url,
-        /// The region.
-        region: String,
-        /// The path prefix, without leading or trailing slashes.
-        prefix: String,
-    },
-    /// One Vault (or OpenBao) KV version 2 secret.
-    Vault {
-        /// The server's address (`https://HOST:PORT`).
-        address: reqwest::Url,
-        /// The KV v2 mount.
-        mount: String,
-        /// The secret's path under the mount.
-        path: String,
-        /// `VAULT_NAMESPACE`, if set.
-        namespace: Option<String>,
-    },
-}
-
-/// A remote address before the tenant and credentials are known.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Address {
-    /// `file:PATH`.
-    File(PathBuf),
-    /// An `https://` (or loopback `http://`) API URL.
-    Api(reqwest::Url),
-    /// `awssm://REGION/SECRET_NAME`.
-    SecretsManager {
-        /// The region.
-        region: String,
-        /// The secret's name.
-        name: String,
-    },
-    /// `ssm://REGION/PATH_PREFIX`.
-    ParameterStore {
-        /// The region.
-        region: String,
-        /// The path prefix.
-        prefix: String,
-    },
-    /// `vault+https://HOST[:PORT]/MOUNT/PATH`.
-    Vault {
-        /// The server's address.
-        address: reqwest::Url,
-        /// The KV v2 mount.
-        mount: String,
-        /// The secret's path under the mount.
-        path: String,
-    },
-}
-
-impl Address {
-    /// Parses a remote address; a relative file path is taken relative to `base`.
-    pub fn parse(text: &str, base: &Path) -> std::result::Result<Self, String> {
-        if let Some(path) = text.strip_prefix("file:") {
-            let path = path.strip_prefix("//").unwrap_or(path);
-            if path.is_empty() || path.ends_with('/') {
-                return Err("`file:` needs the path of a file, as in file:store.json".to_owned());
-            }
-            return Ok(Address::File(base.join(path)));
-        }
-        if text.starts_with("https://") || text.starts_with("http://") {
-            return api_url(text).map(Address::Api);
-        }
-        if let Some(rest) = text.strip_prefix("awssm://") {
-            let shown = redact_address(text);
-            let (region, name) = rest.split_once('/').unwrap_or((rest, ""));
-            let name_ok = !name.is_empty()
-                && name.len() <= 512
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c));
-            if !region_ok(region) || !name_ok {
-                return Err(format!(
-                    "`{shown}` is not awssm://REGION/SECRET_NAME (a name of letters, digits and /_+=.@-)"
-                ));
-            }
-            return Ok(Address::SecretsManager { region: region.to_owned(), name: name.to_owned() });
-        }
-        if let Some(rest) = text.strip_prefix("ssm://") {
-            let (region, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            let prefix = prefix.trim_end_matches('/');
-            let segment_ok =
-                |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-            if !region_ok(region) || prefix.len() > 900 || !prefix.split('/').all(segment_ok) {
-                return Err(format!(
-                    "`{}` is not ssm://REGION/PATH_PREFIX (a prefix of names of letters, digits and _.- joined by /)",
-                    redact_address(text)
-                ));
-            }
-            return Ok(Address::ParameterStore { region: region.to_owned(), prefix: prefix.to_owned() });
-        }
-        if let Some(rest) = text.strip_prefix("vault+") {
-            // Dot segments are refused before the URL parser resolves them away.
-            let raw_path =
-                rest.split_once("://").map_or("", |(_, r)| r).split_once('/').map_or("", |(_, p)| p);
-            if raw_path.split('/').any(|s| s == "." || s == ".." || s.eq_ignore_ascii_case("%2e%2e")) {
-                return Err(format!(
-                    "`{}`: `.` and `..` are not allowed in the mount or path",
-                    redact_address(text)
-                ));
-            }
-            let url = api_url(rest)?;
-            let segments: Vec<&str> = url.path().split('/').filter(|s| !s.is_empty()).collect();
-            let shown = redact_address(text);
-            let [mount, path @ ..] = segments.as_slice() else {
-                return Err(format!(
-                    "`{shown}` names no KV mount and path: use vault+https://HOST/MOUNT/PATH"
-                ));
-            };
-            if path.is_empty() || segments.iter().any(|s| !is_plain_name(s)) {
-                return Err(format!(
-                    "`{shown}` needs a mount and a path of plain names: vault+https://HOST/MOUNT/PATH"
-                ));
-            }
-            let mut address = url.clone();
-            address.set_path("");
-            return Ok(Address::Vault { address, mount: (*mount).to_owned(), path: path.join("/") });
-        }
-        Err(format!("`{}` is not a remote cloud-secrets knows", redact_address(text)))
+/// A kind of remote: its address, how the address is resolved against the environment (the
+/// endpoint, the credentials, where they may be sent), and what it can do.
+pub trait Kind: Sync {
+    /// What it is called in messages: "Vault/OpenBao".
+    fn name(&self) -> &'static str;
+    /// Its address as a user writes it: `vault+https://HOST/MOUNT/PATH`.
+    fn form(&self) -> &'static str;
+    /// Whether `rollback` works with it.
+    fn rolls_back(&self) -> bool {
+        false
     }
+    /// Whether its address is a path (relative to the directory of the place it is written).
+    fn is_path(&self) -> bool {
+        false
+    }
+    /// Resolves `text` when it is this kind's address; `None` when it is not.
+    fn resolve(
+        &self,
+        text: &str,
+        context: &Resolving<'_>,
+    ) -> Option<std::result::Result<Arc<dyn Spec>, Refusal>>;
+}
+
+/// A remote, resolved: where it is and with which credentials. Shown as its address.
+pub trait Spec: fmt::Display + fmt::Debug + Send + Sync {
+    /// Opens the store.
+    fn open(&self, access: Access, connection: &Connection) -> Result<Box<dyn Backend>>;
+    /// What identifies the remote wherever the command runs (an absolute path, an API URL and
+    /// tenant). A saved plan records it.
+    fn identity(&self) -> String {
+        self.to_string()
+    }
+    /// The key of this remote in the last-applied record, for remotes whose values cannot all be
+    /// read back; `None` for the stores that return values.
+    fn record_key(&self) -> Option<String> {
+        None
+    }
+}
+
+/// What a remote's address is resolved against.
+#[derive(Debug, Clone, Copy)]
+pub struct Resolving<'a> {
+    /// The process environment (credentials, endpoints).
+    pub vars: &'a std::collections::BTreeMap<String, SecretValue>,
+    /// `HOME` (the AWS shared credentials file).
+    pub home: Option<&'a Path>,
+    /// What a relative `file:` path is relative to.
+    pub base: &'a Path,
+    /// Where the address came from, for [`trust::check`].
+    pub from: trust::From,
+    /// The selected profile (the cloud's tenant).
+    pub profile: &'a Profile,
+    /// The project root (`.systemprompt/credentials.json`).
+    pub root: Option<&'a Path>,
+}
+
+/// Why an address could not be resolved.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The address itself is malformed: said where it was written.
+    Address(String),
+    /// Anything else (an endpoint, a credential, where it may go).
+    Error(crate::Error),
+}
+
+impl From<crate::Error> for Refusal {
+    fn from(error: crate::Error) -> Self {
+        Refusal::Error(error)
+    }
+}
+
+/// Resolves an address with the kind it belongs to.
+pub fn resolve(text: &str, context: &Resolving<'_>) -> std::result::Result<Arc<dyn Spec>, Refusal> {
+    KINDS.iter().find_map(|kind| kind.resolve(text, context)).unwrap_or_else(|| {
+        Err(Refusal::Address(format!("`{}` is not a remote cloud-secrets knows", redact_address(text))))
+    })
+}
+
+/// The address forms, for hints: "file:PATH (note), an https:// API URL, ... or
+/// ssm://REGION/PREFIX", with `path_note` after the form that is a path.
+pub fn forms(path_note: &str) -> String {
+    let forms: Vec<String> = KINDS
+        .iter()
+        .map(
+            |kind| {
+                if kind.is_path() { format!("{}{path_note}", kind.form()) } else { kind.form().to_owned() }
+            },
+        )
+        .collect();
+    match forms.split_last() {
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// The remotes `rollback` works with: "the local store, Vault/OpenBao and AWS Secrets Manager".
+pub fn rollback_kinds() -> String {
+    let names: Vec<&str> = KINDS.iter().filter(|kind| kind.rolls_back()).map(|kind| kind.name()).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        Some((last, _)) => (*last).to_owned(),
+        None => "no remote".to_owned(),
+    }
+}
+
+/// Refuses to send a credential where [`trust::check`] says it may not go.
+fn check_destination(destination: &trust::Destination<'_>) -> Result<()> {
+    trust::check(destination)
+        .map_err(|refusal| crate::Error::Config { message: refusal.message, hint: Some(refusal.hint) })
 }
 
 /// Parses and checks a systemprompt cloud API URL: HTTPS, or plain HTTP to a loopback address
@@ -275,7 +241,7 @@ pub fn api_url(text: &str) -> std::result::Result<reqwest::Url, String> {
 }
 
 /// An AWS region name: `eu-west-1`.
-fn region_ok(region: &str) -> bool {
+pub(super) fn region_ok(region: &str) -> bool {
     !region.is_empty() && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
@@ -285,94 +251,6 @@ fn is_loopback(url: &reqwest::Url) -> bool {
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
         Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
         None => false,
-    }
-}
-
-impl RemoteSpec {
-    /// Opens the store.
-    pub fn open(&self, access: Access, connection: &Connection) -> Result<Box<dyn Backend>> {
-        match self {
-            RemoteSpec::File(path) => Ok(Box::new(FileStore::open(path, access)?)),
-            RemoteSpec::Cloud { api_url, tenant } => {
-                Ok(Box::new(CloudBackend::new(api_url.clone(), tenant.clone(), connection)?))
-            }
-            RemoteSpec::SecretsManager { endpoint, region, name } => {
-                let credentials = connection.aws.as_deref().cloned().ok_or_else(|| {
-                    crate::Error::config(
-                        "no AWS credentials",
-                        "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE",
-                    )
-                })?;
-                Ok(Box::new(SecretsManagerBackend::new(
-                    endpoint.clone(),
-                    region.clone(),
-                    name.clone(),
-                    credentials,
-                    connection,
-                )?))
-            }
-            RemoteSpec::ParameterStore { endpoint, region, prefix } => {
-                let credentials = connection.aws.as_deref().cloned().ok_or_else(|| {
-                    crate::Error::config(
-                        "no AWS credentials",
-                        "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE",
-                    )
-                })?;
-                Ok(Box::new(ParameterStoreBackend::new(
-                    endpoint.clone(),
-                    region.clone(),
-                    prefix,
-                    credentials,
-                    connection,
-                )?))
-            }
-            RemoteSpec::Vault { address, mount, path, namespace } => Ok(Box::new(VaultBackend::new(
-                address.clone(),
-                mount.clone(),
-                path.clone(),
-                namespace.clone(),
-                connection,
-            )?)),
-        }
-    }
-
-    /// What identifies the remote wherever the command runs: an absolute path, or the API URL
-    /// and tenant. A saved plan records it.
-    pub fn identity(&self) -> String {
-        match self {
-            RemoteSpec::File(path) => {
-                let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| {
-                    let dir = path.parent().and_then(|d| std::fs::canonicalize(d).ok());
-                    match (dir, path.file_name()) {
-                        (Some(dir), Some(name)) => dir.join(name),
-                        _ => path.clone(),
-                    }
-                });
-                format!("file:{}", absolute.display())
-            }
-            RemoteSpec::Cloud { api_url, tenant } => {
-                format!("{} tenant {tenant}", api_url.as_str().trim_end_matches('/'))
-            }
-            RemoteSpec::SecretsManager { endpoint, .. } | RemoteSpec::ParameterStore { endpoint, .. } => {
-                format!("{self} at {}", endpoint.as_str().trim_end_matches('/'))
-            }
-            RemoteSpec::Vault { namespace, .. } => match namespace {
-                Some(namespace) => format!("{self} namespace {namespace}"),
-                None => self.to_string(),
-            },
-        }
-    }
-
-    /// The key of this remote in the last-applied record, for remotes whose values cannot all
-    /// be read back; `None` for the stores that return values.
-    pub fn record_key(&self) -> Option<String> {
-        match self {
-            RemoteSpec::File(_)
-            | RemoteSpec::Vault { .. }
-            | RemoteSpec::SecretsManager { .. }
-            | RemoteSpec::ParameterStore { .. } => None,
-            RemoteSpec::Cloud { api_url, tenant } => Some(format!("systemprompt-cloud {api_url} {tenant}")),
-        }
     }
 }
 
@@ -395,42 +273,61 @@ pub fn redact_address(text: &str) -> String {
     format!("{scheme}{userinfo}{address}{query}")
 }
 
-impl fmt::Display for RemoteSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RemoteSpec::File(path) => write!(f, "file:{}", crate::error::display_path(path)),
-            RemoteSpec::Cloud { api_url, tenant } => {
-                write!(f, "{} tenant {tenant}", api_url.as_str().trim_end_matches('/'))
-            }
-            RemoteSpec::Vault { address, mount, path, .. } => {
-                write!(f, "vault+{}/{mount}/{path}", address.as_str().trim_end_matches('/'))
-            }
-            RemoteSpec::SecretsManager { region, name, .. } => write!(f, "awssm://{region}/{name}"),
-            RemoteSpec::ParameterStore { region, prefix, .. } => write!(f, "ssm://{region}/{prefix}"),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The message of a refused address.
+    fn refused<T: fmt::Debug>(parsed: std::result::Result<T, Refusal>) -> String {
+        match parsed {
+            Err(Refusal::Address(message)) => message,
+            other => panic!("not refused as an address: {other:?}"),
+        }
+    }
+
     #[test]
     fn parses_file_remotes_relative_to_base() {
         let base = Path::new("/project/profile");
-        assert_eq!(Address::parse("file:s.json", base), Ok(Address::File(base.join("s.json"))));
-        assert_eq!(Address::parse("file:///tmp/s.json", base), Ok(Address::File("/tmp/s.json".into())));
-        assert!(Address::parse("file:", base).is_err());
-        assert!(Address::parse("ftp://x", base).unwrap_err().contains("is not a remote cloud-secrets knows"));
-        assert!(Address::parse("file:/", base).is_err());
+        assert_eq!(file::parse("s.json", base).unwrap(), base.join("s.json"));
+        assert_eq!(file::parse("///tmp/s.json", base).unwrap(), Path::new("/tmp/s.json"));
+        assert!(refused(file::parse("", base)).contains("needs the path of a file"));
+        assert!(refused(file::parse("/", base)).contains("needs the path of a file"));
+    }
+
+    #[test]
+    fn every_kind_has_a_form_and_the_rollback_list_names_those_that_roll_back() {
+        assert_eq!(
+            forms(" for the local store"),
+            "file:PATH for the local store, an https:// API URL, vault+https://HOST/MOUNT/PATH, awssm://REGION/NAME \
+             or ssm://REGION/PREFIX"
+        );
+        assert_eq!(rollback_kinds(), "the local store, Vault/OpenBao and AWS Secrets Manager");
+    }
+
+    #[test]
+    fn parses_vault_remotes() {
+        let text = "vault+https://vault.example.com:8200/secret/team/app";
+        let (address, mount, path) = vault::parse(text, text.strip_prefix("vault+").unwrap()).unwrap();
+        assert_eq!(
+            (address.as_str(), mount.as_str(), path.as_str()),
+            ("https://vault.example.com:8200/", "secret", "team/app")
+        );
+        for bad in [
+            "vault+https://h",
+            "vault+https://h/secret",
+            "vault+https://h/secret/../x",
+            "vault+http://example.com/a/b",
+        ] {
+            refused(vault::parse(bad, bad.strip_prefix("vault+").unwrap()));
+        }
     }
 
     #[test]
     fn parses_secrets_manager_remotes() {
-        let base = Path::new("/");
+        let text = "awssm://eu-west-1/team/app@prod";
         assert_eq!(
-            Address::parse("awssm://eu-west-1/team/app@prod", base),
-            Ok(Address::SecretsManager { region: "eu-west-1".to_owned(), name: "team/app@prod".to_owned() })
+            awssm::parse(text, text.strip_prefix("awssm://").unwrap()).unwrap(),
+            ("eu-west-1".to_owned(), "team/app@prod".to_owned())
         );
         for bad in [
             "awssm://eu-west-1",
@@ -439,21 +336,23 @@ mod tests {
             "awssm://EU/x",
             "awssm://eu-west-1/a b",
         ] {
-            assert!(Address::parse(bad, base).unwrap_err().contains("awssm://REGION/SECRET_NAME"), "{bad}");
+            let message = refused(awssm::parse(bad, bad.strip_prefix("awssm://").unwrap()));
+            assert!(message.contains("awssm://REGION/SECRET_NAME"), "{bad}");
         }
     }
 
     #[test]
     fn parses_parameter_store_remotes() {
-        let base = Path::new("/");
+        let text = "ssm://us-east-2/myapp/prod/";
         assert_eq!(
-            Address::parse("ssm://us-east-2/myapp/prod/", base),
-            Ok(Address::ParameterStore { region: "us-east-2".to_owned(), prefix: "myapp/prod".to_owned() })
+            ssm::parse(text, text.strip_prefix("ssm://").unwrap()).unwrap(),
+            ("us-east-2".to_owned(), "myapp/prod".to_owned())
         );
         for bad in
             ["ssm://us-east-2", "ssm://us-east-2/", "ssm://us-east-2/a//b", "ssm://us-east-2/a b", "ssm:///x"]
         {
-            assert!(Address::parse(bad, base).unwrap_err().contains("ssm://REGION/PATH_PREFIX"), "{bad}");
+            let message = refused(ssm::parse(bad, bad.strip_prefix("ssm://").unwrap()));
+            assert!(message.contains("ssm://REGION/PATH_PREFIX"), "{bad}");
         }
     }
 
@@ -495,7 +394,7 @@ mod tests {
                 "{shown}"
             );
         }
-        let e = Address::parse("https://u:CANARY@h", Path::new("/")).unwrap_err();
+        let e = refused(vault::parse("vault+https://u:CANARY@h/a/b", "https://u:CANARY@h/a/b"));
         assert!(!e.contains("CANARY"), "{e}");
     }
 }

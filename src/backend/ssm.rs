@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::aws::{AwsClient, AwsCredentials, AwsError, Written};
-use super::{Applied, Backend, Connection};
+use super::{Access, Applied, Backend, Connection, Refusal, Resolving};
 use crate::error::{Error, Result};
 use crate::remote::{ChangeSet, Remote};
 use crate::secret::SecretValue;
@@ -20,6 +20,84 @@ const MAX_VALUE_BYTES: usize = 4096;
 
 /// The most names `DeleteParameters` takes at once.
 const DELETE_BATCH: usize = 10;
+
+/// The kind of SSM Parameter Store: `ssm://REGION/PATH_PREFIX`.
+pub(super) struct ParameterStoreKind;
+
+/// SSM Parameter Store, registered in [`super::KINDS`].
+pub(super) static KIND: ParameterStoreKind = ParameterStoreKind;
+
+impl super::Kind for ParameterStoreKind {
+    fn name(&self) -> &'static str {
+        "SSM Parameter Store"
+    }
+
+    fn form(&self) -> &'static str {
+        "ssm://REGION/PREFIX"
+    }
+
+    fn resolve(
+        &self,
+        text: &str,
+        context: &Resolving<'_>,
+    ) -> Option<std::result::Result<std::sync::Arc<dyn super::Spec>, Refusal>> {
+        let rest = text.strip_prefix("ssm://")?;
+        Some(parse(text, rest).and_then(|(region, prefix)| {
+            let endpoint = super::aws::endpoint(context.vars, "AWS_ENDPOINT_URL_SSM", "ssm", &region)?;
+            let credentials = AwsCredentials::from_env(context.vars, context.home)?;
+            Ok(std::sync::Arc::new(ParameterStoreSpec { endpoint, region, prefix, credentials })
+                as std::sync::Arc<dyn super::Spec>)
+        }))
+    }
+}
+
+/// `ssm://REGION/PATH_PREFIX` (`rest` is what follows the scheme): the region and the prefix,
+/// without leading or trailing slashes.
+pub(super) fn parse(text: &str, rest: &str) -> std::result::Result<(String, String), Refusal> {
+    let (region, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let prefix = prefix.trim_end_matches('/');
+    let segment_ok =
+        |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !super::region_ok(region) || prefix.len() > 900 || !prefix.split('/').all(segment_ok) {
+        return Err(Refusal::Address(format!(
+            "`{}` is not ssm://REGION/PATH_PREFIX (a prefix of names of letters, digits and _.- joined by /)",
+            super::redact_address(text)
+        )));
+    }
+    Ok((region.to_owned(), prefix.to_owned()))
+}
+
+/// The parameters under a prefix: where they are and the credentials to reach them.
+#[derive(Debug)]
+pub(super) struct ParameterStoreSpec {
+    endpoint: reqwest::Url,
+    region: String,
+    prefix: String,
+    credentials: AwsCredentials,
+}
+
+impl std::fmt::Display for ParameterStoreSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ssm://{}/{}", self.region, self.prefix)
+    }
+}
+
+impl super::Spec for ParameterStoreSpec {
+    fn open(&self, _: Access, connection: &Connection) -> Result<Box<dyn Backend>> {
+        let backend = ParameterStoreBackend::new(
+            self.endpoint.clone(),
+            self.region.clone(),
+            &self.prefix,
+            self.credentials.clone(),
+            connection,
+        )?;
+        Ok(Box::new(backend))
+    }
+
+    fn identity(&self) -> String {
+        format!("{self} at {}", self.endpoint.as_str().trim_end_matches('/'))
+    }
+}
 
 /// The parameters under one path prefix.
 pub struct ParameterStoreBackend {

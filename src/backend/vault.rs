@@ -10,12 +10,148 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::http::{Answer, Call, Delivery, Failure, Transport};
-use super::{Applied, Backend, Connection};
+use super::{Access, Applied, Backend, Connection, Refusal, Resolving};
 use crate::error::{Error, Result};
 use crate::remote::{ChangeSet, Remote};
 use crate::secret::SecretValue;
 
 const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// The kind of Vault and OpenBao: `vault+https://HOST[:PORT]/MOUNT/PATH`.
+pub(super) struct VaultKind;
+
+/// Vault and OpenBao, registered in [`super::KINDS`].
+pub(super) static KIND: VaultKind = VaultKind;
+
+impl super::Kind for VaultKind {
+    fn name(&self) -> &'static str {
+        "Vault/OpenBao"
+    }
+
+    fn form(&self) -> &'static str {
+        "vault+https://HOST/MOUNT/PATH"
+    }
+
+    fn rolls_back(&self) -> bool {
+        true
+    }
+
+    fn resolve(
+        &self,
+        text: &str,
+        context: &Resolving<'_>,
+    ) -> Option<std::result::Result<std::sync::Arc<dyn super::Spec>, Refusal>> {
+        let rest = text.strip_prefix("vault+")?;
+        Some(parse(text, rest).and_then(|(address, mount, path)| {
+            let spec = VaultSpec::with_credentials(address, mount, path, context)?;
+            Ok(std::sync::Arc::new(spec) as std::sync::Arc<dyn super::Spec>)
+        }))
+    }
+}
+
+/// `vault+https://HOST/MOUNT/PATH` (`rest` is what follows `vault+`): the server's address, the
+/// mount and the path.
+pub(super) fn parse(text: &str, rest: &str) -> std::result::Result<(Url, String, String), Refusal> {
+    let shown = super::redact_address(text);
+    // Dot segments are refused before the URL parser resolves them away.
+    let raw_path = rest.split_once("://").map_or("", |(_, r)| r).split_once('/').map_or("", |(_, p)| p);
+    if raw_path.split('/').any(|s| s == "." || s == ".." || s.eq_ignore_ascii_case("%2e%2e")) {
+        return Err(Refusal::Address(format!(
+            "`{shown}`: `.` and `..` are not allowed in the mount or path"
+        )));
+    }
+    let url = super::api_url(rest).map_err(Refusal::Address)?;
+    let segments: Vec<&str> = url.path().split('/').filter(|s| !s.is_empty()).collect();
+    let [mount, path @ ..] = segments.as_slice() else {
+        return Err(Refusal::Address(format!(
+            "`{shown}` names no KV mount and path: use vault+https://HOST/MOUNT/PATH"
+        )));
+    };
+    if path.is_empty() || segments.iter().any(|s| !super::is_plain_name(s)) {
+        return Err(Refusal::Address(format!(
+            "`{shown}` needs a mount and a path of plain names: vault+https://HOST/MOUNT/PATH"
+        )));
+    }
+    let mut address = url.clone();
+    address.set_path("");
+    Ok((address, (*mount).to_owned(), path.join("/")))
+}
+
+/// One secret: where it is, and the token (`VAULT_TOKEN` or `BAO_TOKEN`) and namespace
+/// (`VAULT_NAMESPACE`) from the environment.
+#[derive(Debug)]
+pub(super) struct VaultSpec {
+    address: Url,
+    mount: String,
+    path: String,
+    namespace: Option<String>,
+    token: Option<SecretValue>,
+}
+
+impl VaultSpec {
+    /// The token goes only to the server `VAULT_ADDR` (or `BAO_ADDR`) names, unless the address
+    /// itself came from the owner (the command line or the environment).
+    fn with_credentials(address: Url, mount: String, path: String, context: &Resolving<'_>) -> Result<Self> {
+        let vars = context.vars;
+        let token = vars.get("VAULT_TOKEN").or_else(|| vars.get("BAO_TOKEN")).cloned();
+        let namespace = vars.get("VAULT_NAMESPACE").map(|n| n.expose().to_owned());
+        let printable = |text: &str| text.chars().all(|c| c.is_ascii_graphic());
+        if token.as_ref().is_some_and(|t| !printable(t.expose())) {
+            return Err(Error::config(
+                "VAULT_TOKEN (or BAO_TOKEN) holds characters a token cannot have (spaces, line breaks...)",
+                "set it to the token alone",
+            ));
+        }
+        if namespace.as_deref().is_some_and(|n| !printable(n)) {
+            return Err(Error::config(
+                "VAULT_NAMESPACE holds spaces or control characters",
+                "set it to the namespace's path",
+            ));
+        }
+        if token.is_some() {
+            let paired = ["VAULT_ADDR", "BAO_ADDR"]
+                .iter()
+                .find_map(|name| vars.get(*name))
+                .and_then(|text| Url::parse(text.expose()).ok());
+            super::check_destination(&crate::trust::Destination {
+                credential: "VAULT_TOKEN",
+                credential_from: crate::trust::From::Environment,
+                address: &address,
+                address_from: context.from,
+                paired: paired.as_ref(),
+                default: None,
+            })?;
+        }
+        Ok(Self { address, mount, path, namespace, token })
+    }
+}
+
+impl std::fmt::Display for VaultSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "vault+{}/{}/{}", self.address.as_str().trim_end_matches('/'), self.mount, self.path)
+    }
+}
+
+impl super::Spec for VaultSpec {
+    fn open(&self, _: Access, connection: &Connection) -> Result<Box<dyn Backend>> {
+        let backend = VaultBackend::new(
+            self.address.clone(),
+            self.mount.clone(),
+            self.path.clone(),
+            self.namespace.clone(),
+            self.token.clone(),
+            connection,
+        )?;
+        Ok(Box::new(backend))
+    }
+
+    fn identity(&self) -> String {
+        match &self.namespace {
+            Some(namespace) => format!("{self} namespace {namespace}"),
+            None => self.to_string(),
+        }
+    }
+}
 
 /// One KV v2 secret.
 pub struct VaultBackend {
@@ -63,9 +199,10 @@ impl VaultBackend {
         mount: String,
         path: String,
         namespace: Option<String>,
+        token: Option<SecretValue>,
         connection: &Connection,
     ) -> Result<Self> {
-        let token = connection.token.clone().ok_or_else(|| {
+        let token = token.ok_or_else(|| {
             Error::config(
                 "no Vault token",
                 "set VAULT_TOKEN (or BAO_TOKEN) to a token that may read and write the secret",

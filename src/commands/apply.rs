@@ -1,8 +1,10 @@
 //! `apply`/`sync`, `set`, `unset`, `cleanup`, `rollback` and `apply FILE`: one pipeline.
 //!
-//!     read values (set --stdin) -> load and check the desired state -> open the remote under the
-//!     lock and fetch it -> decide what the command covers (scope) -> plan -> show -> ask ->
-//!     write -> remember (last-applied record) -> report
+//! ```text
+//! read values (set --stdin) -> load and check the desired state -> open the remote under the
+//! lock and fetch it -> decide what the command covers (scope) -> plan -> show -> ask ->
+//! write -> remember (last-applied record) -> report
+//! ```
 //!
 //! Each stage is a function below, handing the next a small typed value.
 
