@@ -6,7 +6,7 @@ use std::collections::btree_map::Entry as MapEntry;
 
 use crate::error::{Error, Location, Result};
 use crate::policy::{self, VarClass};
-use crate::remote::Remote;
+use crate::remote::{Remote, RemoteValue};
 use crate::secret::SecretValue;
 
 /// Where a desired value came from. Shown in the plan; the value never is.
@@ -339,6 +339,31 @@ pub fn touches_custom_list(names: &[String]) -> bool {
 /// The managed variables on the remote (those a profile owns).
 pub fn managed_names(remote: &Remote) -> Vec<String> {
     remote.vars.keys().filter(|name| policy::classify(name) == VarClass::Managed).cloned().collect()
+}
+
+/// The custom-secrets list's name, when changing `names` changes the list.
+pub fn list_if_touched(names: &[String]) -> Vec<String> {
+    if touches_custom_list(names) { vec![policy::CUSTOM_SECRETS_VAR.to_owned()] } else { Vec::new() }
+}
+
+/// The variables the profile keeps on the remote, from which `set` and `unset` derive the
+/// custom-secrets list: as the profile's desired state `now` has them, so that the list is what
+/// the next plan would compute, and those the remote's own list names and still holds (an
+/// earlier `set`'s variables, say), where the remote lets the list be read.
+pub fn listed_names(now: &Desired, remote: &Remote) -> Vec<String> {
+    let mut listed = now.listed_names();
+    if let Some(RemoteValue::Value(list)) = remote.vars.get(policy::CUSTOM_SECRETS_VAR) {
+        listed.extend(
+            list.expose()
+                .split(',')
+                .map(str::trim)
+                .filter(|name| remote.vars.contains_key(*name) && is_listable(name))
+                .map(str::to_owned),
+        );
+    }
+    listed.sort();
+    listed.dedup();
+    listed
 }
 
 #[cfg(test)]

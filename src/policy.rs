@@ -262,6 +262,23 @@ mod tests {
         }
         assert_eq!(key_for("KIMI_API_KEY"), "moonshot");
         assert_eq!(key_for("DASHSCOPE_API_KEY"), "qwen");
+        // Every known key, each of the names it is written under.
+        for key in KNOWN_KEYS {
+            for name in key_names(key).written() {
+                let back = key_for(&name);
+                assert!(
+                    back == *key || (*key == *INTERNAL_DATABASE_URL_KEY && name == "DATABASE_URL"),
+                    "{key} {name}"
+                );
+            }
+        }
+        // An UPPER_CASE key is its own variable name; mapped back it reads as the snake_case key,
+        // and `set --save` finds the file's own spelling (tests/cli/save_properties.rs).
+        for key in ["MY_TOKEN", "STRIPE_SECRET_KEY"] {
+            assert_eq!(variable_name(key), key);
+            assert_eq!(key_for(key), key.to_ascii_lowercase());
+            assert_eq!(variable_name(&key_for(key)), key);
+        }
     }
 
     #[test]

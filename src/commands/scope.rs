@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::desired::{Desired, DesiredVar, Source};
 use crate::error::{Error, Result};
 use crate::policy::{self, Ignore, VarClass};
-use crate::remote::{Remote, RemoteValue};
+use crate::remote::Remote;
 use crate::saved::SavedPlan;
 use crate::secret::SecretValue;
 
@@ -93,10 +93,11 @@ pub(super) fn cover(scope: &Scope, inputs: Inputs<'_>, notes: &mut Vec<String>) 
         Scope::Set { assignments, .. } => {
             refuse_shadowed(assignments, &now, secrets_shown)?;
             let vars = settable(assignments, ignore, notes)?;
-            let desired = Desired::for_set(vars, &listed_names(&now, fetched), ignore.clone());
+            let desired =
+                Desired::for_set(vars, &crate::desired::listed_names(&now, fetched), ignore.clone());
             let names: Vec<String> =
                 desired.vars.keys().filter(|n| *n != policy::CUSTOM_SECRETS_VAR).cloned().collect();
-            let remote = desired.scope_of(fetched, &list_if_touched(&names));
+            let remote = desired.scope_of(fetched, &crate::desired::list_if_touched(&names));
             Ok(Covered { desired, remote })
         }
         Scope::Unset { names, save } => {
@@ -104,8 +105,10 @@ pub(super) fn cover(scope: &Scope, inputs: Inputs<'_>, notes: &mut Vec<String>) 
             if !save {
                 notes.extend(still_desired(&now, &names, secrets_shown));
             }
-            let desired = Desired::for_unset(&names, &listed_names(&now, fetched), ignore.clone());
-            let remote = desired.scope_of(fetched, &[names.clone(), list_if_touched(&names)].concat());
+            let desired =
+                Desired::for_unset(&names, &crate::desired::listed_names(&now, fetched), ignore.clone());
+            let remote =
+                desired.scope_of(fetched, &[names.clone(), crate::desired::list_if_touched(&names)].concat());
             Ok(Covered { desired, remote })
         }
         Scope::Rollback => {
@@ -243,38 +246,10 @@ fn still_desired(now: &Desired, names: &[String], secrets_shown: &str) -> Option
     })
 }
 
-/// The custom-secrets list's name, when changing `names` changes the list.
-fn list_if_touched(names: &[String]) -> Vec<String> {
-    if crate::desired::touches_custom_list(names) {
-        vec![policy::CUSTOM_SECRETS_VAR.to_owned()]
-    } else {
-        Vec::new()
-    }
-}
-
-/// The variables the profile keeps on the remote, from which `set` and `unset` derive the
-/// custom-secrets list: as the profile's desired state `now` has them, so that the list is what
-/// the next plan would compute, and those the remote's own list names and still holds (an
-/// earlier `set`'s variables, say), where the remote lets the list be read.
-fn listed_names(now: &Desired, remote: &Remote) -> Vec<String> {
-    let mut listed = now.listed_names();
-    if let Some(RemoteValue::Value(list)) = remote.vars.get(policy::CUSTOM_SECRETS_VAR) {
-        listed.extend(
-            list.expose()
-                .split(',')
-                .map(str::trim)
-                .filter(|name| remote.vars.contains_key(*name) && crate::desired::is_listable(name))
-                .map(str::to_owned),
-        );
-    }
-    listed.sort();
-    listed.dedup();
-    listed
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::remote::RemoteValue;
 
     fn remote(vars: &[(&str, &str)]) -> Remote {
         Remote {
