@@ -264,6 +264,13 @@ impl Failure {
     }
 }
 
+/// What a fresh listing says of a write whose outcome was unknown.
+enum Settled {
+    Landed,
+    NotLanded,
+    Unknown,
+}
+
 /// What an operation was, for messages.
 #[derive(Debug, Clone, Copy)]
 enum Op {
@@ -481,40 +488,75 @@ impl Api {
                 }
             })
             .await;
-        match outcome {
-            Ok(_) => Ok(()),
-            // A retried PUT can meet its own earlier attempt, whose answer was lost: if the
-            // remote now holds exactly the values sent, the write happened.
-            Err(Failure::Status {
-                status: StatusCode::PRECONDITION_FAILED, maybe_delivered: true, ..
-            }) if self.holds(changes).await => Ok(()),
-            Err(Failure::Status {
-                status: StatusCode::PRECONDITION_FAILED, maybe_delivered: true, ..
-            }) => Err(Error::Remote {
+        let failure = match outcome {
+            Ok(_) => return Ok(()),
+            Err(failure) => failure,
+        };
+        let stale_412 = matches!(failure, Failure::Status { status: StatusCode::PRECONDITION_FAILED, .. });
+        if !failure.maybe_delivered() {
+            return Err(if stale_412 {
+                Error::Stale {
+                    message: format!(
+                        "{} changed between the last read and the write (412 Precondition Failed); nothing was \
+                         written",
+                        self.describe()
+                    ),
+                }
+            } else {
+                self.error(Op::Put, &failure)
+            });
+        }
+        // An attempt may have been carried out (its answer lost, or a gateway's 5xx; a retry
+        // then meets it as a 412): what the remote holds now tells.
+        match self.settle(base, changes).await {
+            Settled::Landed => Ok(()),
+            Settled::NotLanded => Err(Error::Remote {
                 message: format!(
-                    "the write to {} may have been made (an earlier attempt's answer was lost), and the remote \
-                         has changed since (412 Precondition Failed); nothing more was sent",
-                    self.describe()
+                    "the write to {} failed ({}); the remote shows it was not made: nothing was written",
+                    self.describe(),
+                    self.failure_text(&failure)
+                ),
+                hint: Some("run the command again when the service answers".to_owned()),
+            }),
+            Settled::Unknown => Err(Error::Remote {
+                message: format!(
+                    "the outcome of the write to {} is unknown ({}); the remote cannot show whether it was made; \
+                     no removals were sent",
+                    self.describe(),
+                    self.failure_text(&failure)
                 ),
                 hint: Some("run cloud-secrets plan to see where things stand, then apply again".to_owned()),
             }),
-            Err(Failure::Status { status: StatusCode::PRECONDITION_FAILED, .. }) => Err(Error::Stale {
-                message: format!(
-                    "{} changed between the last read and the write (412 Precondition Failed); nothing was written",
-                    self.describe()
-                ),
-            }),
-            Err(failure) => Err(self.error(Op::Put, &failure)),
         }
     }
 
-    /// Whether the remote's digests show every upsert of `changes` in place.
-    async fn holds(&self, changes: &ChangeSet<'_>) -> bool {
-        let Ok(remote) = self.list().await else { return false };
-        let Some(salt) = remote.digest_salt.as_deref() else { return false };
-        changes.upserts.iter().all(|(name, value)| {
-            matches!(remote.vars.get(*name), Some(RemoteValue::Digest(d)) if *d == value.digest(salt))
-        })
+    /// Whether a PUT whose outcome is unknown was made, from a fresh listing: its digests show
+    /// the values sent, or the listing is the one planned from; without digests, the names it
+    /// adds are there or not (the PUT is one atomic write).
+    async fn settle(&self, base: &Remote, changes: &ChangeSet<'_>) -> Settled {
+        let Ok(now) = self.list().await else { return Settled::Unknown };
+        if let Some(salt) = now.digest_salt.as_deref() {
+            let held = changes.upserts.iter().all(|(name, value)| {
+                matches!(now.vars.get(*name), Some(RemoteValue::Digest(d)) if *d == value.digest(salt))
+            });
+            return match (held, listing_difference(base, &now)) {
+                (true, _) => Settled::Landed,
+                (false, None) => Settled::NotLanded,
+                (false, Some(_)) => Settled::Unknown,
+            };
+        }
+        let added: Vec<&str> = changes
+            .upserts
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| !base.vars.contains_key(*name))
+            .collect();
+        match (added.is_empty(), added.iter().all(|name| now.vars.contains_key(*name))) {
+            (true, _) => Settled::Unknown,
+            (false, true) => Settled::Landed,
+            (false, false) if added.iter().all(|name| !now.vars.contains_key(*name)) => Settled::NotLanded,
+            (false, false) => Settled::Unknown,
+        }
     }
 
     async fn delete(&self, name: &str) -> Result<(), Failure> {

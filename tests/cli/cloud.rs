@@ -465,16 +465,30 @@ fn the_cloud_is_named_in_the_prompt_and_the_report() {
 }
 
 #[test]
-fn a_write_whose_answer_never_comes_is_reported_as_uncertain() {
-    // Every attempt of the PUT takes effect on the server, but no answer arrives in time.
+fn a_write_whose_answer_never_comes_is_settled_from_the_listing() {
+    // Every attempt of the PUT takes effect on the server, but no answer arrives in time: the
+    // digests show the values in place, so the apply goes on with the removals.
     let (project, emulator) = setup(Listing::Digests);
     for n in 4..9 {
         emulator.inject(n, Fault::Delay(Duration::from_millis(1500)));
     }
     let out = cs(&project, &emulator, &["apply", "--yes", "--timeout", "0.4"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert_eq!(emulator.secrets(TENANT).unwrap(), expected());
+    // Names only, and a PUT that adds nothing: the listing cannot show whether it was made.
+    let (project, emulator) = setup(Listing::NamesOnly);
+    let mut held = expected();
+    held.insert("OPENAI_API_KEY".to_owned(), "sk-CANARY-openai-prod-old-1c6b".to_owned());
+    let pairs: Vec<(&str, &str)> = held.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    emulator.set_secrets(TENANT, &pairs);
+    for n in 4..9 {
+        emulator.inject(n, Fault::Delay(Duration::from_millis(1500)));
+    }
+    let out = cs(&project, &emulator, &["apply", "--yes", "--timeout", "0.4"]).run();
     assert_eq!(out.code, 1, "{}", out.transcript());
-    assert!(out.stderr.contains("may or may not have reached the server"), "{}", out.stderr);
-    assert!(!out.stderr.contains("Nothing was written"), "{}", out.stderr);
+    assert!(out.stderr.contains("the outcome of the write to tenant acme"), "{}", out.stderr);
+    assert!(out.stderr.contains("is unknown"), "{}", out.stderr);
+    assert!(!out.stderr.to_lowercase().contains("nothing was written"), "{}", out.stderr);
     std::thread::sleep(Duration::from_millis(1600));
     let rerun = cs(&project, &emulator, &["apply", "--yes"]).run();
     assert_eq!(rerun.code, 0, "{}", rerun.transcript());
