@@ -24,7 +24,8 @@ Examples:
   cloud-secrets plan --profile production --remote file:store.json
   cloud-secrets plan --detailed-exitcode -q; [ $? -eq 2 ] && echo drift
   cloud-secrets plan --format markdown > comment.md
-  cloud-secrets plan --out plan.json         save it for cloud-secrets apply plan.json";
+  cloud-secrets plan --out plan.json         save it for cloud-secrets apply plan.json
+  cloud-secrets plan --all-profiles --format markdown > comment.md   every profile, one comment";
 
 const APPLY_EXAMPLES: &str = "\
 Examples:
@@ -235,6 +236,11 @@ pub struct PlanArgs {
     /// Also save the plan to FILE (mode 0600, no values) for `apply FILE`
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    /// Plan every profile of the project that names a remote, concurrently, in one report with
+    /// a summary (not with --profile or --out)
+    #[arg(long, conflicts_with = "out")]
+    pub all_profiles: bool,
 
     /// The remote.
     #[command(flatten)]

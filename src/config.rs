@@ -171,6 +171,17 @@ impl Config {
     pub fn from_cli(cli: &Cli, env: &Env) -> Result<Self> {
         let cwd = working_dir(cli, env)?;
         let (profile, profile_origin) = project::select_profile(&cwd, selection(cli, env))?;
+        Self::of(cwd, (profile, profile_origin), env)
+    }
+
+    /// The configuration of one profile found in the project (`plan --all-profiles`).
+    pub fn for_profile(cli: &Cli, env: &Env, found: project::ProfileRef) -> Result<Self> {
+        let cwd = working_dir(cli, env)?;
+        let profile = project::load_profile(found, selection(cli, env))?;
+        Self::of(cwd, (profile, ProfileOrigin::Flag), env)
+    }
+
+    fn of(cwd: PathBuf, (profile, profile_origin): (Profile, ProfileOrigin), env: &Env) -> Result<Self> {
         let root = project::find_root(&profile.dir);
         let settings = crate::settings::load(root.as_deref(), &profile, env.home.as_deref())?;
         let ignore = crate::policy::Ignore::new(&settings.ignore.0).map_err(|message| {

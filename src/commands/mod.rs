@@ -2,6 +2,7 @@
 //! terminal and the output streams it is given. What they decide is delegated to the pure core
 //! (`desired`, `plan`, `validate`, `render`).
 
+mod all;
 mod apply;
 mod generate;
 mod init;
@@ -46,6 +47,7 @@ pub fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'_>) -> 
         Command::Profiles => profiles::run(cli, env, output, streams),
         Command::Generate(args) => generate::run(cli, env, args, output, streams),
         Command::Validate => validate::run(&Config::from_cli(cli, env)?, output, streams),
+        Command::Plan(args) if args.all_profiles => all::run(cli, env, args, output, streams),
         Command::Plan(args) => {
             let config = Config::from_cli(cli, env)?;
             let remote = RemoteConfig::for_plan(args, streams.diagnostics.clone(), env, &config)?;

@@ -13,11 +13,59 @@ use crate::config::{Config, Output, RemoteConfig};
 use crate::desired::Desired;
 use crate::error::{Error, Result, display_path, exit};
 use crate::plan::{self, Plan};
+use crate::remote::Remote;
 use crate::render::json::{self, PlanDocument};
 use crate::render::{Subject, markdown, text};
 use crate::saved::{PlanKey, SavedPlan};
 
-/// `plan`: load the desired state, check it, fetch the remote, plan, save (`--out`), show.
+/// A plan of the profile's whole desired state, with what it was made from.
+pub(super) struct Computed {
+    /// The plan.
+    pub plan: Plan,
+    desired: Desired,
+    fetched: Remote,
+    review: Review,
+    /// The variables the platform requires that the remote would lack after the plan.
+    missing: Vec<String>,
+}
+
+impl Computed {
+    /// Says (on `err`) what the checks found of required variables, and refuses a plan after
+    /// which the platform's runtime would not start.
+    pub(super) fn check_required(
+        &self,
+        config: &Config,
+        remote: &RemoteConfig,
+        output: &Output,
+        err: &mut dyn Write,
+    ) -> Result<()> {
+        gate_required(config, &self.review, &self.missing, (remote.display(), false, false), output, err)
+    }
+}
+
+/// Loads and checks the desired state, fetches the remote and plans; warnings go to `err`.
+pub(super) fn compute(
+    config: &Config,
+    remote: &RemoteConfig,
+    output: &Output,
+    err: &mut dyn Write,
+) -> Result<Computed> {
+    describe(config, remote, output, err);
+    let loaded = load_desired(config)?;
+    let review = Review::of(config, &loaded);
+    gate(config, &review, output, err)?;
+    warn_partial(config, &loaded, output, err);
+    let mut backend = remote.spec.open(Access::Read, &remote.connection)?;
+    let record = load_record(config, remote)?;
+    let fetched = backend.fetch()?;
+    let desired = Desired::build(loaded.entries, &fetched, config.ignore.clone(), loaded.partial)?;
+    warn_skipped(&desired, output, err);
+    let plan = plan::plan(&desired, &fetched, record.as_ref());
+    let missing = crate::validate::required_missing_after(&desired, &plan, &fetched, true);
+    Ok(Computed { plan, desired, fetched, review, missing })
+}
+
+/// `plan`: compute the plan, save it (`--out`), show it.
 pub(super) fn plan(
     config: &Config,
     remote: &RemoteConfig,
@@ -25,28 +73,15 @@ pub(super) fn plan(
     output: &Output,
     streams: &mut Streams<'_>,
 ) -> Result<i32> {
-    describe(config, remote, output, streams.err);
-    let loaded = load_desired(config)?;
-    let review = Review::of(config, &loaded);
-    gate(config, &review, output, streams.err)?;
-    warn_partial(config, &loaded, output, streams.err);
-    let mut backend = remote.spec.open(Access::Read, &remote.connection)?;
-    let record = load_record(config, remote)?;
-    let fetched = backend.fetch()?;
-    let desired = Desired::build(loaded.entries, &fetched, config.ignore.clone(), loaded.partial)?;
-    warn_skipped(&desired, output, streams.err);
-    let plan = plan::plan(&desired, &fetched, record.as_ref());
-    let missing = crate::validate::required_missing_after(&desired, &plan, &fetched, true);
-    let required = |err: &mut dyn Write| {
-        gate_required(config, &review, &missing, (remote.display(), false, false), output, err)
-    };
+    let computed = compute(config, remote, output, streams.err)?;
     if let Some(path) = &args.out {
         // A plan the platform could not start from is not saved for a later apply.
         refuse_to_overwrite(path)?;
-        required(streams.err)?;
+        computed.check_required(config, remote, output, streams.err)?;
         let key = PlanKey::load(&config.profile.state_file("plan-key"), &config.environment, true)?;
-        let document = PlanDocument::of(&plan, subject(config, remote, true));
-        SavedPlan::new(document, &key, &config.profile.yaml, remote.spec.identity(), &desired, &fetched)?
+        let document = PlanDocument::of(&computed.plan, subject(config, remote, true));
+        let identity = remote.spec.identity();
+        SavedPlan::new(document, &key, &config.profile.yaml, identity, &computed.desired, &computed.fetched)?
             .write(path)?;
         if !output.quiet {
             let _ = writeln!(
@@ -59,22 +94,22 @@ pub(super) fn plan(
     }
     let shown = show(
         streams.out,
-        &plan,
+        &computed.plan,
         subject(config, remote, true),
         args.format,
         (&output.stdout, detail(output, false)),
     );
     // A reader that stops reading (`| head`) is not an error: the plan was computed.
     ignore_closed(shown)?;
-    warn_mass_removal(config, &plan, output, streams.err);
+    warn_mass_removal(config, &computed.plan, output, streams.err);
     if args.out.is_none() {
-        required(streams.err)?;
+        computed.check_required(config, remote, output, streams.err)?;
     }
-    Ok(if args.detailed_exitcode && !plan.is_empty() { exit::CHANGES } else { exit::OK })
+    Ok(if args.detailed_exitcode && !computed.plan.is_empty() { exit::CHANGES } else { exit::OK })
 }
 
 /// A write to stdout that failed because the reader went away is not an error.
-fn ignore_closed(written: io::Result<()>) -> Result<()> {
+pub(super) fn ignore_closed(written: io::Result<()>) -> Result<()> {
     match written {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other.map_err(stdout_error),
@@ -82,7 +117,7 @@ fn ignore_closed(written: io::Result<()>) -> Result<()> {
 }
 
 /// Shown even with `--quiet`: it is the one warning a drift check must not miss.
-fn warn_mass_removal(config: &Config, plan: &Plan, output: &Output, err: &mut dyn Write) {
+pub(super) fn warn_mass_removal(config: &Config, plan: &Plan, output: &Output, err: &mut dyn Write) {
     if let Some(mass) = plan.mass_removal(config.settings.mass_removal_threshold) {
         let _ = writeln!(
             err,
@@ -140,8 +175,5 @@ pub(super) fn show_saved(
         Format::Json => json::write_document(streams.out, &saved.plan),
         Format::Markdown => markdown::write_plan(streams.out, &saved.plan, subject),
     };
-    match written {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(exit::OK),
-        other => other.map(|()| exit::OK).map_err(stdout_error),
-    }
+    ignore_closed(written).map(|()| exit::OK)
 }

@@ -551,3 +551,88 @@ mod tests {
         assert_eq!(doc.result.unwrap().status, ApplyStatus::PartlyApplied);
     }
 }
+
+/// The document of `plan --all-profiles`: every profile's plan, or why there is none.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProfilesDocument {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Always `plan_all_profiles`.
+    pub kind: &'static str,
+    /// Each profile of the project, by name.
+    pub profiles: Vec<ProfileEntry>,
+    /// The counts.
+    pub summary: ProfilesSummary,
+}
+
+/// One profile of `plan --all-profiles`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProfileEntry {
+    /// The profile's name.
+    pub profile: String,
+    /// The remote, as shown to people; empty when it could not be worked out.
+    pub remote: String,
+    /// What came of planning it.
+    pub status: ProfileStatus,
+    /// The plan, when one was made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanDocument>,
+    /// Why planning it failed (the plan may still be there: a plan the platform could not start
+    /// from is shown and refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDocument>,
+}
+
+/// What came of planning one profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileStatus {
+    /// Planned: nothing to change.
+    NoChanges,
+    /// Planned: changes pending.
+    Changes,
+    /// Not planned, or refused.
+    Failed,
+    /// The profile names no remote: not planned.
+    NoRemote,
+}
+
+/// An error, as the terminal shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorDocument {
+    /// What went wrong.
+    pub message: String,
+    /// What to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// The counts of `plan --all-profiles`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ProfilesSummary {
+    /// Profiles in the project.
+    pub profiles: usize,
+    /// Profiles planned with changes pending.
+    pub with_changes: usize,
+    /// Profiles planned with nothing to change.
+    pub without_changes: usize,
+    /// Profiles that could not be planned, or whose plan was refused.
+    pub failed: usize,
+    /// Profiles that name no remote.
+    pub no_remote: usize,
+}
+
+impl ProfilesDocument {
+    /// The document of these entries.
+    pub fn of(profiles: Vec<ProfileEntry>) -> Self {
+        let count = |status: ProfileStatus| profiles.iter().filter(|p| p.status == status).count();
+        let summary = ProfilesSummary {
+            profiles: profiles.len(),
+            with_changes: count(ProfileStatus::Changes),
+            without_changes: count(ProfileStatus::NoChanges),
+            failed: count(ProfileStatus::Failed),
+            no_remote: count(ProfileStatus::NoRemote),
+        };
+        Self { format_version: FORMAT_VERSION, kind: "plan_all_profiles", profiles, summary }
+    }
+}

@@ -241,6 +241,66 @@ fn html(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
+/// Writes the report of `plan --all-profiles` as one pull-request comment: a summary table,
+/// then each profile's plan folded in its own `<details>`.
+pub fn write_profiles(w: &mut dyn Write, document: &super::json::ProfilesDocument) -> io::Result<()> {
+    use super::json::ProfileStatus;
+    let s = document.summary;
+    writeln!(w, "### cloud-secrets plan · {} profiles", s.profiles)?;
+    writeln!(w)?;
+    writeln!(
+        w,
+        "**{} with changes, {} without, {} failed, {} without a remote.**",
+        s.with_changes, s.without_changes, s.failed, s.no_remote
+    )?;
+    writeln!(w)?;
+    writeln!(w, "| Profile | Remote | Add | Change | Remove | Clean up | Status |")?;
+    writeln!(w, "| --- | --- | ---: | ---: | ---: | ---: | --- |")?;
+    for entry in &document.profiles {
+        let counts = match &entry.plan {
+            Some(plan) => {
+                let c = plan.summary;
+                format!("{} | {} | {} | {}", c.add, c.change, c.remove, c.cleanup)
+            }
+            None => "  |  |  | ".to_owned(),
+        };
+        let status = match entry.status {
+            ProfileStatus::NoChanges => "no changes",
+            ProfileStatus::Changes => "**changes**",
+            ProfileStatus::Failed => "**failed**",
+            ProfileStatus::NoRemote => "no remote",
+        };
+        let remote = if entry.remote.is_empty() { String::new() } else { code_span(&entry.remote) };
+        writeln!(w, "| {} | {remote} | {counts} | {status} |", code_span(&entry.profile))?;
+    }
+    for entry in document.profiles.iter().filter(|e| e.status != ProfileStatus::NoRemote) {
+        writeln!(w)?;
+        let title = match (&entry.plan, entry.status) {
+            (_, ProfileStatus::Failed) => format!("Profile {}: failed", entry.profile),
+            (Some(plan), _) if plan.changes.is_empty() => format!("Profile {}: no changes", entry.profile),
+            (Some(plan), _) => format!("Profile {}: {} change(s)", entry.profile, plan.changes.len()),
+            (None, _) => format!("Profile {}", entry.profile),
+        };
+        details(w, &title, |w| {
+            if let Some(error) = &entry.error {
+                writeln!(w, "> [!CAUTION]\n> {}", code(&error.message))?;
+                if let Some(hint) = &error.hint {
+                    writeln!(w, ">\n> {}", code(hint))?;
+                }
+                writeln!(w)?;
+            }
+            match &entry.plan {
+                Some(plan) => {
+                    let subject = Subject { profile: &entry.profile, remote: &entry.remote, whole: true };
+                    write_plan(w, plan, subject)
+                }
+                None => Ok(()),
+            }
+        })?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

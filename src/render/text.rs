@@ -368,6 +368,69 @@ fn skip_reason(reason: &SkipReason, kept: bool) -> String {
     }
 }
 
+/// Writes the summary table of `plan --all-profiles`.
+pub fn write_profiles_summary(
+    w: &mut dyn Write,
+    document: &super::json::ProfilesDocument,
+    palette: &Palette,
+) -> io::Result<()> {
+    use super::json::ProfileStatus;
+    let s = document.summary;
+    let mut rows =
+        vec![["PROFILE", "REMOTE", "ADD", "CHANGE", "REMOVE", "CLEAN UP", "STATUS"].map(str::to_owned)];
+    for entry in &document.profiles {
+        let counts = entry.plan.as_ref().map(|p| p.summary);
+        let count = |pick: fn(&super::json::Summary) -> usize| {
+            counts.map(|c| pick(&c).to_string()).unwrap_or_default()
+        };
+        let status = match entry.status {
+            ProfileStatus::NoChanges => "no changes",
+            ProfileStatus::Changes => "changes",
+            ProfileStatus::Failed => "failed",
+            ProfileStatus::NoRemote => "no remote",
+        };
+        rows.push([
+            safe(&entry.profile).into_owned(),
+            safe(&entry.remote).into_owned(),
+            count(|c| c.add),
+            count(|c| c.change),
+            count(|c| c.remove),
+            count(|c| c.cleanup),
+            status.to_owned(),
+        ]);
+    }
+    let widths: Vec<usize> =
+        (0..7).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    writeln!(
+        w,
+        "{}",
+        palette.heading().apply_to(format!(
+            "Profiles: {} with changes, {} without, {} failed, {} without a remote.",
+            s.with_changes, s.without_changes, s.failed, s.no_remote
+        ))
+    )?;
+    for row in &rows {
+        let line = format!(
+            "  {:w0$}  {:w1$}  {:>w2$}  {:>w3$}  {:>w4$}  {:>w5$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            row[6],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3],
+            w4 = widths[4],
+            w5 = widths[5]
+        );
+        writeln!(w, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

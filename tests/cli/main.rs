@@ -3,6 +3,7 @@
 
 mod support;
 
+mod all_profiles;
 mod apply;
 mod aws;
 mod cloud;

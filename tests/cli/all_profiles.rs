@@ -1,0 +1,112 @@
+//! `plan --all-profiles`: every profile planned in one report, in every format, one failure
+//! not hiding the others.
+
+use cloud_secrets_emulator::{Emulator, Listing};
+
+use crate::support::{Project, snapshot};
+
+const SETTINGS: &str = ".systemprompt/cloud-secrets.yaml";
+
+#[test]
+fn every_profile_is_planned_in_one_report_with_a_summary() {
+    let project = Project::fixture("platform");
+    // A warning, to see it said under its profile's name.
+    let production = project.path(".systemprompt/secrets/production.secrets.json");
+    std::fs::set_permissions(&production, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let out = project.cmd(&["plan", "--all-profiles"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    snapshot(&project, "all_profiles_text", &out);
+    assert!(out.stdout.contains("Profile local · remote file:"), "{}", out.stdout);
+    assert!(out.stdout.contains("Profile production · remote file:"), "{}", out.stdout);
+    assert!(out.stdout.contains("Profiles: 2 with changes, 0 without, 0 failed, 0 without a remote."));
+    // Warnings say which profile they belong to.
+    assert!(out.stderr.contains("== profile production"), "{}", out.stderr);
+
+    let changes = project.cmd(&["plan", "--all-profiles", "--detailed-exitcode", "-q"]).run();
+    assert_eq!(changes.code, 2, "{}", changes.transcript());
+    assert!(!changes.stdout.contains("Changes (values"), "quiet shows the table alone: {}", changes.stdout);
+
+    let markdown = project.cmd(&["plan", "--all-profiles", "--format", "markdown"]).run();
+    assert_eq!(markdown.code, 0, "{}", markdown.transcript());
+    snapshot(&project, "all_profiles_markdown", &markdown);
+    let table = markdown.stdout.find("| Profile | Remote |").expect("a summary table");
+    assert!(table < markdown.stdout.find("<details>").expect("folded sections"), "the table comes first");
+
+    let json = project.cmd(&["plan", "--all-profiles", "--format", "json"]).run();
+    assert_eq!(json.code, 0, "{}", json.transcript());
+    let document: serde_json::Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+    assert_eq!(document["kind"], "plan_all_profiles");
+    assert_eq!(document["summary"]["profiles"], 2);
+    let profiles = document["profiles"].as_array().unwrap();
+    assert_eq!(
+        profiles.iter().map(|p| p["profile"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["local", "production"]
+    );
+    assert!(profiles.iter().all(|p| p["status"] == "changes" && p["plan"]["kind"] == "plan"));
+
+    // Applied, the profiles have nothing left to change.
+    for profile in ["local", "production"] {
+        let apply = project.cmd(&["apply", "--yes", "-q", "--profile", profile]).run();
+        assert_eq!(apply.code, 0, "{}", apply.transcript());
+    }
+    let none = project.cmd(&["plan", "--all-profiles", "--detailed-exitcode"]).run();
+    assert_eq!(none.code, 0, "{}", none.transcript());
+    assert!(none.stdout.contains("Profiles: 0 with changes, 2 without"), "{}", none.stdout);
+}
+
+#[test]
+fn a_failing_profile_does_not_hide_the_others() {
+    let project = Project::fixture("platform").write(
+        SETTINGS,
+        "profiles:\n  local:\n    remote: file:profiles/local/store.json\n  production:\n    remote: \
+         http://127.0.0.1:1\n",
+    );
+    let out = project.cmd(&["plan", "--all-profiles", "--detailed-exitcode"]).run();
+    assert_eq!(out.code, 1, "a failure is exit 1 whatever else changes: {}", out.transcript());
+    snapshot(&project, "all_profiles_one_failing", &out);
+    assert!(out.stdout.contains("Profile local · remote file:"), "{}", out.stdout);
+    assert!(out.stdout.contains("Profile production · not planned"), "{}", out.stdout);
+    assert!(out.stdout.contains("1 with changes, 0 without, 1 failed"), "{}", out.stdout);
+    let json = project.cmd(&["plan", "--all-profiles", "--format", "json"]).run();
+    let document: serde_json::Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+    assert_eq!(document["profiles"][1]["status"], "failed");
+    assert!(document["profiles"][1]["error"]["message"].as_str().unwrap().contains("no API token"));
+    assert!(document["profiles"][0]["plan"]["summary"]["add"].as_u64().unwrap() > 0, "the other is there");
+    // A profile without a remote is listed, not planned.
+    let unnamed = Project::fixture("platform")
+        .write(SETTINGS, "profiles:\n  production:\n    remote: file:profiles/production/store.json\n");
+    let out = unnamed.cmd(&["plan", "--all-profiles"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(out.stdout.contains("1 with changes, 0 without, 0 failed, 1 without a remote"), "{}", out.stdout);
+}
+
+#[test]
+fn all_profiles_refuses_a_single_profile_or_a_saved_plan() {
+    let project = Project::fixture("platform");
+    let out = project.cmd(&["plan", "--all-profiles", "--profile", "local"]).run();
+    assert_eq!(out.code, 64, "{}", out.transcript());
+    assert!(out.stderr.contains("--profile chooses one"), "{}", out.stderr);
+    let out = project.cmd(&["plan", "--all-profiles", "--out", "plan.json"]).run();
+    assert_eq!(out.code, 64, "{}", out.transcript());
+    assert!(!project.path("plan.json").exists());
+}
+
+#[test]
+fn all_profiles_plans_a_cloud_profile_against_the_emulator() {
+    let token = "sp-CANARY-api-token-all-7c1e";
+    let emulator = Emulator::start();
+    emulator.set_listing(Listing::Digests);
+    emulator.grant(token, &["acme"]);
+    emulator.set_secrets("acme", &[]);
+    let project = Project::fixture("cloud");
+    let out = project
+        .cmd(&["plan", "--all-profiles", "--format", "json"])
+        .env("SYSTEMPROMPT_API_URL", &emulator.url())
+        .env("SYSTEMPROMPT_API_TOKEN", token)
+        .run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let document: serde_json::Value = serde_json::from_str(&out.stdout).expect("one JSON document");
+    assert_eq!(document["profiles"][0]["profile"], "prod");
+    assert_eq!(document["profiles"][0]["status"], "changes");
+    assert!(document["profiles"][0]["remote"].as_str().unwrap().ends_with("tenant acme"));
+}
