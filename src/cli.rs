@@ -84,6 +84,13 @@ const PROFILES_EXAMPLES: &str = "\
 Examples:
   cloud-secrets profiles";
 
+const COMPARE_EXAMPLES: &str = "\
+Examples:
+  cloud-secrets compare staging production   the two desired states, by variable name
+  cloud-secrets compare staging production --remotes   what the two remotes hold
+  cloud-secrets compare staging production --detailed-exitcode -q; [ $? -eq 2 ] && echo differ
+  cloud-secrets compare staging production --format markdown > compare.md";
+
 const SHOW_EXAMPLES: &str = "\
 Examples:
   cloud-secrets plan --out plan.json && cloud-secrets show plan.json --format markdown
@@ -161,6 +168,10 @@ pub enum Command {
     /// Show a plan saved with plan --out
     #[command(after_help = SHOW_EXAMPLES)]
     Show(ShowArgs),
+    /// Compare two profiles by variable name, values never shown: only in one, the same, different,
+    /// not set
+    #[command(after_help = COMPARE_EXAMPLES)]
+    Compare(CompareArgs),
 }
 
 /// Options of `apply` and `sync`.
@@ -178,6 +189,41 @@ pub struct ApplyCommand {
     /// A plan of the whole remote.
     #[command(flatten)]
     pub whole: WholeArgs,
+}
+
+/// Options of `compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The first profile (a name, or a path as --profile takes it)
+    #[arg(value_name = "A")]
+    pub a: String,
+
+    /// The second profile
+    #[arg(value_name = "B")]
+    pub b: String,
+
+    /// Compare what the two remotes hold instead of the two desired states
+    #[arg(long)]
+    pub remotes: bool,
+
+    /// Exit 2 when the two differ, 0 when they do not (1 stays an error)
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// With --remotes: seconds each request to a network remote may take before it is retried
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30.0,
+        value_parser = parse_timeout,
+        allow_negative_numbers = true,
+        requires = "remotes"
+    )]
+    pub timeout: f64,
 }
 
 /// Options of `show`.

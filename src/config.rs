@@ -174,6 +174,14 @@ impl Config {
         Self::of(cwd, (profile, profile_origin), env)
     }
 
+    /// The configuration of the profile `name` (a name or a path, as `--profile` takes it).
+    pub fn for_name(cli: &Cli, env: &Env, name: &str) -> Result<Self> {
+        let cwd = working_dir(cli, env)?;
+        let selection = project::Selection { flag: Some(name), ..selection(cli, env) };
+        let (profile, origin) = project::select_profile(&cwd, selection)?;
+        Self::of(cwd, (profile, origin), env)
+    }
+
     /// The configuration of one profile found in the project (`plan --all-profiles`).
     pub fn for_profile(cli: &Cli, env: &Env, found: project::ProfileRef) -> Result<Self> {
         let cwd = working_dir(cli, env)?;
@@ -238,6 +246,16 @@ impl RemoteConfig {
         config: &Config,
     ) -> Result<Self> {
         Self::new(&args.remote, (1, 1.0), diagnostics, env, config)
+    }
+
+    /// Resolves the remote of `config`'s profile for a command that only reads it.
+    pub fn for_reading(
+        args: &RemoteArgs,
+        diagnostics: Arc<dyn Diagnostics>,
+        env: &Env,
+        config: &Config,
+    ) -> Result<Self> {
+        Self::new(args, (1, 1.0), diagnostics, env, config)
     }
 
     /// Resolves the remote of `config`'s profile for a command that writes it.

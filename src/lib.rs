@@ -9,6 +9,7 @@ pub mod backend;
 pub mod cli;
 pub mod color;
 pub mod commands;
+pub mod compare;
 pub mod config;
 pub mod credentials;
 pub mod desired;

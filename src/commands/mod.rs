@@ -4,6 +4,7 @@
 
 mod all;
 mod apply;
+mod compare;
 mod generate;
 mod init;
 mod keys;
@@ -62,6 +63,7 @@ pub fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'_>) -> 
             let limits = (args.whole.removals.parallelism, args.whole.allow_mass_removal);
             change((cli, env), scope, &args.apply, limits, output, streams)
         }
+        Command::Compare(args) => compare::run(cli, env, args, output, streams),
         Command::Show(args) => {
             // The plan key comes from the environment or the profile selected here, never from
             // the file being checked.

@@ -484,6 +484,116 @@ fn comparison_back(c: CompareResult) -> Comparison {
     }
 }
 
+/// The document of `compare A B`: every variable name of either side, never a value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompareDocument {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Always `compare`.
+    pub kind: &'static str,
+    /// What was compared: `desired` (the two desired states) or `remotes`.
+    pub of: &'static str,
+    /// The first side.
+    pub a: CompareSide,
+    /// The second side.
+    pub b: CompareSide,
+    /// Each name, in name order.
+    pub variables: Vec<CompareRow>,
+    /// The counts, and whether the two differ.
+    pub summary: CompareSummary,
+}
+
+/// One side of a comparison.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CompareSide {
+    /// The profile's name.
+    pub profile: String,
+    /// Its remote, as shown to people (with `--remotes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+}
+
+/// One name, compared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CompareRow {
+    /// The variable name.
+    pub name: String,
+    /// `set`, `not_set`, `absent` or `unreadable` on the first side.
+    pub a: &'static str,
+    /// The same on the second side.
+    pub b: &'static str,
+    /// `same`, `different`, `only_in_a`, `only_in_b`, `not_set` or `unknown`.
+    pub result: &'static str,
+}
+
+/// The counts of a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CompareSummary {
+    /// Names with the same value on both sides.
+    pub same: usize,
+    /// Names with different values.
+    pub different: usize,
+    /// Names with a value on the first side only.
+    pub only_in_a: usize,
+    /// Names with a value on the second side only.
+    pub only_in_b: usize,
+    /// Names with no value on either side.
+    pub not_set: usize,
+    /// Names whose values could not be compared.
+    pub unknown: usize,
+    /// Whether the two differ (different values, or a value on one side only).
+    pub differ: bool,
+}
+
+impl CompareDocument {
+    /// The document of a comparison of `a` and `b`; `remotes` when the remotes were compared.
+    pub fn of(a: CompareSide, b: CompareSide, rows: &[crate::compare::Row], remotes: bool) -> Self {
+        use crate::compare::{Shown, Verdict};
+        let shown = |s: Shown| match s {
+            Shown::Set => "set",
+            Shown::NotSet => "not_set",
+            Shown::Absent => "absent",
+            Shown::Unreadable => "unreadable",
+        };
+        let result = |v: Verdict| match v {
+            Verdict::Same => "same",
+            Verdict::Different => "different",
+            Verdict::OnlyInA => "only_in_a",
+            Verdict::OnlyInB => "only_in_b",
+            Verdict::NotSet => "not_set",
+            Verdict::Unknown => "unknown",
+        };
+        let count = |v: Verdict| rows.iter().filter(|r| r.verdict == v).count();
+        let summary = CompareSummary {
+            same: count(Verdict::Same),
+            different: count(Verdict::Different),
+            only_in_a: count(Verdict::OnlyInA),
+            only_in_b: count(Verdict::OnlyInB),
+            not_set: count(Verdict::NotSet),
+            unknown: count(Verdict::Unknown),
+            differ: crate::compare::differ(rows),
+        };
+        let variables = rows
+            .iter()
+            .map(|r| CompareRow {
+                name: r.name.clone(),
+                a: shown(r.a),
+                b: shown(r.b),
+                result: result(r.verdict),
+            })
+            .collect();
+        Self {
+            format_version: FORMAT_VERSION,
+            kind: "compare",
+            of: if remotes { "remotes" } else { "desired" },
+            a,
+            b,
+            variables,
+            summary,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -301,6 +301,49 @@ pub fn write_profiles(w: &mut dyn Write, document: &super::json::ProfilesDocumen
     Ok(())
 }
 
+/// Writes a comparison as Markdown: the counts, then a table of the names (values never shown).
+pub fn write_compare(w: &mut dyn Write, document: &super::json::CompareDocument) -> io::Result<()> {
+    let (a, b, s) = (&document.a.profile, &document.b.profile, document.summary);
+    let of = if document.of == "remotes" { "remotes" } else { "desired states" };
+    writeln!(w, "### cloud-secrets compare · `{}` · `{}` ({of})", code(a), code(b))?;
+    writeln!(w)?;
+    writeln!(
+        w,
+        "**{} the same, {} different, {} only in `{}`, {} only in `{}`, {} not set, {} not comparable.**",
+        s.same,
+        s.different,
+        s.only_in_a,
+        code(a),
+        s.only_in_b,
+        code(b),
+        s.not_set,
+        s.unknown
+    )?;
+    writeln!(w)?;
+    writeln!(w, "| Variable | `{}` | `{}` | Result |", code(a), code(b))?;
+    writeln!(w, "| --- | --- | --- | --- |")?;
+    for row in &document.variables {
+        let result = row
+            .result
+            .replace('_', " ")
+            .replace("in a", &format!("in {a}"))
+            .replace("in b", &format!("in {b}"));
+        writeln!(
+            w,
+            "| {} | {} | {} | {} |",
+            code_span(&row.name),
+            row.a.replace('_', " "),
+            row.b.replace('_', " "),
+            code(&result)
+        )?;
+    }
+    writeln!(w)?;
+    writeln!(
+        w,
+        "<sub>Values are never shown: they were compared as digests under a key made for this run.</sub>"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

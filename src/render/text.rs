@@ -431,6 +431,44 @@ pub fn write_profiles_summary(
     Ok(())
 }
 
+/// Writes a comparison for the terminal: a line per name, then the counts.
+pub fn write_compare(
+    w: &mut dyn Write,
+    document: &super::json::CompareDocument,
+    palette: &Palette,
+) -> io::Result<()> {
+    let (a, b, s) = (safe(&document.a.profile), safe(&document.b.profile), document.summary);
+    let of = if document.of == "remotes" { "remotes" } else { "desired states" };
+    writeln!(
+        w,
+        "{}",
+        palette.heading().apply_to(format!("Compare {a} · {b} ({of}); values are never shown"))
+    )?;
+    let width = document.variables.iter().map(|r| safe(&r.name).chars().count()).max().unwrap_or(8).max(8);
+    let (wa, wb) = (a.chars().count().max(10), b.chars().count().max(10));
+    writeln!(w, "  {:width$}  {a:wa$}  {b:wb$}  RESULT", "VARIABLE")?;
+    for row in &document.variables {
+        let result = match row.result {
+            "only_in_a" => format!("only in {a}"),
+            "only_in_b" => format!("only in {b}"),
+            "unknown" => "not comparable".to_owned(),
+            other => other.replace('_', " "),
+        };
+        let line = format!(
+            "  {:width$}  {:wa$}  {:wb$}  {result}",
+            safe(&row.name),
+            row.a.replace('_', " "),
+            row.b.replace('_', " ")
+        );
+        writeln!(w, "{}", line.trim_end())?;
+    }
+    writeln!(
+        w,
+        "{} the same, {} different, {} only in {a}, {} only in {b}, {} not set, {} not comparable.",
+        s.same, s.different, s.only_in_a, s.only_in_b, s.not_set, s.unknown
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

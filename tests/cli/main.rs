@@ -8,6 +8,7 @@ mod apply;
 mod aws;
 mod cloud;
 mod commands;
+mod compare;
 mod corpus;
 mod docs_examples;
 mod errors;
