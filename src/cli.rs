@@ -82,7 +82,8 @@ Examples:
 
 const PROFILES_EXAMPLES: &str = "\
 Examples:
-  cloud-secrets profiles";
+  cloud-secrets profiles
+  cloud-secrets profiles --format json | jq -c '[.profiles[] | select(.remote) | .name]'   a CI matrix";
 
 const COMPARE_EXAMPLES: &str = "\
 Examples:
@@ -164,7 +165,7 @@ pub enum Command {
     Init,
     /// List the project's profiles with their target, tenant and remote
     #[command(after_help = PROFILES_EXAMPLES)]
-    Profiles,
+    Profiles(ProfilesArgs),
     /// Show a plan saved with plan --out
     #[command(after_help = SHOW_EXAMPLES)]
     Show(ShowArgs),
@@ -189,6 +190,14 @@ pub struct ApplyCommand {
     /// A plan of the whole remote.
     #[command(flatten)]
     pub whole: WholeArgs,
+}
+
+/// Options of `profiles`.
+#[derive(Debug, Args)]
+pub struct ProfilesArgs {
+    /// Output format (json: one document, for building a CI matrix)
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// Options of `compare`.

@@ -45,7 +45,7 @@ pub fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'_>) -> 
     }
     match &cli.command {
         Command::Init => init::run(cli, env, output, streams),
-        Command::Profiles => profiles::run(cli, env, output, streams),
+        Command::Profiles(args) => profiles::run(cli, env, args, output, streams),
         Command::Generate(args) => generate::run(cli, env, args, output, streams),
         Command::Validate => validate::run(&Config::from_cli(cli, env)?, output, streams),
         Command::Plan(args) if args.all_profiles => all::run(cli, env, args, output, streams),

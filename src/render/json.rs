@@ -594,6 +594,41 @@ impl CompareDocument {
     }
 }
 
+/// The document of `profiles --format json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProfileListDocument {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Always `profiles`.
+    pub kind: &'static str,
+    /// Each profile of the project, in name order.
+    pub profiles: Vec<ProfileListEntry>,
+}
+
+/// One profile of `profiles --format json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProfileListEntry {
+    /// The profile's name.
+    pub name: String,
+    /// Whether a command run here without `--profile` would use it.
+    pub selected: bool,
+    /// `folder` (`profiles/<name>/profile.yaml`) or `flat` (`profiles/<name>.profile.yaml`).
+    pub layout: &'static str,
+    /// Its profile.yaml, relative to the working directory where it can be.
+    pub profile_yaml: String,
+    /// `local` or `cloud` (profile.yaml `target`), if it could be read.
+    pub target: Option<&'static str>,
+    /// The tenant (profile.yaml `cloud.tenant_id`, after `${VAR}` substitution).
+    pub tenant: Option<String>,
+    /// The remote, credentials redacted.
+    pub remote: Option<String>,
+    /// Where the remote comes from: `cloud-secrets.yaml`, `profile.yaml` (a field earlier
+    /// versions read there), or `target` (the systemprompt cloud of a cloud profile).
+    pub remote_from: Option<&'static str>,
+    /// Why the profile could not be read, if it could not.
+    pub error: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

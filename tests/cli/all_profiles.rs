@@ -110,3 +110,24 @@ fn all_profiles_plans_a_cloud_profile_against_the_emulator() {
     assert_eq!(document["profiles"][0]["status"], "changes");
     assert!(document["profiles"][0]["remote"].as_str().unwrap().ends_with("tenant acme"));
 }
+
+#[test]
+fn profiles_as_json_give_a_ci_matrix_with_where_each_remote_comes_from() {
+    let project = Project::fixture("platform")
+        .write(SETTINGS, "profiles:\n  local:\n    remote: file:profiles/local/store.json\n");
+    let out = project.cmd(&["profiles", "--format", "json"]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    let document: serde_json::Value = serde_json::from_str(&out.stdout).expect("one JSON document");
+    assert_eq!(document["kind"], "profiles");
+    let local = &document["profiles"][0];
+    assert_eq!((local["name"].as_str(), local["layout"].as_str()), (Some("local"), Some("folder")));
+    assert_eq!(local["remote"], "file:profiles/local/store.json");
+    assert_eq!(local["remote_from"], "cloud-secrets.yaml");
+    let production = &document["profiles"][1];
+    assert_eq!(production["target"], "cloud");
+    assert_eq!(production["tenant"], "ten_01JACMEPRODUCTION0000000");
+    assert_eq!(production["remote_from"], "target");
+    // The session's active profile is the one a command would use.
+    assert_eq!(production["selected"], true);
+    assert_eq!(local["selected"], false);
+}
