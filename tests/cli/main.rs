@@ -1,12 +1,14 @@
 //! End-to-end tests: the real `cloud-secrets` binary, run in temporary copies of the projects in
 //! `fixtures/`, with whole transcripts snapshotted under `snapshots/`.
 
+mod fault_proxy;
 mod support;
 
 mod apply;
 mod aws;
 mod cloud;
 mod commands;
+mod conformance;
 mod corpus;
 mod docs_examples;
 mod errors;
