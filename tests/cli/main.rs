@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `cloud-secrets` binary, run in temporary copies of the projects in
 //! `fixtures/`, with whole transcripts snapshotted under `snapshots/`.
 
+mod fault_proxy;
 mod support;
 
 mod all_profiles;
@@ -9,6 +10,7 @@ mod aws;
 mod cloud;
 mod commands;
 mod compare;
+mod conformance;
 mod corpus;
 mod docs_examples;
 mod errors;

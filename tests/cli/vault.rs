@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use crate::support::{Project, snapshot};
 
 /// The server scripts/test started: its address and root token.
-fn server() -> (String, String) {
+pub(crate) fn server() -> (String, String) {
     let addr = std::env::var("CLOUD_SECRETS_VAULT_ADDR");
     let token = std::env::var("CLOUD_SECRETS_VAULT_TOKEN");
     match (addr, token) {
@@ -20,7 +20,7 @@ fn server() -> (String, String) {
 }
 
 /// A raw HTTP/1.1 request to the server, so that the tests do not share the tool's client.
-fn request(method: &str, path: &str, body: &str) -> (u16, String) {
+pub(crate) fn request(method: &str, path: &str, body: &str) -> (u16, String) {
     let (addr, token) = server();
     let host = addr.trim_start_matches("http://");
     let mut stream = TcpStream::connect(host).unwrap();
