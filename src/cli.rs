@@ -92,6 +92,18 @@ Examples:
   cloud-secrets compare staging production --detailed-exitcode -q; [ $? -eq 2 ] && echo differ
   cloud-secrets compare staging production --format markdown > compare.md";
 
+const IMPORT_EXAMPLES: &str = "\
+Examples:
+  cloud-secrets import .env                  show the keys it would change, then ask
+  cloud-secrets import .env.production --profile production --yes
+  cloud-secrets import .env --yes -q         no question; only the summary line";
+
+const PULL_EXAMPLES: &str = "\
+Examples:
+  cloud-secrets pull                         show the keys it would change, then ask
+  cloud-secrets pull --profile staging --yes
+  cloud-secrets pull --remote vault+https://vault:8200/secret/app";
+
 const SHOW_EXAMPLES: &str = "\
 Examples:
   cloud-secrets plan --out plan.json && cloud-secrets show plan.json --format markdown
@@ -173,6 +185,14 @@ pub enum Command {
     /// not set
     #[command(after_help = COMPARE_EXAMPLES)]
     Compare(CompareArgs),
+    /// Copy a dotenv file's variables into secrets.json, under the keys they come from, confirmed
+    /// like apply
+    #[command(after_help = IMPORT_EXAMPLES)]
+    Import(ImportArgs),
+    /// Copy the remote's values into secrets.json, under the keys they come from, confirmed like
+    /// apply
+    #[command(after_help = PULL_EXAMPLES)]
+    Pull(PullArgs),
 }
 
 /// Options of `apply` and `sync`.
@@ -245,6 +265,31 @@ pub struct ShowArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// Options of `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The dotenv file to read (NAME=value lines: quotes, `export` and comments as dotenv reads
+    /// them)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Write into secrets.json without asking
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
+/// Options of `pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Write into secrets.json without asking
+    #[arg(short, long)]
+    pub yes: bool,
+
+    /// The remote.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 /// How a plan is written.

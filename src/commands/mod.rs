@@ -6,11 +6,13 @@ mod all;
 mod apply;
 mod compare;
 mod generate;
+mod import;
 mod init;
 mod keys;
 mod plan;
 mod present;
 mod profiles;
+mod pull;
 mod scope;
 mod stages;
 mod validate;
@@ -91,6 +93,8 @@ pub fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'_>) -> 
             let limits = (args.whole.removals.parallelism, args.whole.allow_mass_removal);
             change((cli, env), Scope::Rollback, &args.apply, limits, output, streams)
         }
+        Command::Import(args) => import::run(&Config::from_cli(cli, env)?, args, output, streams),
+        Command::Pull(args) => pull::run(&Config::from_cli(cli, env)?, env, args, output, streams),
         Command::Cleanup(args) => change(
             (cli, env),
             Scope::Cleanup,

@@ -16,6 +16,7 @@ mod docs_examples;
 mod errors;
 mod formats;
 mod hostile;
+mod import;
 mod leaks;
 mod messages;
 mod plan;
