@@ -34,6 +34,7 @@ fn every_profile_is_planned_in_one_report_with_a_summary() {
 
     let json = project.cmd(&["plan", "--all-profiles", "--format", "json"]).run();
     assert_eq!(json.code, 0, "{}", json.transcript());
+    snapshot(&project, "all_profiles_json", &json);
     let document: serde_json::Value = serde_json::from_str(&json.stdout).expect("one JSON document");
     assert_eq!(document["kind"], "plan_all_profiles");
     assert_eq!(document["summary"]["profiles"], 2);
@@ -117,6 +118,7 @@ fn profiles_as_json_give_a_ci_matrix_with_where_each_remote_comes_from() {
         .write(SETTINGS, "profiles:\n  local:\n    remote: file:profiles/local/store.json\n");
     let out = project.cmd(&["profiles", "--format", "json"]).run();
     assert_eq!(out.code, 0, "{}", out.transcript());
+    snapshot(&project, "profiles_json", &out);
     let document: serde_json::Value = serde_json::from_str(&out.stdout).expect("one JSON document");
     assert_eq!(document["kind"], "profiles");
     let local = &document["profiles"][0];
@@ -130,4 +132,38 @@ fn profiles_as_json_give_a_ci_matrix_with_where_each_remote_comes_from() {
     // The session's active profile is the one a command would use.
     assert_eq!(production["selected"], true);
     assert_eq!(local["selected"], false);
+}
+
+#[test]
+fn twenty_profiles_make_one_comment_with_a_table_and_a_folded_section_each() {
+    let mut project = Project::fixture("platform");
+    let yaml = project.read(".systemprompt/profiles/local/profile.yaml");
+    let mut settings = String::from("profiles:\n");
+    for i in 1..=20 {
+        let name = format!("p{i:02}");
+        project = project.write(
+            &format!(".systemprompt/profiles/{name}/profile.yaml"),
+            &yaml
+                .replace("name: local", &format!("name: {name}"))
+                .replace("./secrets.json", "../local/secrets.json"),
+        );
+        settings.push_str(&format!("  {name}:\n    remote: file:profiles/{name}/store.json\n"));
+    }
+    settings.push_str("  local:\n    remote: file:profiles/local/store.json\n");
+    let project = project.write(SETTINGS, &settings);
+    let out = project.cmd(&["plan", "--all-profiles", "--format", "markdown"]).run();
+    // production (a cloud target without a token) fails; the twenty-one others are planned.
+    assert_eq!(out.code, 1, "{}", out.transcript());
+    let rows =
+        out.stdout.lines().filter(|l| l.starts_with("| `p") && !l.starts_with("| `production")).count();
+    assert_eq!(rows, 20, "{}", out.stdout);
+    for i in 1..=20 {
+        assert!(
+            out.stdout.contains(&format!("<details><summary>Profile p{i:02}: ")),
+            "p{i:02}: {}",
+            out.stdout
+        );
+    }
+    let table_end = out.stdout.find("<details>").unwrap();
+    assert!(out.stdout[..table_end].lines().count() < 30, "the summary comes first, a line a profile");
 }

@@ -33,6 +33,7 @@ fn two_desired_states_are_compared_by_name_without_a_value() {
     let json =
         project.cmd(&["compare", "local", "production", "--format", "json", "--detailed-exitcode"]).run();
     assert_eq!(json.code, 2, "they differ: {}", json.transcript());
+    snapshot(&project, "compare_desired_json", &json);
     let document: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(document["kind"], "compare");
     assert_eq!(document["of"], "desired");
