@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
-use similar::{ChangeTag, TextDiff};
+use similar::DiffOp;
 
 use super::{Detail, Subject};
 use crate::color::Palette;
@@ -213,29 +213,84 @@ pub fn write_partly_applied(
     Ok(())
 }
 
-/// A unified diff of the redacted remote and the redacted desired state.
+/// A unified diff of the redacted remote and the redacted desired state. Both views are sorted
+/// by name, so the edit script is one merge walk (linear): lines the same on both sides are
+/// equal, and between two of them the remote's lines are removed before the desired state's are
+/// added. `similar` groups the script into hunks of three lines of context.
 fn write_diff(w: &mut dyn Write, plan: &Plan, subject: Subject<'_>, palette: &Palette) -> io::Result<()> {
-    let (remote_view, desired_view) = redacted_views(plan);
-    let diff = TextDiff::from_lines(&remote_view, &desired_view);
+    let (remote, desired) = redacted_views(plan);
     writeln!(w, "{}", palette.heading().apply_to(format!("--- remote   {}", safe(subject.remote))))?;
     writeln!(w, "{}", palette.heading().apply_to(format!("+++ desired  profile {}", safe(subject.profile))))?;
-    for hunk in diff.unified_diff().context_radius(3).iter_hunks() {
-        writeln!(w, "{}", palette.hunk().apply_to(hunk.header()))?;
-        for change in hunk.iter_changes() {
-            let text = change.value().trim_end_matches('\n');
-            match change.tag() {
-                ChangeTag::Equal => writeln!(w, "{}", palette.dim().apply_to(format!(" {text}")))?,
-                ChangeTag::Delete => writeln!(w, "{}", palette.removed().apply_to(format!("-{text}")))?,
-                ChangeTag::Insert => writeln!(w, "{}", palette.added().apply_to(format!("+{text}")))?,
+    let line = |(name, note): (&str, &str)| format!("{} = {REDACTED}{note}", safe(name));
+    for hunk in similar::group_diff_ops(edit_script(&remote, &desired), 3) {
+        writeln!(w, "{}", palette.hunk().apply_to(similar::udiff::UnifiedHunkHeader::new(&hunk)))?;
+        for op in &hunk {
+            match *op {
+                DiffOp::Equal { old_index, len, .. } => {
+                    for &entry in &remote[old_index..old_index + len] {
+                        writeln!(w, "{}", palette.dim().apply_to(format!(" {}", line(entry))))?;
+                    }
+                }
+                DiffOp::Delete { old_index, old_len, .. } => {
+                    for &entry in &remote[old_index..old_index + old_len] {
+                        writeln!(w, "{}", palette.removed().apply_to(format!("-{}", line(entry))))?;
+                    }
+                }
+                DiffOp::Insert { new_index, new_len, .. } => {
+                    for &entry in &desired[new_index..new_index + new_len] {
+                        writeln!(w, "{}", palette.added().apply_to(format!("+{}", line(entry))))?;
+                    }
+                }
+                DiffOp::Replace { .. } => unreachable!("the edit script has no replacements"),
             }
         }
     }
     Ok(())
 }
 
+/// The edit script from `old` to `new`, both sorted and without repeated lines: one pass.
+fn edit_script(old: &[(&str, &str)], new: &[(&str, &str)]) -> Vec<DiffOp> {
+    let mut ops = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    // The run of removals and additions since the last equal line.
+    let flush = |ops: &mut Vec<DiffOp>,
+                 (del_from, del_to): (usize, usize),
+                 (ins_from, ins_to): (usize, usize)| {
+        if del_to > del_from {
+            ops.push(DiffOp::Delete { old_index: del_from, old_len: del_to - del_from, new_index: ins_from });
+        }
+        if ins_to > ins_from {
+            ops.push(DiffOp::Insert { old_index: del_to, new_index: ins_from, new_len: ins_to - ins_from });
+        }
+    };
+    let (mut del_from, mut ins_from) = (0, 0);
+    while i < old.len() || j < new.len() {
+        match (old.get(i), new.get(j)) {
+            (Some(a), Some(b)) if a == b => {
+                flush(&mut ops, (del_from, i), (ins_from, j));
+                match ops.last_mut() {
+                    Some(DiffOp::Equal { old_index, len, .. }) if *old_index + *len == i => *len += 1,
+                    _ => ops.push(DiffOp::Equal { old_index: i, new_index: j, len: 1 }),
+                }
+                (i, j) = (i + 1, j + 1);
+                (del_from, ins_from) = (i, j);
+            }
+            (Some(a), Some(b)) if a.0 == b.0 => (i, j) = (i + 1, j + 1),
+            (Some(a), Some(b)) if a < b => i += 1,
+            (Some(_), None) => i += 1,
+            _ => j += 1,
+        }
+    }
+    flush(&mut ops, (del_from, i), (ins_from, j));
+    ops
+}
+
+/// A redacted view: a variable's name and its line's annotation, a line each.
+type View<'a> = Vec<(&'a str, &'a str)>;
+
 /// One line per variable, sorted by name, values replaced by a mask. A changed variable's two
 /// lines differ in their annotation only, so the diff shows it changed without showing a value.
-fn redacted_views(plan: &Plan) -> (String, String) {
+fn redacted_views(plan: &Plan) -> (View<'_>, View<'_>) {
     let mut remote: Vec<(&str, &str)> = Vec::new();
     let mut desired: Vec<(&str, &str)> = Vec::new();
     for write in &plan.add {
@@ -268,11 +323,9 @@ fn redacted_views(plan: &Plan) -> (String, String) {
         remote.push((name, " (ignored)"));
         desired.push((name, " (ignored)"));
     }
-    let render = |mut lines: Vec<(&str, &str)>| {
-        lines.sort_unstable();
-        lines.iter().map(|(name, note)| format!("{} = {REDACTED}{note}\n", safe(name))).collect::<String>()
-    };
-    (render(remote), render(desired))
+    remote.sort_unstable();
+    desired.sort_unstable();
+    (remote, desired)
 }
 
 /// A name fit for a terminal: control characters (a newline, an escape sequence) in a name read
@@ -471,6 +524,43 @@ pub fn write_compare(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The merge walk's edit script turns the old view into the new one, keeps every line the
+        /// two share, and is as short as an edit script can be.
+        #[test]
+        fn the_edit_script_turns_old_into_new_keeping_every_shared_line(
+            old in proptest::collection::btree_map("[A-E]{1,3}", 0u8..3, 0..40),
+            new in proptest::collection::btree_map("[A-E]{1,3}", 0u8..3, 0..40),
+        ) {
+            let notes = ["", " (current value)", " (new value)"];
+            let view = |m: &std::collections::BTreeMap<String, u8>| -> Vec<(String, &str)> {
+                m.iter().map(|(k, v)| (k.clone(), notes[*v as usize])).collect()
+            };
+            let (old, new) = (view(&old), view(&new));
+            let old_refs: Vec<(&str, &str)> = old.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+            let new_refs: Vec<(&str, &str)> = new.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+            let mut rebuilt = Vec::new();
+            let mut equal = 0;
+            for op in edit_script(&old_refs, &new_refs) {
+                match op {
+                    DiffOp::Equal { old_index, len, .. } => {
+                        rebuilt.extend_from_slice(&old_refs[old_index..old_index + len]);
+                        equal += len;
+                    }
+                    DiffOp::Insert { new_index, new_len, .. } => {
+                        rebuilt.extend_from_slice(&new_refs[new_index..new_index + new_len]);
+                    }
+                    DiffOp::Delete { .. } | DiffOp::Replace { .. } => {}
+                }
+            }
+            prop_assert_eq!(&rebuilt, &new_refs);
+            let shared = old_refs.iter().filter(|line| new_refs.contains(line)).count();
+            prop_assert_eq!(equal, shared);
+        }
+    }
+
     use super::*;
     use crate::plan::Cleanup;
 
