@@ -14,7 +14,7 @@ const SECRETS: &str = ".systemprompt/profiles/prod/secrets.json";
 const RECORD: &str = ".systemprompt/profiles/prod/last-applied.json";
 
 /// What the tenant holds before the first apply.
-const BEFORE: [(&str, &str); 9] = [
+pub(crate) const BEFORE: [(&str, &str); 9] = [
     ("JWT_SECRET", "CANARY-jwt-prod-8e1f0a3b5c7d9e2f4a6b8c0d1e3f5a7b"),
     ("OPENAI_API_KEY", "sk-CANARY-openai-prod-old-1c6b"),
     ("LEGACY_KEY", "CANARY-legacy-prod-3a8d"),

@@ -42,17 +42,7 @@ const WORKERS: usize = 10;
 
 /// What a seeded store holds before the apply: a value to change, values to remove and to clean
 /// up, one the profile skips, and two the platform's deploy owns.
-const BEFORE: [(&str, &str); 9] = [
-    ("JWT_SECRET", "CANARY-jwt-prod-8e1f0a3b5c7d9e2f4a6b8c0d1e3f5a7b"),
-    ("OPENAI_API_KEY", "sk-CANARY-openai-prod-old-1c6b"),
-    ("LEGACY_KEY", "CANARY-legacy-prod-3a8d"),
-    ("OLD_CUSTOM", "CANARY-old-custom-prod-9f2e"),
-    ("GITHUB_TOKEN", "CANARY-github-remote-prod-6d1c"),
-    ("FLY_APP_NAME", "CANARY-fly-remote-prod-0b7a"),
-    ("SYSTEMPROMPT_API_URL", "CANARY-stale-remote-prod-4e9f"),
-    ("SYSTEMPROMPT_API_TOKEN", "CANARY-deploy-token-prod-8c3d"),
-    ("SIGNING_KEY_PEM", "CANARY-signing-prod-2f5b"),
-];
+use crate::cloud::BEFORE;
 
 /// The `cloud` fixture's desired state, as every remote must hold it.
 const DESIRED: [(&str, &str); 6] = [

@@ -1,8 +1,7 @@
 //! `scripts/fault_proxy.py` from the tests: one proxy per test (tests run in parallel, and each
 //! needs its own count of requests), a fault program, and the proxy's log of what it did.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
 /// What the proxy does to the request at one position (see scripts/fault_proxy.py).
@@ -161,19 +160,7 @@ impl FaultProxy {
     }
 
     fn control(&self, method: &str, path: &str, body: &str) -> (u16, String) {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-        (status, body)
+        crate::support::raw_http(&format!("127.0.0.1:{}", self.port), (method, path), "", body)
     }
 }
 

@@ -1,9 +1,6 @@
 //! Vault KV version 2 as a remote, against a real OpenBao server on 127.0.0.1 (started by
 //! scripts/test; its absence fails these tests).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
 use crate::support::{Project, snapshot};
 
 /// The server scripts/test started: its address and root token.
@@ -23,19 +20,7 @@ pub(crate) fn server() -> (String, String) {
 pub(crate) fn request(method: &str, path: &str, body: &str) -> (u16, String) {
     let (addr, token) = server();
     let host = addr.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(host).unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nX-Vault-Token: {token}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
+    crate::support::raw_http(host, (method, path), &format!("X-Vault-Token: {token}\r\n"), body)
 }
 
 /// A path of its own for each test.
