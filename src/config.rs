@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::{self, Connection};
-use crate::cli::{ApplyArgs, Cli, PlanArgs, RemoteArgs};
+use crate::cli::{ApplyArgs, Cli, RemoteArgs};
 use crate::color::Palette;
 use crate::diagnostics::Diagnostics;
 use crate::error::{Error, Location, Result};
@@ -238,17 +238,8 @@ impl RemoteConfig {
         &self.shown
     }
 
-    /// Resolves the remote of `config`'s profile for a plan.
-    pub fn for_plan(
-        args: &PlanArgs,
-        diagnostics: Arc<dyn Diagnostics>,
-        env: &Env,
-        config: &Config,
-    ) -> Result<Self> {
-        Self::new(&args.remote, (1, 1.0), diagnostics, env, config)
-    }
-
-    /// Resolves the remote of `config`'s profile for a command that only reads it.
+    /// Resolves the remote of `config`'s profile for a command that only reads it (`plan`,
+    /// `compare --remotes`, `pull`).
     pub fn for_reading(
         args: &RemoteArgs,
         diagnostics: Arc<dyn Diagnostics>,

@@ -386,7 +386,8 @@ fn available(profiles: &[ProfileRef]) -> String {
     }
 }
 
-fn require_root(cwd: &Path) -> Result<PathBuf> {
+/// The project root at or above `cwd`, or an error saying there is none.
+pub fn require_root(cwd: &Path) -> Result<PathBuf> {
     find_root(cwd).ok_or_else(|| {
         Error::config(
             format!(

@@ -130,8 +130,7 @@ pub struct AwsError {
     pub unknown: bool,
 }
 
-/// What became of a write.
-#[derive(Debug)]
+/// What became of a write. Not `Debug`: a read's answer holds values.
 pub enum Written {
     /// Carried out. `unknown`: an earlier attempt may have been carried out too.
     Done {
@@ -204,8 +203,10 @@ impl AwsClient {
             Err(error) => return Written::Unanswered { error, unknown: false },
         };
         let build = || signed.try_clone().expect("a request with a byte body can be copied");
-        let throttled =
-            |_: StatusCode, headers: &HeaderMap, body: &[u8]| is_throttling(&kind_of(body, headers));
+        // Only an error answer is read for its type: a success may be a large answer with values.
+        let throttled = |status: StatusCode, headers: &HeaderMap, body: &[u8]| {
+            status.is_client_error() && is_throttling(&kind_of(body, headers))
+        };
         let answer = match self.transport.send(call, build, throttled).await {
             Ok(answer) => answer,
             Err(failure) => {
@@ -236,7 +237,8 @@ impl AwsClient {
                                 .to_owned(),
                         ),
                     },
-                    unknown: answer.unknown,
+                    // A write answered with success was carried out, whatever the answer says.
+                    unknown: answer.unknown || delivery == Delivery::Write,
                 },
             };
         }

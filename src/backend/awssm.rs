@@ -181,9 +181,9 @@ impl SecretsManagerBackend {
         let current = self.current_version().await;
         match current {
             Ok(Some(version)) if version == token => self.check_replaced(base).await,
+            // Still the planned version (a secret without a value has none to read).
             Ok(version)
-                if version.as_deref() == base.etag.as_deref()
-                    || (version.is_none() && base.etag.is_none()) =>
+                if version.as_deref().unwrap_or(NO_VALUE) == base.etag.as_deref().unwrap_or(NO_VALUE) =>
             {
                 Err(error.nothing_written())
             }
@@ -292,6 +292,11 @@ impl Backend for SecretsManagerBackend {
                 Written::Refused(e) if e.kind == "ResourceExistsException" => Err(Error::Stale {
                     message: format!("the secret {} was created by someone else meanwhile; nothing was written", self.name),
                 }),
+                // Refused after an attempt that may have landed: the current version tells.
+                Written::Refused(e) if e.unknown => {
+                    let error = self.client.error(&format!("write the secret {}", self.name), &e);
+                    self.settle(base, &token, error).await
+                }
                 Written::Refused(e) => Err(self.client.error(&format!("write the secret {}", self.name), &e)),
                 Written::Unanswered { error, unknown: false } => Err(error.nothing_written()),
                 Written::Unanswered { error, unknown: true } => self.settle(base, &token, error).await,

@@ -631,7 +631,14 @@ impl Api {
         let mut rejected: Option<SecretValue> = None;
         let mut unknown = false;
         loop {
-            let token = self.access_token(rejected.as_ref()).await?;
+            let token = match self.access_token(rejected.as_ref()).await {
+                Ok(token) => token,
+                Err(mut failure) => {
+                    // An earlier attempt of this write may have been carried out.
+                    failure.add_unknown(unknown);
+                    return Err(failure);
+                }
+            };
             let build = || {
                 let request = self.transport.client().request(method.clone(), url.clone());
                 customize(request.bearer_auth(token.expose()))
@@ -709,10 +716,6 @@ impl Api {
         let op = failure.op();
         let api = self.api_url.as_str().trim_end_matches('/');
         let nothing = match during {
-            Op::Put if failure.maybe_delivered() => {
-                " The write may or may not have reached the server: run `cloud-secrets plan` to see where things \
-                 stand, then apply again."
-            }
             Op::Put => " Nothing was written.",
             _ => "",
         };

@@ -46,7 +46,7 @@ pub(super) struct Call<'a> {
 }
 
 /// The answer to a request: a success, or an error status no further attempt was made after.
-#[derive(Debug)]
+/// Not `Debug`: its body may hold values.
 pub(super) struct Answer {
     /// The status.
     pub status: StatusCode,
@@ -155,6 +155,9 @@ impl Transport {
                     return Ok(Answer { status, headers, body, attempts: attempt, unknown });
                 }
                 Err(Read::TooLarge) => {
+                    // An answer came: a write was carried out or refused, which it says cannot
+                    // be read.
+                    unknown |= writes;
                     return Err(Failure {
                         cause: "sent an answer too large to read",
                         attempts: attempt,

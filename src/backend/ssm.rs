@@ -232,20 +232,23 @@ impl ParameterStoreBackend {
                 {
                     continue;
                 }
-                Written::Refused(e) => return Err(self.write_refused(var, &e, done, total)),
-                Written::Unanswered { error, unknown } => {
-                    let landed = unknown && self.holds(var, value, expected).await;
-                    if landed {
-                        continue;
-                    }
-                    let made = if unknown && !self.unchanged(var, before).await {
-                        format!("the outcome of the write of {} is unknown", self.name_of(var))
-                    } else {
-                        format!("the write of {} was not made", self.name_of(var))
-                    };
+                Written::Refused(e) if !e.unknown => return Err(self.write_refused(var, &e, done, total)),
+                // Refused after an attempt that may have landed: settled like no answer.
+                Written::Refused(e) => {
+                    let error = self.client.error(&format!("write {}", self.name_of(var)), &e);
+                    self.settle_write(var, value, (before, expected), error, (done, total)).await?;
+                    continue;
+                }
+                Written::Unanswered { error, unknown: true } => {
+                    self.settle_write(var, value, (before, expected), error, (done, total)).await?;
+                    continue;
+                }
+                Written::Unanswered { error, unknown: false } => {
                     return Err(Error::Remote {
                         message: format!(
-                            "{error}; {done} of {total} writes were made before it, {made}, no removals"
+                            "{error}; {done} of {total} writes were made before it, the write of {} was not made, \
+                             no removals",
+                            self.name_of(var)
                         ),
                         hint: Some(
                             "run apply again when AWS answers: it plans from what is there now".to_owned(),
@@ -295,6 +298,31 @@ impl ParameterStoreBackend {
             Ok(Err(e)) => before.is_none() && e.kind == "ParameterNotFound",
             Err(_) => false,
         }
+    }
+
+    /// After a write with no answer to act on: goes on when the parameter holds `value` in the
+    /// `expected` version (the write landed), else says whether it was not made (the parameter
+    /// is still at `before`) or its outcome is unknown.
+    async fn settle_write(
+        &self,
+        var: &str,
+        value: &SecretValue,
+        (before, expected): (Option<u64>, u64),
+        error: Error,
+        (done, total): (usize, usize),
+    ) -> Result<()> {
+        if self.holds(var, value, expected).await {
+            return Ok(());
+        }
+        let made = if self.unchanged(var, before).await {
+            format!("the write of {} was not made", self.name_of(var))
+        } else {
+            format!("the outcome of the write of {} is unknown", self.name_of(var))
+        };
+        Err(Error::Remote {
+            message: format!("{error}; {done} of {total} writes were made before it, {made}, no removals"),
+            hint: Some("run apply again when AWS answers: it plans from what is there now".to_owned()),
+        })
     }
 
     /// What a refused write means, with how far the apply got.

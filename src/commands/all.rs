@@ -37,13 +37,13 @@ pub(super) fn run(
             "drop one of the two",
         ));
     }
-    let cwd = working_dir(cli, env)?;
-    let root = project::find_root(&cwd).ok_or_else(|| {
-        Error::config(
-            format!("no systemprompt project here or in any parent directory (a project root holds {PROJECT_DIR}/)"),
-            "run cloud-secrets init to create a profile",
-        )
-    })?;
+    if args.remote.remote.is_some() {
+        return Err(Error::usage(
+            "--all-profiles plans each profile against its own remote; --remote names one",
+            "drop one of the two",
+        ));
+    }
+    let root = project::require_root(&working_dir(cli, env)?)?;
     let profiles = project::list_profiles(&root)?;
     if profiles.is_empty() {
         return Err(Error::config(
@@ -58,10 +58,25 @@ pub(super) fn run(
                 .iter()
                 .map(|found| {
                     let diagnostics = streams.diagnostics.clone();
-                    scope.spawn(move || plan_one(cli, env, found.clone(), (args, output, diagnostics)))
+                    let handle =
+                        scope.spawn(move || plan_one(cli, env, found.clone(), (args, output, diagnostics)));
+                    (found, handle)
                 })
                 .collect();
-            sections.extend(handles.into_iter().map(|h| h.join().expect("a profile's plan does not panic")));
+            // A profile whose planning panicked is a failed profile, not a lost report.
+            sections.extend(handles.into_iter().map(|(found, handle)| {
+                handle.join().unwrap_or_else(|_| {
+                    let entry = ProfileEntry {
+                        profile: found.name.clone(),
+                        remote: String::new(),
+                        status: ProfileStatus::Failed,
+                        plan: None,
+                        error: None,
+                    };
+                    let error = Error::config("planning this profile failed unexpectedly", "report this");
+                    Section { warnings: Vec::new(), entry: failed(entry, &error) }
+                })
+            }));
         });
     }
     for section in &sections {
@@ -108,7 +123,7 @@ fn plan_one(
         entry.status = ProfileStatus::NoRemote;
         return Section { warnings, entry };
     }
-    let remote = match RemoteConfig::for_plan(args, diagnostics, env, &config) {
+    let remote = match RemoteConfig::for_reading(&args.remote, diagnostics, env, &config) {
         Ok(remote) => remote,
         Err(e) => return Section { warnings, entry: failed(entry, &e) },
     };

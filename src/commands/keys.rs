@@ -77,6 +77,12 @@ fn settable_name(name: &str) -> Result<String> {
     ))
 }
 
+/// The secrets.json keys `unset` arguments name: `anthropic` for `anthropic` and for
+/// ANTHROPIC_API_KEY.
+pub(super) fn keys_named(args: &[String]) -> Result<Vec<String>> {
+    args.iter().enumerate().map(|(i, arg)| Ok(policy::key_for(&variable_for(arg, i + 1)?))).collect()
+}
+
 /// Parses `unset` arguments into variable names.
 pub(super) fn parse_names(args: &[String]) -> Result<Vec<String>> {
     let mut names: Vec<String> = Vec::new();
@@ -176,20 +182,21 @@ pub(super) fn after(scope: &Scope, config: &Config, output: &Output, err: &mut d
             warn_unsaved(config, assignments, output, err);
             Ok(())
         }
-        Scope::Unset { names, save: true } => remove(config, names, output, err),
+        Scope::Unset { keys, save: true, .. } => remove(config, keys, output, err),
         _ => Ok(()),
     }
 }
 
-/// Removes from secrets.json the keys behind the variables `unset` removed.
-fn remove(config: &Config, names: &[String], output: &Output, err: &mut dyn Write) -> Result<()> {
+/// Removes from secrets.json the keys `unset` was given (each as the file spells it: `MY_TOKEN`
+/// for `my_token`), and no other: `unset DATABASE_URL` leaves `internal_database_url`.
+fn remove(config: &Config, named: &[String], output: &Output, err: &mut dyn Write) -> Result<()> {
     let path = config.profile.secrets_path();
     let Some(existing) = crate::secrets_file::load(&path).map_err(|e| config.profile.shown(e))? else {
         return Ok(());
     };
     let keys: Vec<String> = existing
         .iter()
-        .filter(|e| policy::key_names(&e.key).written().iter().any(|n| names.contains(n)))
+        .filter(|e| named.contains(&policy::key_for(&policy::variable_name(&e.key))))
         .map(|e| e.key.clone())
         .collect();
     let removed = crate::secrets_file::remove_keys(&path, &keys).map_err(|e| config.profile.shown(e))?;

@@ -53,7 +53,7 @@ pub fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'_>) -> 
         Command::Plan(args) if args.all_profiles => all::run(cli, env, args, output, streams),
         Command::Plan(args) => {
             let config = Config::from_cli(cli, env)?;
-            let remote = RemoteConfig::for_plan(args, streams.diagnostics.clone(), env, &config)?;
+            let remote = RemoteConfig::for_reading(&args.remote, streams.diagnostics.clone(), env, &config)?;
             plan::plan(&config, &remote, args, output, streams)
         }
         Command::Apply(args) | Command::Sync(args) => {
@@ -86,7 +86,8 @@ pub fn run(cli: &Cli, env: &Env, output: &Output, streams: &mut Streams<'_>) -> 
             change((cli, env), scope, &args.apply, (1, false), output, streams)
         }
         Command::Unset(args) => {
-            let scope = Scope::Unset { names: keys::parse_names(&args.keys)?, save: args.save };
+            let (names, keys) = (keys::parse_names(&args.keys)?, keys::keys_named(&args.keys)?);
+            let scope = Scope::Unset { names, keys, save: args.save };
             change((cli, env), scope, &args.apply, (args.removals.parallelism, false), output, streams)
         }
         Command::Rollback(args) => {

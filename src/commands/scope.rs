@@ -29,6 +29,8 @@ pub(super) enum Scope {
     Unset {
         /// Variable names.
         names: Vec<String>,
+        /// The secrets.json keys the arguments name (what `--save` removes there).
+        keys: Vec<String>,
         /// Also remove their keys from secrets.json.
         save: bool,
     },
@@ -100,7 +102,7 @@ pub(super) fn cover(scope: &Scope, inputs: Inputs<'_>, notes: &mut Vec<String>) 
             let remote = desired.scope_of(fetched, &crate::desired::list_if_touched(&names));
             Ok(Covered { desired, remote })
         }
-        Scope::Unset { names, save } => {
+        Scope::Unset { names, save, .. } => {
             let names = removable(names, fetched, ignore, notes);
             if !save {
                 notes.extend(still_desired(&now, &names, secrets_shown));
@@ -339,6 +341,7 @@ mod tests {
         ]);
         let scope = Scope::Unset {
             names: vec!["MY_TOKEN".to_owned(), "ABSENT".to_owned(), "GITHUB".to_owned()],
+            keys: Vec::new(),
             save: false,
         };
         let (covered, notes) = cover(&scope, inputs(&fetched, &Ignore::default())).unwrap();

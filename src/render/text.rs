@@ -541,21 +541,31 @@ mod tests {
             let (old, new) = (view(&old), view(&new));
             let old_refs: Vec<(&str, &str)> = old.iter().map(|(k, n)| (k.as_str(), *n)).collect();
             let new_refs: Vec<(&str, &str)> = new.iter().map(|(k, n)| (k.as_str(), *n)).collect();
-            let mut rebuilt = Vec::new();
+            let (mut rebuilt_new, mut rebuilt_old) = (Vec::new(), Vec::new());
             let mut equal = 0;
+            // Each op starts where the one before it ended, on both sides.
+            let (mut at_old, mut at_new) = (0, 0);
             for op in edit_script(&old_refs, &new_refs) {
+                prop_assert_eq!((op.old_range().start, op.new_range().start), (at_old, at_new));
+                (at_old, at_new) = (op.old_range().end, op.new_range().end);
                 match op {
                     DiffOp::Equal { old_index, len, .. } => {
-                        rebuilt.extend_from_slice(&old_refs[old_index..old_index + len]);
+                        rebuilt_new.extend_from_slice(&old_refs[old_index..old_index + len]);
+                        rebuilt_old.extend_from_slice(&old_refs[old_index..old_index + len]);
                         equal += len;
                     }
                     DiffOp::Insert { new_index, new_len, .. } => {
-                        rebuilt.extend_from_slice(&new_refs[new_index..new_index + new_len]);
+                        rebuilt_new.extend_from_slice(&new_refs[new_index..new_index + new_len]);
                     }
-                    DiffOp::Delete { .. } | DiffOp::Replace { .. } => {}
+                    DiffOp::Delete { old_index, old_len, .. } => {
+                        rebuilt_old.extend_from_slice(&old_refs[old_index..old_index + old_len]);
+                    }
+                    DiffOp::Replace { .. } => prop_assert!(false, "no replacements"),
                 }
             }
-            prop_assert_eq!(&rebuilt, &new_refs);
+            prop_assert_eq!((at_old, at_new), (old_refs.len(), new_refs.len()));
+            prop_assert_eq!(&rebuilt_new, &new_refs);
+            prop_assert_eq!(&rebuilt_old, &old_refs);
             let shared = old_refs.iter().filter(|line| new_refs.contains(line)).count();
             prop_assert_eq!(equal, shared);
         }
