@@ -7,7 +7,7 @@ use crate::desired::{Desired, Skipped, Source};
 use crate::policy::{self, VarClass};
 use crate::record::LastApplied;
 use crate::remote::{ChangeSet, Remote, RemoteValue};
-use crate::secret::SecretValue;
+use crate::secret::{Digester, SecretValue};
 
 /// How a desired value was compared with the remote, and what came of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -167,6 +167,7 @@ impl Plan {
 /// remote does not let us read, and tells drift from a local change where it does.
 pub fn plan(desired: &Desired, remote: &Remote, record: Option<&LastApplied>) -> Plan {
     let mut plan = Plan { skipped: desired.skipped.clone(), ..Plan::default() };
+    let digester = remote.digest_salt.as_deref().map(Digester::new);
 
     for (name, var) in &desired.vars {
         let last_applied = record.and_then(|r| r.matches(name, &var.value));
@@ -180,8 +181,8 @@ pub fn plan(desired: &Desired, remote: &Remote, record: Option<&LastApplied>) ->
             }
             Some(RemoteValue::Value(_)) => Comparison::Differs,
             Some(RemoteValue::Digest(digest)) => {
-                let salt = remote.digest_salt.as_deref().unwrap_or_default();
-                match (var.value.digest(salt) == digest.to_ascii_lowercase(), last_applied) {
+                let equal = digester.as_ref().is_some_and(|d| d.matches(&var.value, digest));
+                match (equal, last_applied) {
                     (true, _) => Comparison::Equal,
                     // A digest cannot tell another order of the same names from other names: the
                     // list last applied, rewritten in another order by a deploy, is not a change,

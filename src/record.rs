@@ -8,11 +8,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Location, Result};
-use crate::secret::SecretValue;
+use crate::secret::{Digester, SecretValue};
 
 /// The record file's name, in the profile directory.
 pub const FILE_NAME: &str = "last-applied.json";
@@ -20,7 +21,7 @@ pub const FILE_NAME: &str = "last-applied.json";
 const FORMAT: u32 = 1;
 
 /// What was last applied to one remote.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LastApplied {
     /// The HMAC key of `digests`, hex. Random per record, so digests cannot be matched against
     /// a dictionary or across records.
@@ -28,12 +29,23 @@ pub struct LastApplied {
     salt: Vec<u8>,
     /// Variable name to hex HMAC-SHA256 of the value last applied.
     digests: BTreeMap<String, String>,
+    /// The HMAC key made from `salt`, prepared on first use.
+    #[serde(skip)]
+    digester: OnceLock<Digester>,
 }
+
+impl PartialEq for LastApplied {
+    fn eq(&self, other: &Self) -> bool {
+        self.salt == other.salt && self.digests == other.digests
+    }
+}
+
+impl Eq for LastApplied {}
 
 impl LastApplied {
     /// An empty record with this salt.
     pub fn new(salt: Vec<u8>) -> Self {
-        Self { salt, digests: BTreeMap::new() }
+        Self { salt, digests: BTreeMap::new(), digester: OnceLock::new() }
     }
 
     /// An empty record with a fresh random salt.
@@ -49,12 +61,17 @@ impl LastApplied {
 
     /// Whether `value` is what was last applied as `name`; `None` when there is no record of it.
     pub fn matches(&self, name: &str, value: &SecretValue) -> Option<bool> {
-        self.digests.get(name).map(|digest| *digest == value.digest(&self.salt))
+        self.digests.get(name).map(|digest| self.digester().matches(value, digest))
     }
 
     /// Records that `value` was applied as `name`.
     pub fn remember(&mut self, name: &str, value: &SecretValue) {
-        self.digests.insert(name.to_owned(), value.digest(&self.salt));
+        let digest = self.digester().hex(value);
+        self.digests.insert(name.to_owned(), digest);
+    }
+
+    fn digester(&self) -> &Digester {
+        self.digester.get_or_init(|| Digester::new(&self.salt))
     }
 
     /// Records an apply: `written` are the values now on the remote (the writes made, and the
@@ -130,21 +147,13 @@ mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        s.serialize_str(&hex::encode(bytes))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(d)?;
-        crate::record::decode_hex(&text).ok_or_else(|| serde::de::Error::custom("the salt is not hex"))
+        hex::decode(text).map_err(|_| serde::de::Error::custom("the salt is not hex"))
     }
-}
-
-/// Decodes lowercase or uppercase hex.
-pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
 #[cfg(test)]
@@ -183,12 +192,5 @@ mod tests {
         a.remember("A", &SecretValue::new("same"));
         b.remember("A", &SecretValue::new("same"));
         assert_ne!(a.digests["A"], b.digests["A"]);
-    }
-
-    #[test]
-    fn hex() {
-        assert_eq!(decode_hex("00ffA0"), Some(vec![0, 255, 160]));
-        assert_eq!(decode_hex("0"), None);
-        assert_eq!(decode_hex("zz"), None);
     }
 }

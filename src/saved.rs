@@ -79,7 +79,7 @@ impl SavedPlan {
                 key_id: key.id(),
                 profile_dir: identity_of_dir(profile_dir),
                 remote,
-                salt: hex(&salt),
+                salt: hex::encode(salt),
                 desired_fingerprint: desired_fingerprint(&key.fingerprint_key(&salt), desired),
                 remote_fingerprint: remote_fingerprint(&key.fingerprint_key(&salt), fetched),
                 checksum: String::new(),
@@ -94,7 +94,7 @@ impl SavedPlan {
         copy.guard.checksum = String::new();
         let bytes = serde_json::to_vec(&copy).expect("a saved plan serializes");
         let mac = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key.0);
-        hex(ring::hmac::sign(&mac, &bytes).as_ref())
+        hex::encode(ring::hmac::sign(&mac, &bytes).as_ref())
     }
 
     /// Refuses (exit 3) a plan made with another plan key, or edited since it was written.
@@ -177,7 +177,7 @@ impl SavedPlan {
 
     /// The key of the fingerprints for this file.
     pub fn fingerprint_key(&self, key: &PlanKey) -> Vec<u8> {
-        key.fingerprint_key(&crate::record::decode_hex(&self.guard.salt).unwrap_or_default())
+        key.fingerprint_key(&hex::decode(&self.guard.salt).unwrap_or_default())
     }
 
     /// Writes the file atomically, mode 0600.
@@ -237,7 +237,7 @@ impl PlanKey {
         }
         if let Some(bytes) = crate::files::read_limited(path, 4096, "plan-key")? {
             let text = String::from_utf8_lossy(&bytes).trim().to_owned();
-            return match crate::record::decode_hex(&text).filter(|k| k.len() >= 16) {
+            return match hex::decode(&text).ok().filter(|k| k.len() >= 16) {
                 Some(key) => Ok(Self(zeroize::Zeroizing::new(key))),
                 None => Err(Error::input(
                     Location::file(path),
@@ -262,7 +262,7 @@ impl PlanKey {
             hint: None,
         })?;
         // Two runs may create the key at once: the first to land wins, and the other reads it.
-        match crate::files::create_private(path, format!("{}\n", hex(&key)).as_bytes())? {
+        match crate::files::create_private(path, format!("{}\n", hex::encode(&key)).as_bytes())? {
             true => Ok(Self(key)),
             false => Self::load(path, environment, false),
         }
@@ -287,7 +287,7 @@ impl PlanKey {
         let mut context = ring::digest::Context::new(&ring::digest::SHA256);
         context.update(b"cloud-secrets plan key id\0");
         context.update(&self.0);
-        hex(&context.finish().as_ref()[..8])
+        hex::encode(&context.finish().as_ref()[..8])
     }
 
     /// The fingerprints' key for a file with this salt.
@@ -320,7 +320,7 @@ pub fn desired_fingerprint(salt: &[u8], desired: &Desired) -> String {
         let line = format!("skip\0{}\0{}\0{:?}\n", skipped.key, skipped.name, skipped.reason);
         context.update(line.as_bytes());
     }
-    hex(context.sign().as_ref())
+    hex::encode(context.sign().as_ref())
 }
 
 /// HMAC-SHA256 of the whole remote listing: names with values, digests or nothing, the digest
@@ -346,16 +346,12 @@ pub fn remote_fingerprint(salt: &[u8], remote: &Remote) -> String {
     }
     let tail = format!(
         "salt\0{}\netag\0{}\nrevision\0{}\n",
-        remote.digest_salt.as_deref().map(hex).unwrap_or_default(),
+        remote.digest_salt.as_deref().map(hex::encode).unwrap_or_default(),
         remote.etag.as_deref().unwrap_or_default(),
         remote.revision.map(|r| r.to_string()).unwrap_or_default()
     );
     context.update(tail.as_bytes());
-    hex(context.sign().as_ref())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(context.sign().as_ref())
 }
 
 #[cfg(test)]
@@ -405,7 +401,7 @@ mod tests {
         assert_eq!(read, saved);
         read.verify(&key).unwrap();
         // Without the plan key, the salt in the file does not reproduce the fingerprint.
-        let salt = crate::record::decode_hex(&saved.guard.salt).unwrap();
+        let salt = hex::decode(&saved.guard.salt).unwrap();
         assert_ne!(remote_fingerprint(&salt, &remote("CANARY-3")), saved.guard.remote_fingerprint);
         assert_eq!(
             remote_fingerprint(&saved.fingerprint_key(&key), &remote("CANARY-3")),

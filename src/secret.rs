@@ -25,11 +25,9 @@ impl SecretValue {
 
     /// The hex HMAC-SHA256 of the value keyed with `salt`: how a remote's listing digests a
     /// value, and how the last-applied record remembers one. Without the salt it reveals nothing
-    /// a dictionary could match.
+    /// a dictionary could match. For many values under one salt, use a [`Digester`].
     pub fn digest(&self, salt: &[u8]) -> String {
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, salt);
-        let tag = ring::hmac::sign(&key, self.0.as_bytes());
-        tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+        Digester::new(salt).hex(self)
     }
 
     /// Whether the value is empty ("not set" in the brief's terms).
@@ -40,6 +38,37 @@ impl SecretValue {
     /// True when the value is empty or only whitespace: "not set", as the platform reads it.
     pub fn is_blank(&self) -> bool {
         self.expose().trim().is_empty()
+    }
+}
+
+/// HMAC-SHA256 under one salt, its key prepared once for the many values of a listing or a
+/// record.
+#[derive(Clone)]
+pub struct Digester(ring::hmac::Key);
+
+impl Digester {
+    /// The digester keyed with `salt`.
+    pub fn new(salt: &[u8]) -> Self {
+        Self(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, salt))
+    }
+
+    /// The digest of `value`, in lowercase hex.
+    pub fn hex(&self, value: &SecretValue) -> String {
+        hex::encode(ring::hmac::sign(&self.0, value.expose().as_bytes()))
+    }
+
+    /// Whether `digest`, in hex of either case, is the digest of `value`. Text that is not a
+    /// digest matches nothing.
+    pub fn matches(&self, value: &SecretValue, digest: &str) -> bool {
+        let mut expected = [0u8; 32];
+        hex::decode_to_slice(digest, &mut expected).is_ok()
+            && ring::hmac::verify(&self.0, value.expose().as_bytes(), &expected).is_ok()
+    }
+}
+
+impl fmt::Debug for Digester {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Digester(<key>)")
     }
 }
 
@@ -66,6 +95,19 @@ mod tests {
         // RFC 4231, test case 2.
         let value = SecretValue::new("what do ya want for nothing?");
         assert_eq!(value.digest(b"Jefe"), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    }
+
+    #[test]
+    fn a_digester_matches_its_digest_in_either_case_and_nothing_else() {
+        let digester = Digester::new(b"Jefe");
+        let value = SecretValue::new("what do ya want for nothing?");
+        let digest = digester.hex(&value);
+        assert_eq!(digest, value.digest(b"Jefe"));
+        assert!(digester.matches(&value, &digest));
+        assert!(digester.matches(&value, &digest.to_ascii_uppercase()));
+        assert!(!digester.matches(&SecretValue::new("other"), &digest));
+        assert!(!digester.matches(&value, &digest[..62]));
+        assert!(!digester.matches(&value, "not hex"));
     }
 
     #[test]

@@ -480,7 +480,7 @@ fn exchange(s: &mut State, body: &[u8]) -> Reply {
     if !s.grants.contains_key(&subject) {
         return error(StatusCode::UNAUTHORIZED, "invalid_token", "the subject token is not valid");
     }
-    let access_token = format!("at_{}", hex(&random_bytes(24)));
+    let access_token = format!("at_{}", hex::encode(random_bytes(24)));
     let expires = Instant::now() + Duration::from_secs(s.expires_in);
     s.access.insert(access_token.clone(), (subject, expires));
     json_reply(
@@ -530,7 +530,7 @@ fn list(s: &State, tenant: &str) -> Reply {
                 t.secrets.iter().map(|(k, v)| (k, digest(&s.salt, v))).collect();
             let mut reply = json_reply(
                 StatusCode::OK,
-                &json!({ "keys": keys, "digests": digests, "digest_salt": hex(&s.salt) }),
+                &json!({ "keys": keys, "digests": digests, "digest_salt": hex::encode(&s.salt) }),
             );
             reply.headers_mut().insert(hyper::header::ETAG, HeaderValue::from_str(&etag(t.version)).unwrap());
             reply
@@ -651,11 +651,7 @@ fn json_reply(status: StatusCode, body: &Value) -> Reply {
 /// Hex HMAC-SHA256 of `value` keyed with `salt`, as the listing's `digests` carry.
 pub fn digest(salt: &[u8], value: &str) -> String {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, salt);
-    hex(ring::hmac::sign(&key, value.as_bytes()).as_ref())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(ring::hmac::sign(&key, value.as_bytes()))
 }
 
 fn random_bytes(n: usize) -> Vec<u8> {

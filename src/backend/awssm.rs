@@ -321,5 +321,5 @@ fn request_token() -> Result<String> {
         message: "the system's random number generator failed".to_owned(),
         hint: None,
     })?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex::encode(bytes))
 }

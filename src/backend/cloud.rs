@@ -23,9 +23,8 @@ use zeroize::Zeroizing;
 use super::http::{Answer, Call, Delivery, Transport};
 use super::{Access, Applied, Backend, Connection, Refusal, Resolving};
 use crate::error::{Error, Result};
-use crate::record::decode_hex;
 use crate::remote::{ChangeSet, Remote, RemoteValue};
-use crate::secret::SecretValue;
+use crate::secret::{Digester, SecretValue};
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const SUBJECT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -454,7 +453,7 @@ impl Api {
         };
         let listing: Listing = serde_json::from_slice(&answer.body)
             .map_err(|_| malformed("answered with a listing that is not the expected JSON"))?;
-        let salt = listing.digest_salt.as_deref().and_then(decode_hex);
+        let salt = listing.digest_salt.as_deref().and_then(|salt| hex::decode(salt).ok());
         let digests = listing.digests.filter(|_| salt.is_some()).unwrap_or_default();
         let vars = listing
             .keys
@@ -536,8 +535,9 @@ impl Api {
     async fn settle(&self, base: &Remote, changes: &ChangeSet<'_>) -> Settled {
         let Ok(now) = self.list().await else { return Settled::Unknown };
         if let Some(salt) = now.digest_salt.as_deref() {
+            let digester = Digester::new(salt);
             let held = changes.upserts.iter().all(|(name, value)| {
-                matches!(now.vars.get(*name), Some(RemoteValue::Digest(d)) if *d == value.digest(salt))
+                matches!(now.vars.get(*name), Some(RemoteValue::Digest(d)) if digester.matches(value, d))
             });
             return match (held, listing_difference(base, &now)) {
                 (true, _) => Settled::Landed,

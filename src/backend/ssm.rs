@@ -187,7 +187,7 @@ impl ParameterStoreBackend {
         for (var, version) in &versions {
             digest.update(format!("{var}\0{version}\0").as_bytes());
         }
-        let digest: String = digest.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let digest = hex::encode(digest.finish());
         Ok((Remote { etag: Some(digest), ..Remote::with_values(vars, None) }, versions))
     }
 

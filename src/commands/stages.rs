@@ -101,7 +101,7 @@ pub(super) fn open_for_write(
     err: &mut dyn Write,
 ) -> Result<(std::fs::File, Box<dyn Backend>)> {
     let digest = ring::digest::digest(&ring::digest::SHA256, remote.spec.identity().as_bytes());
-    let tag: String = digest.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let tag = hex::encode(&digest.as_ref()[..6]);
     let lock_path = config.profile.state_file(&format!("apply-{tag}.lock"));
     let waiting = |path: &std::path::Path, holder: Option<u32>, err: &mut dyn Write| {
         if !output.quiet {
