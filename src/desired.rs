@@ -1,13 +1,14 @@
 //! The desired state: which variables the profile wants on the remote, with their values, and
 //! which keys were skipped and why. Built by a pure function from the entries read from files.
 
-use std::collections::BTreeMap;
-use std::collections::btree_map::Entry as MapEntry;
+use std::collections::hash_map::Entry as MapEntry;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::error::{Error, Location, Result};
 use crate::policy::{self, VarClass};
 use crate::remote::{Remote, RemoteValue};
 use crate::secret::SecretValue;
+use crate::sorted::{self, Paired};
 
 /// Where a desired value came from. Shown in the plan; the value never is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -102,6 +103,34 @@ pub struct Desired {
     pub listed: Vec<String>,
 }
 
+/// The desired state but for what the remote decides: the variables it keeps that the
+/// custom-secrets list must go on naming.
+#[derive(Debug)]
+pub struct Prepared {
+    desired: Desired,
+    /// The names listed so far, from the entries.
+    listed: Vec<String>,
+}
+
+impl Prepared {
+    /// The desired state against `remote`. Variables kept on the remote stay listed: those whose
+    /// key is not set here, and, for a partial desired state, every managed variable it does not
+    /// name.
+    pub fn finish(self, remote: &Remote) -> Desired {
+        let Prepared { mut desired, mut listed } = self;
+        let unset: HashSet<&str> = desired.unset_names().collect();
+        let kept = sorted::join(&desired.vars, &remote.vars)
+            .filter(|(_, paired)| matches!(paired, Paired::Right(_)))
+            .map(|(name, _)| name)
+            .filter(|name| unset.contains(name.as_str()) || (desired.partial && is_managed(name)))
+            .filter(|name| is_listable(name))
+            .cloned();
+        listed.extend(kept);
+        desired.derive_custom_secrets(listed.iter().map(String::as_str));
+        desired
+    }
+}
+
 impl Desired {
     /// Builds the desired state from secrets.json entries: maps keys to variable names, skips
     /// what must not be synced, refuses two keys that map to one variable, and derives
@@ -130,6 +159,12 @@ impl Desired {
         ignore: policy::Ignore,
         partial: bool,
     ) -> Result<Self> {
+        Ok(Self::prepare(entries, ignore, partial)?.finish(remote))
+    }
+
+    /// Builds all of the desired state that does not depend on the remote, which may still be
+    /// being read.
+    pub fn prepare(entries: Vec<Entry>, ignore: policy::Ignore, partial: bool) -> Result<Prepared> {
         // Null, empty and whitespace-only values are "not set", as the platform reads them.
         let entries: Vec<Entry> =
             entries.into_iter().map(|e| Entry { value: e.value.filter(|v| !v.is_blank()), ..e }).collect();
@@ -137,9 +172,10 @@ impl Desired {
         let internal_db_set =
             entries.iter().any(|e| e.key == policy::INTERNAL_DATABASE_URL_KEY && e.value.is_some())
                 && !ignore.matches("DATABASE_URL");
-        let mut claimed: BTreeMap<String, (String, Location)> = BTreeMap::new();
+        let mut claimed: HashMap<String, (String, Location)> = HashMap::with_capacity(entries.len());
         let mut desired = Desired { ignore, partial, ..Desired::default() };
         let mut listed: Vec<String> = Vec::new();
+        let mut vars: Vec<(String, DesiredVar)> = Vec::with_capacity(entries.len());
 
         for entry in entries {
             let names = policy::key_names(&entry.key);
@@ -179,7 +215,7 @@ impl Desired {
                             value: value.clone(),
                             source: entry.source,
                         };
-                        desired.vars.insert(written_name.clone(), var);
+                        vars.push((written_name.clone(), var));
                     }
                     listed.push(names.deploy);
                 }
@@ -203,19 +239,10 @@ impl Desired {
             }
         }
 
-        // Variables kept on the remote stay listed: those whose key is not set here, and, for a
-        // partial desired state, every managed variable it does not name.
-        let kept: Vec<String> = remote
-            .vars
-            .keys()
-            .filter(|name| !desired.vars.contains_key(*name))
-            .filter(|name| desired.unset_names().any(|n| n == name.as_str()) || (partial && is_managed(name)))
-            .cloned()
-            .collect();
-        listed.extend(kept.into_iter().filter(|name| is_listable(name)));
-        desired.derive_custom_secrets(listed.iter().map(String::as_str));
+        // Sorted once and built in bulk: quicker than inserting each (no name is written twice).
+        desired.vars = vars.into_iter().collect();
         desired.skipped.sort_by(|a, b| (&a.name, &a.key).cmp(&(&b.name, &b.key)));
-        Ok(desired)
+        Ok(Prepared { desired, listed })
     }
 
     /// The names the custom-secrets list names for this desired state: the deploy step's names of
@@ -292,7 +319,7 @@ impl Desired {
 }
 
 /// Claims `name` for `entry`'s key; a second key claiming it is an error naming both.
-fn claim(claimed: &mut BTreeMap<String, (String, Location)>, name: &str, entry: &Entry) -> Result<()> {
+fn claim(claimed: &mut HashMap<String, (String, Location)>, name: &str, entry: &Entry) -> Result<()> {
     match claimed.entry(name.to_owned()) {
         MapEntry::Occupied(first) => {
             let (first_key, first_at) = first.get();

@@ -37,6 +37,65 @@ pub trait Diagnostics: Send + Sync {
     fn progress(&self, total: u64) -> Option<Box<dyn Progress>>;
 }
 
+/// Keeps the request log of work done on another thread, to be written where that work's result
+/// is taken up: the log then reads in the order the command's other messages do.
+pub struct Deferred {
+    inner: std::sync::Arc<dyn Diagnostics>,
+    kept: std::sync::Mutex<Vec<Kept>>,
+}
+
+/// One request kept by [`Deferred`].
+struct Kept {
+    method: String,
+    path: String,
+    outcome: String,
+    took: Duration,
+    attempt: u32,
+}
+
+impl Deferred {
+    /// Keeps what would go to `inner`.
+    pub fn new(inner: std::sync::Arc<dyn Diagnostics>) -> Self {
+        Self { inner, kept: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    /// Writes the kept log to the diagnostics it was made for, and empties it.
+    pub fn replay(&self) {
+        let kept = std::mem::take(&mut *self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for k in kept {
+            self.inner.request(&RequestEntry {
+                method: &k.method,
+                path: &k.path,
+                outcome: &k.outcome,
+                took: k.took,
+                attempt: k.attempt,
+            });
+        }
+    }
+}
+
+impl Diagnostics for Deferred {
+    fn logs_requests(&self) -> bool {
+        self.inner.logs_requests()
+    }
+
+    fn request(&self, entry: &RequestEntry<'_>) {
+        let kept = Kept {
+            method: entry.method.to_owned(),
+            path: entry.path.to_owned(),
+            outcome: entry.outcome.to_owned(),
+            took: entry.took,
+            attempt: entry.attempt,
+        };
+        self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(kept);
+    }
+
+    /// A read draws no progress display.
+    fn progress(&self, _: u64) -> Option<Box<dyn Progress>> {
+        None
+    }
+}
+
 /// Reports nothing.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Silent;

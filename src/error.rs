@@ -4,6 +4,7 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Exit codes, as documented in the README. No two outcomes share one.
 pub mod exit {
@@ -26,8 +27,9 @@ pub mod exit {
 /// Where in the user's files something went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
-    /// The file, as the user would type it (relative to the working directory when under it).
-    pub path: String,
+    /// The file, as the user would type it (relative to the working directory when under it);
+    /// shared by the many locations in one file.
+    pub path: Arc<str>,
     /// 1-based line and column, where the format has them.
     pub position: Option<(usize, usize)>,
 }
@@ -35,17 +37,22 @@ pub struct Location {
 impl Location {
     /// A whole file.
     pub fn file(path: &Path) -> Self {
-        Self { path: display_path(path), position: None }
+        Self { path: display_path(path).into(), position: None }
     }
 
     /// Something that is not a file, such as an environment variable.
     pub fn named(what: impl Into<String>) -> Self {
-        Self { path: what.into(), position: None }
+        Self { path: what.into().into(), position: None }
     }
 
     /// A line and column in a file.
     pub fn at(path: &Path, line: usize, column: usize) -> Self {
-        Self { path: display_path(path), position: Some((line, column)) }
+        Self { path: display_path(path).into(), position: Some((line, column)) }
+    }
+
+    /// A line and column in the same file as this location (whose path is worked out once).
+    pub fn at_line(&self, line: usize, column: usize) -> Self {
+        Self { path: Arc::clone(&self.path), position: Some((line, column)) }
     }
 }
 
@@ -247,7 +254,10 @@ impl Error {
         let swap = |text: String| text.replace(&real_shown, shown);
         match self {
             Error::Input { location, message, hint } => Error::Input {
-                location: Location { path: swap(location.path), position: location.position },
+                location: Location {
+                    path: swap(location.path.to_string()).into(),
+                    position: location.position,
+                },
                 message: swap(message),
                 hint: hint.map(swap),
             },

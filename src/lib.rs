@@ -29,6 +29,7 @@ pub mod saved;
 pub mod secret;
 pub mod secrets_file;
 pub mod settings;
+pub mod sorted;
 pub mod sources;
 pub mod trust;
 pub mod validate;

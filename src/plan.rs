@@ -3,11 +3,14 @@
 //! `plan()` does no IO, reads no clock and no randomness, and orders everything by variable name,
 //! so the same inputs always give the same plan. A [`Plan`] holds names and reasons, never a value.
 
+use std::collections::HashSet;
+
 use crate::desired::{Desired, Skipped, Source};
 use crate::policy::{self, VarClass};
 use crate::record::LastApplied;
 use crate::remote::{ChangeSet, Remote, RemoteValue};
 use crate::secret::{Digester, SecretValue};
+use crate::sorted::{self, Paired};
 
 /// How a desired value was compared with the remote, and what came of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -168,12 +171,22 @@ impl Plan {
 pub fn plan(desired: &Desired, remote: &Remote, record: Option<&LastApplied>) -> Plan {
     let mut plan = Plan { skipped: desired.skipped.clone(), ..Plan::default() };
     let digester = remote.digest_salt.as_deref().map(Digester::new);
+    let unset: HashSet<&str> = desired.unset_names().collect();
 
-    for (name, var) in &desired.vars {
-        let last_applied = record.and_then(|r| r.matches(name, &var.value));
+    for (name, paired) in sorted::join(&desired.vars, &remote.vars) {
+        let (var, current) = match paired {
+            Paired::Left(var) => (var, None),
+            Paired::Both(var, current) => (var, Some(current)),
+            Paired::Right(_) => {
+                plan.place_remote_only(name, desired, unset.contains(name.as_str()));
+                continue;
+            }
+        };
+        // Asked only where the remote's own value or digest does not settle it.
+        let last_applied = || record.and_then(|r| r.matches(name, &var.value));
         // The custom-secrets list is a set: the deploy step writes it in no fixed order.
         let is_list = name == policy::CUSTOM_SECRETS_VAR;
-        let comparison = match remote.vars.get(name) {
+        let comparison = match current {
             None => Comparison::Absent,
             Some(RemoteValue::Value(current)) if *current == var.value => Comparison::Equal,
             Some(RemoteValue::Value(current)) if is_list && same_list(current, &var.value) => {
@@ -181,18 +194,20 @@ pub fn plan(desired: &Desired, remote: &Remote, record: Option<&LastApplied>) ->
             }
             Some(RemoteValue::Value(_)) => Comparison::Differs,
             Some(RemoteValue::Digest(digest)) => {
-                let equal = digester.as_ref().is_some_and(|d| d.matches(&var.value, digest));
-                match (equal, last_applied) {
-                    (true, _) => Comparison::Equal,
+                if digester.as_ref().is_some_and(|d| d.matches(&var.value, digest)) {
+                    Comparison::Equal
+                } else if last_applied() != Some(true) {
+                    Comparison::Differs
+                } else if is_list {
                     // A digest cannot tell another order of the same names from other names: the
                     // list last applied, rewritten in another order by a deploy, is not a change,
                     // and is not claimed verified either.
-                    (false, Some(true)) if is_list => Comparison::SameAsLastApply,
-                    (false, Some(true)) => Comparison::DriftedOnRemote,
-                    (false, _) => Comparison::Differs,
+                    Comparison::SameAsLastApply
+                } else {
+                    Comparison::DriftedOnRemote
                 }
             }
-            Some(RemoteValue::Unreadable) => match last_applied {
+            Some(RemoteValue::Unreadable) => match last_applied() {
                 Some(true) => Comparison::SameAsLastApply,
                 Some(false) => Comparison::ChangedSinceLastApply,
                 None => Comparison::Unverifiable,
@@ -205,28 +220,30 @@ pub fn plan(desired: &Desired, remote: &Remote, record: Option<&LastApplied>) ->
             _ => plan.change.push(write),
         }
     }
+    plan
+}
 
-    let unset: Vec<&str> = desired.unset_names().collect();
-    for name in remote.vars.keys().filter(|n| !desired.vars.contains_key(*n)) {
+impl Plan {
+    /// Places a variable the remote holds and the desired state does not: ignored, cleaned up,
+    /// left to the deploy step, kept (its key is here without a value, or the desired state is
+    /// partial), or removed.
+    fn place_remote_only(&mut self, name: &str, desired: &Desired, unset_here: bool) {
         if desired.ignore.matches(name) {
-            plan.ignored.push(name.clone());
-            continue;
+            self.ignored.push(name.to_owned());
+            return;
         }
         match policy::classify(name) {
             VarClass::SystemManaged => {
-                plan.cleanup.push(Cleanup { name: name.clone(), reason: CleanupReason::SystemManaged })
+                self.cleanup.push(Cleanup { name: name.to_owned(), reason: CleanupReason::SystemManaged })
             }
             VarClass::Stale => {
-                plan.cleanup.push(Cleanup { name: name.clone(), reason: CleanupReason::Stale })
+                self.cleanup.push(Cleanup { name: name.to_owned(), reason: CleanupReason::Stale })
             }
-            VarClass::DeployOwned => plan.unmanaged.push(name.clone()),
-            VarClass::Managed if unset.contains(&name.as_str()) || desired.partial => {
-                plan.kept.push(name.clone())
-            }
-            VarClass::Managed => plan.remove.push(name.clone()),
+            VarClass::DeployOwned => self.unmanaged.push(name.to_owned()),
+            VarClass::Managed if unset_here || desired.partial => self.kept.push(name.to_owned()),
+            VarClass::Managed => self.remove.push(name.to_owned()),
         }
     }
-    plan
 }
 
 /// Whether two custom-secrets lists name the same variables, in any order.

@@ -37,10 +37,16 @@ pub fn permissions(path: &Path) -> Option<Concern> {
 }
 
 /// Warns about a secrets file that git tracks (an error under strict validation). Quiet when
-/// git is not installed or the file is not in a repository.
+/// git is not installed or the file is not in a repository (then git is not even started).
 pub fn tracked_by_git(path: &Path) -> Option<Concern> {
     let dir = path.parent()?;
     let name = path.file_name()?;
+    // A work tree has `.git` (a directory, or a file for a linked worktree or submodule) in its
+    // top folder: without one above the file (or a GIT_DIR naming the repository), nothing can
+    // track it.
+    if std::env::var_os("GIT_DIR").is_none() && !dir.ancestors().any(|folder| folder.join(".git").exists()) {
+        return None;
+    }
     let status = Command::new("git")
         .arg("-C")
         .arg(dir)

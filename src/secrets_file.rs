@@ -224,7 +224,8 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<FileEntry>> {
 
     let raw: RawEntries<'_> = serde_json::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
 
-    let mut first_seen: HashMap<&str, Location> = HashMap::new();
+    let file = Location::file(path);
+    let mut first_seen: HashMap<&str, (usize, usize)> = HashMap::with_capacity(raw.0.len());
     let mut entries = Vec::with_capacity(raw.0.len());
     // Entries come in file order: positions are counted on from the previous one, not from the
     // start of the file each time (which would make a large file quadratic).
@@ -232,16 +233,14 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<FileEntry>> {
     for (key, value) in &raw.0 {
         let value_offset = offset_in(text, value.get());
         let (line, column) = cursor.advance(text, key_start(text, value_offset));
-        let location = Location::at(path, line, column);
-        if let Some(first) = first_seen.get(key.as_str()) {
-            let (first_line, first_column) = first.position.unwrap_or((0, 0));
+        let location = file.at_line(line, column);
+        if let Some((first_line, first_column)) = first_seen.insert(key, (line, column)) {
             return Err(Error::input(
                 location,
                 format!("duplicate key `{key}` (first at {first_line}:{first_column})"),
                 "remove one of them; JSON readers disagree on which one wins",
             ));
         }
-        first_seen.insert(key, location.clone());
         if let Some(problem) = key_problem(key) {
             return Err(Error::input(
                 location,
@@ -256,7 +255,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<FileEntry>> {
                     // The error is positioned within the value, which is on one line.
                     let (line, column) = line_column(text, value_offset + e.column().saturating_sub(1));
                     Error::input(
-                        Location::at(path, line, column),
+                        file.at_line(line, column),
                         format!("invalid JSON: {}", safe_json_message(&e)),
                         "fix the escape sequence in this value",
                     )
@@ -267,7 +266,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<FileEntry>> {
             other => {
                 let (line, column) = line_column(text, value_offset);
                 return Err(Error::input(
-                    Location::at(path, line, column),
+                    file.at_line(line, column),
                     format!("the value of `{key}` is {other}; every value must be a string"),
                     format!("quote the value (\"...\"), or use null or \"\" to leave `{key}` unset"),
                 ));

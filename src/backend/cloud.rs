@@ -11,7 +11,7 @@
 //! Neither token is ever formatted into a message: they live in [`SecretValue`]s, and errors are
 //! built from statuses and error codes, never from response bodies or request data.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -394,7 +394,7 @@ fn listing_difference(base: &Remote, current: &Remote) -> Option<String> {
 struct Listing {
     keys: Vec<String>,
     #[serde(default)]
-    digests: Option<BTreeMap<String, String>>,
+    digests: Option<HashMap<String, String>>,
     #[serde(default)]
     digest_salt: Option<String>,
 }
@@ -454,13 +454,16 @@ impl Api {
         let listing: Listing = serde_json::from_slice(&answer.body)
             .map_err(|_| malformed("answered with a listing that is not the expected JSON"))?;
         let salt = listing.digest_salt.as_deref().and_then(|salt| hex::decode(salt).ok());
-        let digests = listing.digests.filter(|_| salt.is_some()).unwrap_or_default();
+        let mut digests = listing.digests.filter(|_| salt.is_some()).unwrap_or_default();
         let vars = listing
             .keys
             .into_iter()
             .map(|name| {
-                let value = match digests.get(&name) {
-                    Some(digest) => RemoteValue::Digest(digest.to_ascii_lowercase()),
+                let value = match digests.remove(&name) {
+                    Some(mut digest) => {
+                        digest.make_ascii_lowercase();
+                        RemoteValue::Digest(digest)
+                    }
                     None => RemoteValue::Unreadable,
                 };
                 (name, value)

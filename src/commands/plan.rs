@@ -4,10 +4,9 @@
 use std::io::{self, Write};
 
 use super::present::{detail, show, subject};
-use super::stages::{describe, load_desired, load_record, warn_partial, warn_skipped};
+use super::stages::{Fetching, describe, load_desired, load_record, warn_partial, warn_skipped};
 use super::validate::{Review, gate, gate_required};
 use super::{Streams, stdout_error};
-use crate::backend::Access;
 use crate::cli::{Format, PlanArgs, ShowArgs};
 use crate::config::{Config, Output, RemoteConfig};
 use crate::desired::Desired;
@@ -51,14 +50,15 @@ pub(super) fn compute(
     err: &mut dyn Write,
 ) -> Result<Computed> {
     describe(config, remote, output, err);
+    let fetching = Fetching::start(remote);
     let loaded = load_desired(config)?;
     let review = Review::of(config, &loaded);
     gate(config, &review, output, err)?;
     warn_partial(config, &loaded, output, err);
-    let mut backend = remote.spec.open(Access::Read, &remote.connection)?;
     let record = load_record(config, remote)?;
-    let fetched = backend.fetch()?;
-    let desired = Desired::build(loaded.entries, &fetched, config.ignore.clone(), loaded.partial)?;
+    let prepared = Desired::prepare(loaded.entries, config.ignore.clone(), loaded.partial)?;
+    let fetched = fetching.finish()?;
+    let desired = prepared.finish(&fetched);
     warn_skipped(&desired, output, err);
     let plan = plan::plan(&desired, &fetched, record.as_ref());
     let missing = crate::validate::required_missing_after(&desired, &plan, &fetched, true);

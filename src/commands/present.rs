@@ -35,11 +35,15 @@ pub(super) fn show(
     format: Format,
     (palette, detail): (&Palette, Detail),
 ) -> io::Result<()> {
+    // One write per block of lines, not per line (standard output flushes at every newline); all
+    // of it out before anything else is said on the other stream.
+    let mut out = io::BufWriter::with_capacity(64 * 1024, out);
     match format {
-        Format::Text => text::write_plan(out, plan, subject, palette, detail),
-        Format::Json => json::write_document(out, &PlanDocument::of(plan, subject)),
-        Format::Markdown => markdown::write_plan(out, &PlanDocument::of(plan, subject), subject),
-    }
+        Format::Text => text::write_plan(&mut out, plan, subject, palette, detail),
+        Format::Json => json::write_document(&mut out, &PlanDocument::of(plan, subject)),
+        Format::Markdown => markdown::write_plan(&mut out, &PlanDocument::of(plan, subject), subject),
+    }?;
+    out.flush()
 }
 
 /// Asks before applying, on the terminal `answer_tty` when standard input carried a value, else

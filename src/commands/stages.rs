@@ -3,17 +3,19 @@
 //! lock) and reading the last-applied record.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::warn;
-use crate::backend::{Access, Applied, Backend};
+use crate::backend::{Access, Applied, Backend, Connection};
 use crate::config::{Config, Output, RemoteConfig, RemoteOrigin};
 use crate::desired::{Desired, SkipReason};
+use crate::diagnostics::Deferred;
 use crate::error::{Error, Result, display_path};
 use crate::plan::{Comparison, Plan};
 use crate::project::ProfileOrigin;
 use crate::record::{self, LastApplied};
-use crate::remote::ChangeSet;
+use crate::remote::{ChangeSet, Remote};
 use crate::sources::{self, Loaded, Overrides};
 
 pub(super) fn describe(config: &Config, remote: &RemoteConfig, output: &Output, err: &mut dyn Write) {
@@ -154,6 +156,32 @@ pub(super) fn remember(
 }
 
 /// What was last applied to this remote, for remotes whose values cannot all be read back.
+/// The remote's state, read on a thread of its own while the profile's files are read and
+/// checked, so that a plan costs little more than the read itself. The result is taken up only
+/// after the local checks: a local error is reported first, and the read then abandoned.
+pub(super) struct Fetching {
+    thread: std::thread::JoinHandle<Result<Remote>>,
+    log: Arc<Deferred>,
+}
+
+impl Fetching {
+    /// Opens the remote for reading and starts reading it.
+    pub(super) fn start(remote: &RemoteConfig) -> Self {
+        let log = Arc::new(Deferred::new(Arc::clone(&remote.connection.diagnostics)));
+        let spec = Arc::clone(&remote.spec);
+        let connection = Connection { diagnostics: log.clone(), ..remote.connection.clone() };
+        let thread = std::thread::spawn(move || spec.open(Access::Read, &connection)?.fetch());
+        Self { thread, log }
+    }
+
+    /// What the remote holds, once read; its request log (`-vv`) is written now.
+    pub(super) fn finish(self) -> Result<Remote> {
+        let fetched = self.thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        self.log.replay();
+        fetched
+    }
+}
+
 pub(super) fn load_record(config: &Config, remote: &RemoteConfig) -> Result<Option<LastApplied>> {
     match remote.spec.record_key() {
         Some(key) => record::load(&config.profile.state_file(record::FILE_NAME), &key),
@@ -170,8 +198,9 @@ pub(super) fn load_desired(config: &Config) -> Result<Loaded> {
         return Ok(Loaded { entries: sources::from_environment(&config.environment)?, partial: true });
     };
     if config.profile.secrets_shown.is_some() {
+        let shown: std::sync::Arc<str> = config.profile.secrets_display().into();
         for entry in &mut file {
-            entry.location.path = config.profile.secrets_display();
+            entry.location.path = std::sync::Arc::clone(&shown);
         }
     }
     let dotenv = match &config.settings.dotenv {

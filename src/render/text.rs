@@ -4,6 +4,7 @@
 //! which holds none.
 
 use std::borrow::Cow;
+use std::fmt;
 use std::io::{self, Write};
 
 use similar::DiffOp;
@@ -221,31 +222,40 @@ fn write_diff(w: &mut dyn Write, plan: &Plan, subject: Subject<'_>, palette: &Pa
     let (remote, desired) = redacted_views(plan);
     writeln!(w, "{}", palette.heading().apply_to(format!("--- remote   {}", safe(subject.remote))))?;
     writeln!(w, "{}", palette.heading().apply_to(format!("+++ desired  profile {}", safe(subject.profile))))?;
-    let line = |(name, note): (&str, &str)| format!("{} = {REDACTED}{note}", safe(name));
     for hunk in similar::group_diff_ops(edit_script(&remote, &desired), 3) {
         writeln!(w, "{}", palette.hunk().apply_to(similar::udiff::UnifiedHunkHeader::new(&hunk)))?;
         for op in &hunk {
-            match *op {
+            let (style, sign, lines) = match *op {
                 DiffOp::Equal { old_index, len, .. } => {
-                    for &entry in &remote[old_index..old_index + len] {
-                        writeln!(w, "{}", palette.dim().apply_to(format!(" {}", line(entry))))?;
-                    }
+                    (palette.dim(), ' ', &remote[old_index..old_index + len])
                 }
                 DiffOp::Delete { old_index, old_len, .. } => {
-                    for &entry in &remote[old_index..old_index + old_len] {
-                        writeln!(w, "{}", palette.removed().apply_to(format!("-{}", line(entry))))?;
-                    }
+                    (palette.removed(), '-', &remote[old_index..old_index + old_len])
                 }
                 DiffOp::Insert { new_index, new_len, .. } => {
-                    for &entry in &desired[new_index..new_index + new_len] {
-                        writeln!(w, "{}", palette.added().apply_to(format!("+{}", line(entry))))?;
-                    }
+                    (palette.added(), '+', &desired[new_index..new_index + new_len])
                 }
                 DiffOp::Replace { .. } => unreachable!("the edit script has no replacements"),
+            };
+            for &(name, note) in lines {
+                writeln!(w, "{}", style.apply_to(DiffLine { sign, name, note }))?;
             }
         }
     }
     Ok(())
+}
+
+/// One line of the redacted diff, written without building a string first.
+struct DiffLine<'a> {
+    sign: char,
+    name: &'a str,
+    note: &'a str,
+}
+
+impl fmt::Display for DiffLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{} = {REDACTED}{}", self.sign, safe(self.name), self.note)
+    }
 }
 
 /// The edit script from `old` to `new`, both sorted and without repeated lines: one pass.
@@ -323,8 +333,10 @@ fn redacted_views(plan: &Plan) -> (View<'_>, View<'_>) {
         remote.push((name, " (ignored)"));
         desired.push((name, " (ignored)"));
     }
-    remote.sort_unstable();
-    desired.sort_unstable();
+    // Each list of the plan is sorted already: a stable sort merges the runs instead of sorting
+    // anew.
+    remote.sort();
+    desired.sort();
     (remote, desired)
 }
 
