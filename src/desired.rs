@@ -1,11 +1,10 @@
 //! The desired state: which variables the profile wants on the remote, with their values, and
 //! which keys were skipped and why. Built by a pure function from the entries read from files.
 
-use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::error::{Error, Location, Result};
-use crate::policy::{self, VarClass};
+use crate::policy::{self, KeyNames, VarClass};
 use crate::remote::{Remote, RemoteValue};
 use crate::secret::SecretValue;
 use crate::sorted::{self, Paired};
@@ -172,23 +171,20 @@ impl Desired {
         let internal_db_set =
             entries.iter().any(|e| e.key == policy::INTERNAL_DATABASE_URL_KEY && e.value.is_some())
                 && !ignore.matches("DATABASE_URL");
-        let mut claimed: HashMap<String, (String, Location)> = HashMap::with_capacity(entries.len());
+        let shadowed = |entry: &Entry| entry.key == "database_url" && internal_db_set;
+        // An unset internal_database_url leaves DATABASE_URL to database_url.
+        let yields = |entry: &Entry| entry.key == policy::INTERNAL_DATABASE_URL_KEY && entry.value.is_none();
+        let names: Vec<KeyNames> = entries.iter().map(|entry| policy::key_names(&entry.key)).collect();
+        let written: Vec<Vec<String>> = names.iter().map(KeyNames::written).collect();
+        let claiming = entries.iter().zip(&written).filter(|(entry, _)| !shadowed(entry) && !yields(entry));
+        check_claims(claiming)?;
         let mut desired = Desired { ignore, partial, ..Desired::default() };
         let mut listed: Vec<String> = Vec::new();
         let mut vars: Vec<(String, DesiredVar)> = Vec::with_capacity(entries.len());
 
-        for entry in entries {
-            let names = policy::key_names(&entry.key);
+        for ((entry, names), written) in entries.into_iter().zip(names).zip(written) {
             let name = names.runtime.clone();
-            let shadowed = entry.key == "database_url" && internal_db_set;
-            // An unset internal_database_url leaves DATABASE_URL to database_url.
-            let yields = entry.key == policy::INTERNAL_DATABASE_URL_KEY && entry.value.is_none();
-            let written = names.written();
-            if !shadowed && !yields {
-                for written_name in &written {
-                    claim(&mut claimed, written_name, &entry)?;
-                }
-            }
+            let shadowed = shadowed(&entry);
 
             // A key is ignored when all its names are; otherwise the names not ignored are written
             // and the ignored ones left alone.
@@ -209,14 +205,13 @@ impl Desired {
             };
             match (reason, entry.value) {
                 (None, Some(value)) => {
-                    for written_name in written.iter().filter(|n| !desired.ignore.matches(n)) {
-                        let var = DesiredVar {
-                            key: Some(entry.key.clone()),
-                            value: value.clone(),
-                            source: entry.source,
-                        };
-                        vars.push((written_name.clone(), var));
-                    }
+                    let var = DesiredVar { key: Some(entry.key), value, source: entry.source };
+                    let mut targets: Vec<String> =
+                        written.into_iter().filter(|n| !desired.ignore.matches(n)).collect();
+                    // The value is copied only for a key written under two names.
+                    let last = targets.pop();
+                    vars.extend(targets.into_iter().map(|target| (target, var.clone())));
+                    vars.extend(last.map(|target| (target, var)));
                     listed.push(names.deploy);
                 }
                 (reason, value) => {
@@ -318,26 +313,24 @@ impl Desired {
     }
 }
 
-/// Claims `name` for `entry`'s key; a second key claiming it is an error naming both.
-fn claim(claimed: &mut HashMap<String, (String, Location)>, name: &str, entry: &Entry) -> Result<()> {
-    match claimed.entry(name.to_owned()) {
-        MapEntry::Occupied(first) => {
-            let (first_key, first_at) = first.get();
-            let at = match first_at.position {
+/// Refuses two keys that claim one variable, naming both (the first pair in file order).
+fn check_claims<'a>(claims: impl Iterator<Item = (&'a Entry, &'a Vec<String>)>) -> Result<()> {
+    let mut claimed: HashMap<&str, &Entry> = HashMap::new();
+    for (entry, names) in claims {
+        for name in names {
+            let Some(first) = claimed.insert(name, entry) else { continue };
+            let at = match first.location.position {
                 Some((line, column)) => format!(" (at {line}:{column})"),
-                None => format!(" ({first_at})"),
+                None => format!(" ({})", first.location),
             };
-            Err(Error::input(
+            return Err(Error::input(
                 entry.location.clone(),
-                format!("`{}` and `{first_key}`{at} both map to the variable {name}", entry.key),
+                format!("`{}` and `{}`{at} both map to the variable {name}", entry.key, first.key),
                 "keep only one of the two keys",
-            ))
-        }
-        MapEntry::Vacant(slot) => {
-            slot.insert((entry.key.clone(), entry.location.clone()));
-            Ok(())
+            ));
         }
     }
+    Ok(())
 }
 
 fn is_managed(name: &str) -> bool {

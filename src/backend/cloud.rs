@@ -11,7 +11,7 @@
 //! Neither token is ever formatted into a message: they live in [`SecretValue`]s, and errors are
 //! built from statuses and error codes, never from response bodies or request data.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -19,6 +19,8 @@ use reqwest::header::IF_MATCH;
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use zeroize::Zeroizing;
+
+mod listing;
 
 use super::http::{Answer, Call, Delivery, Transport};
 use super::{Access, Applied, Backend, Connection, Refusal, Resolving};
@@ -391,15 +393,6 @@ fn listing_difference(base: &Remote, current: &Remote) -> Option<String> {
 }
 
 #[derive(Deserialize)]
-struct Listing {
-    keys: Vec<String>,
-    #[serde(default)]
-    digests: Option<HashMap<String, String>>,
-    #[serde(default)]
-    digest_salt: Option<String>,
-}
-
-#[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
     #[serde(default)]
@@ -451,24 +444,8 @@ impl Api {
             ),
             None => None,
         };
-        let listing: Listing = serde_json::from_slice(&answer.body)
+        let listing::Parsed { vars, salt } = listing::parse(&answer.body)
             .map_err(|_| malformed("answered with a listing that is not the expected JSON"))?;
-        let salt = listing.digest_salt.as_deref().and_then(|salt| hex::decode(salt).ok());
-        let mut digests = listing.digests.filter(|_| salt.is_some()).unwrap_or_default();
-        let vars = listing
-            .keys
-            .into_iter()
-            .map(|name| {
-                let value = match digests.remove(&name) {
-                    Some(mut digest) => {
-                        digest.make_ascii_lowercase();
-                        RemoteValue::Digest(digest)
-                    }
-                    None => RemoteValue::Unreadable,
-                };
-                (name, value)
-            })
-            .collect();
         Ok(Remote { vars, digest_salt: salt, revision: None, etag })
     }
 

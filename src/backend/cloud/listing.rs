@@ -1,0 +1,142 @@
+//! The secrets listing, parsed without a copy of every name and digest on the way: strings are
+//! borrowed from the answer's body where they hold no escape, and owned once, in the remote's map.
+//! Names and digests are paired by one walk over both, sorted.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
+
+use crate::remote::RemoteValue;
+
+/// What the listing says: every name, with its digest where the answer carries digests and a
+/// salt that is hex.
+pub(super) struct Parsed {
+    pub(super) vars: BTreeMap<String, RemoteValue>,
+    pub(super) salt: Option<Vec<u8>>,
+}
+
+/// Parses a listing's body.
+pub(super) fn parse(body: &[u8]) -> serde_json::Result<Parsed> {
+    let listing: Listing<'_> = serde_json::from_slice(body)?;
+    let salt = listing.digest_salt.and_then(|salt| hex::decode(salt.0.as_ref()).ok());
+    let mut digests = listing.digests.filter(|_| salt.is_some()).map(|d| d.0).unwrap_or_default();
+    digests.sort_by(|a, b| a.0.0.cmp(&b.0.0));
+    let mut names = listing.keys;
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    names.dedup_by(|a, b| a.0 == b.0);
+    let mut digests = digests.into_iter().peekable();
+    let vars: Vec<(String, RemoteValue)> = names
+        .into_iter()
+        .map(|name| {
+            while digests.next_if(|(listed, _)| listed.0 < name.0).is_some() {}
+            let value = match digests.next_if(|(listed, _)| listed.0 == name.0) {
+                Some((_, digest)) => RemoteValue::Digest(digest.0.to_ascii_lowercase()),
+                None => RemoteValue::Unreadable,
+            };
+            (name.0.into_owned(), value)
+        })
+        .collect();
+    // Sorted already: the map is built in one pass.
+    Ok(Parsed { vars: vars.into_iter().collect(), salt })
+}
+
+#[derive(Deserialize)]
+struct Listing<'a> {
+    #[serde(borrow)]
+    keys: Vec<Text<'a>>,
+    #[serde(borrow, default)]
+    digests: Option<Pairs<'a>>,
+    #[serde(borrow, default)]
+    digest_salt: Option<Text<'a>>,
+}
+
+/// A string of the body: borrowed, unless it holds an escape.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(text)))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(text.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// An object of strings, as its members in the order written.
+struct Pairs<'a>(Vec<(Text<'a>, Text<'a>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PairsVisitor;
+        impl<'de> Visitor<'de> for PairsVisitor {
+            type Value = Pairs<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of strings")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(pair) = map.next_entry()? {
+                    pairs.push(pair);
+                }
+                Ok(Pairs(pairs))
+            }
+        }
+        deserializer.deserialize_map(PairsVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_paired_with_their_digests_in_any_order_and_escapes_are_read() {
+        let body = br#"{"keys": ["B", "A\u0042", "C", "A"], "digests": {"C": "CC", "A": "aa", "AB": "Ab"},
+            "digest_salt": "00ff"}"#;
+        let parsed = parse(body).unwrap();
+        assert_eq!(parsed.salt, Some(vec![0, 255]));
+        let shown: Vec<(&str, RemoteValue)> =
+            parsed.vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        assert_eq!(
+            shown,
+            [
+                ("A", RemoteValue::Digest("aa".to_owned())),
+                ("AB", RemoteValue::Digest("ab".to_owned())),
+                ("B", RemoteValue::Unreadable),
+                ("C", RemoteValue::Digest("cc".to_owned())),
+            ]
+        );
+    }
+
+    #[test]
+    fn digests_without_a_salt_that_is_hex_are_not_used() {
+        for body in [
+            &br#"{"keys": ["A"], "digests": {"A": "aa"}}"#[..],
+            br#"{"keys": ["A"], "digests": {"A": "aa"}, "digest_salt": "zz"}"#,
+        ] {
+            let parsed = parse(body).unwrap();
+            assert_eq!(parsed.salt, None);
+            assert_eq!(parsed.vars["A"], RemoteValue::Unreadable);
+        }
+    }
+
+    #[test]
+    fn a_listing_that_is_not_the_expected_json_is_refused() {
+        for body in [&b"[]"[..], br#"{"keys": [1]}"#, br#"{"keys": ["A"], "digests": {"A": 1}}"#, b"{"] {
+            assert!(parse(body).is_err());
+        }
+    }
+}
