@@ -354,6 +354,7 @@ impl Bench {
         let env = self.env();
         let pairs =
             Pairs::run(n, || self.runner.tool(root, &env, args, 0), || self.runner.floor(&case.floor, root))?;
+        show_ratios(&pairs);
         if self.emulator.version(TENANT) != version {
             return Err(format!("the remote changed while `{}` was measured", args.join(" ")));
         }
@@ -408,6 +409,7 @@ impl Bench {
                 self.runner.floor(&floor, project.root())
             },
         )?;
+        show_ratios(&pairs);
         let mut target = Target::ratio(&what, "3 curls", &pairs, APPLY_LIMIT);
         target.requests = Some((log.len(), floor_requests));
         let removals = self.removals_row(&project, 1_000)?;
@@ -451,6 +453,7 @@ impl Bench {
             || self.runner.tool(root, &[], &["plan"], 0),
             || self.runner.tool(root, &[], &["--help"], 0),
         )?;
+        show_ratios(&pairs);
         Ok(Target::ratio(&what, "`cloud-secrets --help`", &pairs, LOCAL_LIMIT))
     }
 
@@ -588,6 +591,12 @@ fn memory(big: &Pairs) -> Target {
         limit: MEMORY_LIMIT_MB,
         limit_shown: format!("≤ {MEMORY_LIMIT_MB} MB"),
     }
+}
+
+/// Shows the pairwise ratios in run order on stderr, where a drift shows.
+fn show_ratios(pairs: &Pairs) {
+    let ratios: Vec<String> = pairs.ratios().iter().map(|r| format!("{r:.2}")).collect();
+    eprintln!("   pairwise ratios, in run order: {}", ratios.join(" "));
 }
 
 /// An informational row of `samples`.

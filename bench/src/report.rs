@@ -226,7 +226,18 @@ fn machine() -> String {
         .map_or_else(|| "unknown".to_owned(), |kb| format!("{} GiB", kb / 1024 / 1024));
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map_or_else(|_| "unknown".to_owned(), |k| k.trim().to_owned());
-    format!("{cpu}, {cores} cores, {memory} memory, Linux {kernel}")
+    format!(
+        "{cpu}, {cores} cores, {memory} memory, Linux {kernel}; load average {} at the end",
+        load_average()
+    )
+}
+
+/// The one-minute load average: other work on the machine widens the spread of the ratios.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// Writes `generated` into `path` between the markers, keeping the rest of the file; a file that
