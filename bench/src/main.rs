@@ -109,6 +109,12 @@ fn main() -> ExitCode {
 
 /// Measures everything, prints and writes the report; returns the number of targets missed.
 fn run(args: &Args) -> Result<usize, String> {
+    let load_at_start = report::load_average();
+    if load_at_start.parse::<f64>().is_ok_and(|load| load >= 1.0) {
+        eprintln!(
+            "note: load average {load_at_start}: other work on this machine widens the spread of the ratios"
+        );
+    }
     let curl_version = curl_version(&args.curl)?;
     let bin = std::fs::canonicalize(&args.bin).map_err(|e| {
         format!("{}: {e} (build it with cargo build --release -p cloud-secrets)", args.bin.display())
@@ -121,6 +127,7 @@ fn run(args: &Args) -> Result<usize, String> {
         tool_version: bench.tool_version()?,
         revision: args.revision.clone(),
         curl_version,
+        load_at_start,
     };
     let (targets, mut rows) = bench.targets()?;
     rows.extend(bench.other_remotes(args)?);

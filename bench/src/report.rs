@@ -93,6 +93,8 @@ pub struct Setup {
     pub revision: Option<String>,
     /// `curl --version`'s first line.
     pub curl_version: String,
+    /// The one-minute load average when the benchmark started.
+    pub load_at_start: String,
 }
 
 /// The generated part of docs/performance.md (also what is printed).
@@ -113,7 +115,13 @@ fn intro(out: &mut String, setup: &Setup) {
         "Measured with `{}`: {}{revision}, release build; {}.\n",
         setup.command, setup.tool_version, setup.curl_version
     );
-    let _ = writeln!(out, "Machine: {}.\n", machine());
+    let _ = writeln!(
+        out,
+        "Machine: {}; load average {} at the start, {} at the end.\n",
+        machine(),
+        setup.load_at_start,
+        load_average()
+    );
     let _ = writeln!(out, "## Targets\n");
     let _ = writeln!(
         out,
@@ -226,14 +234,11 @@ fn machine() -> String {
         .map_or_else(|| "unknown".to_owned(), |kb| format!("{} GiB", kb / 1024 / 1024));
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map_or_else(|_| "unknown".to_owned(), |k| k.trim().to_owned());
-    format!(
-        "{cpu}, {cores} cores, {memory} memory, Linux {kernel}; load average {} at the end",
-        load_average()
-    )
+    format!("{cpu}, {cores} cores, {memory} memory, Linux {kernel}")
 }
 
 /// The one-minute load average: other work on the machine widens the spread of the ratios.
-fn load_average() -> String {
+pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|l| l.split_whitespace().next().map(str::to_owned))
@@ -309,6 +314,7 @@ mod tests {
             tool_version: "cloud-secrets 0.1.0".to_owned(),
             revision: None,
             curl_version: "curl 8".to_owned(),
+            load_at_start: "0.00".to_owned(),
         };
         let text = generate(&setup, &[target(1.0), target(2.0)], &[]);
         assert!(text.contains("| PASS |") && text.contains("| MISS |"));
