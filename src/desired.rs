@@ -175,15 +175,15 @@ impl Desired {
         // An unset internal_database_url leaves DATABASE_URL to database_url.
         let yields = |entry: &Entry| entry.key == policy::INTERNAL_DATABASE_URL_KEY && entry.value.is_none();
         let names: Vec<KeyNames> = entries.iter().map(|entry| policy::key_names(&entry.key)).collect();
-        let written: Vec<Vec<String>> = names.iter().map(KeyNames::written).collect();
-        let claiming = entries.iter().zip(&written).filter(|(entry, _)| !shadowed(entry) && !yields(entry));
+        let claiming = entries.iter().zip(&names).filter(|(entry, _)| !shadowed(entry) && !yields(entry));
         check_claims(claiming)?;
         let mut desired = Desired { ignore, partial, ..Desired::default() };
         let mut listed: Vec<String> = Vec::new();
         let mut vars: Vec<(String, DesiredVar)> = Vec::with_capacity(entries.len());
 
-        for ((entry, names), written) in entries.into_iter().zip(names).zip(written) {
+        for (entry, names) in entries.into_iter().zip(names) {
             let name = names.runtime.clone();
+            let written = names.written();
             let shadowed = shadowed(&entry);
 
             // A key is ignored when all its names are; otherwise the names not ignored are written
@@ -314,10 +314,10 @@ impl Desired {
 }
 
 /// Refuses two keys that claim one variable, naming both (the first pair in file order).
-fn check_claims<'a>(claims: impl Iterator<Item = (&'a Entry, &'a Vec<String>)>) -> Result<()> {
+fn check_claims<'a>(claims: impl Iterator<Item = (&'a Entry, &'a KeyNames)>) -> Result<()> {
     let mut claimed: HashMap<&str, &Entry> = HashMap::new();
     for (entry, names) in claims {
-        for name in names {
+        for name in names.written_names() {
             let Some(first) = claimed.insert(name, entry) else { continue };
             let at = match first.location.position {
                 Some((line, column)) => format!(" (at {line}:{column})"),

@@ -146,11 +146,13 @@ pub struct KeyNames {
 impl KeyNames {
     /// Every name the key's value is written under: the runtime's, then the deploy step's.
     pub fn written(&self) -> Vec<String> {
-        if self.runtime == self.deploy {
-            vec![self.runtime.clone()]
-        } else {
-            vec![self.runtime.clone(), self.deploy.clone()]
-        }
+        self.written_names().map(str::to_owned).collect()
+    }
+
+    /// [`KeyNames::written`], borrowed.
+    pub fn written_names(&self) -> impl Iterator<Item = &str> {
+        let deploy = (self.deploy != self.runtime).then_some(self.deploy.as_str());
+        std::iter::once(self.runtime.as_str()).chain(deploy)
     }
 }
 

@@ -398,12 +398,16 @@ impl PlanDocument {
 
 /// Writes a document, pretty-printed, with a final newline.
 pub fn write_document<T: Serialize>(w: &mut dyn Write, document: &T) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *w, document).map_err(|e| match e.io_error_kind() {
+    // The serializer writes a few bytes at a time: into a buffer of a known type, not through
+    // `dyn Write` for each piece.
+    let mut w = io::BufWriter::with_capacity(64 * 1024, w);
+    serde_json::to_writer_pretty(&mut w, document).map_err(|e| match e.io_error_kind() {
         // Keep the kind (a closed pipe must still be recognised as one).
         Some(kind) => io::Error::from(kind),
         None => io::Error::other(e),
     })?;
-    writeln!(w)
+    writeln!(w)?;
+    w.flush()
 }
 
 fn write_change(action: Action, w: &PlanWrite) -> Change {

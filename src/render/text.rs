@@ -219,6 +219,9 @@ pub fn write_partly_applied(
 /// equal, and between two of them the remote's lines are removed before the desired state's are
 /// added. `similar` groups the script into hunks of three lines of context.
 fn write_diff(w: &mut dyn Write, plan: &Plan, subject: Subject<'_>, palette: &Palette) -> io::Result<()> {
+    // A line is written in several pieces: into a buffer of a known type, not through `dyn Write`
+    // for each piece.
+    let w = &mut io::BufWriter::with_capacity(64 * 1024, w);
     let (remote, desired) = redacted_views(plan);
     writeln!(w, "{}", palette.heading().apply_to(format!("--- remote   {}", safe(subject.remote))))?;
     writeln!(w, "{}", palette.heading().apply_to(format!("+++ desired  profile {}", safe(subject.profile))))?;
@@ -242,7 +245,7 @@ fn write_diff(w: &mut dyn Write, plan: &Plan, subject: Subject<'_>, palette: &Pa
             }
         }
     }
-    Ok(())
+    w.flush()
 }
 
 /// One line of the redacted diff, written without building a string first.
