@@ -130,7 +130,7 @@ pub fn load(path: &Path, remote: &str) -> Result<Option<LastApplied>> {
 }
 
 /// Stores the record of `remote`, keeping those of other remotes.
-pub fn save(path: &Path, remote: &str, record: &LastApplied) -> Result<()> {
+pub fn save(path: &Path, remote: &str, record: LastApplied) -> Result<()> {
     // The file holds the records of every remote of the profile: two applies to two remotes
     // read, change and write it in turn, so that neither loses the other's record.
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
@@ -138,7 +138,7 @@ pub fn save(path: &Path, remote: &str, record: &LastApplied) -> Result<()> {
     let _lock = crate::files::lock(&path.with_file_name(name), std::time::Duration::from_secs(30))?;
     let mut file = read(path)?;
     file.format = FORMAT;
-    file.remotes.insert(remote.to_owned(), record.clone());
+    file.remotes.insert(remote.to_owned(), record);
     let mut bytes = serde_json::to_vec_pretty(&file).expect("the record serializes");
     bytes.push(b'\n');
     crate::files::write_private(path, &bytes)
@@ -189,8 +189,8 @@ mod tests {
         record.remember("B", &SecretValue::new("b"));
         record.forget("B");
         let path = dir.path().join(FILE_NAME);
-        save(&path, "cloud https://x tenant t", &record).unwrap();
-        save(&path, "other", &LastApplied::new(vec![1])).unwrap();
+        save(&path, "cloud https://x tenant t", record.clone()).unwrap();
+        save(&path, "other", LastApplied::new(vec![1])).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains("CANARY"), "{text}");
         let loaded = load(&path, "cloud https://x tenant t").unwrap().unwrap();

@@ -111,8 +111,8 @@ pub(super) fn apply(
     let saved_key = check_saved_for(&scope, config, remote)?;
     let stdin_read = scope.reads_stdin();
     let scope = keys::read_stdin_values(scope, config, streams)?;
-    let checked = load_and_check(config, &scope, output, streams.err)?;
-    let planned = make_plan(config, remote, &scope, &checked, options, output, streams.err)?;
+    let Checked { loaded, review } = load_and_check(config, &scope, output, streams.err)?;
+    let planned = make_plan(config, remote, &scope, loaded, options, output, streams.err)?;
     if let (Scope::Saved(saved), Some(key)) = (&scope, &saved_key) {
         let now = PlanDocument::of(&planned.plan, subject(config, remote, true));
         saved.check_still_holds(key, (&planned.desired, &planned.fetched), &now, &remote.spec.to_string())?;
@@ -135,14 +135,7 @@ pub(super) fn apply(
     );
     // A plan after which the platform's runtime would not start is shown, then refused.
     let rollback = matches!(scope, Scope::Rollback);
-    gate_required(
-        config,
-        &checked.review,
-        &missing,
-        (remote.display(), true, rollback),
-        output,
-        streams.err,
-    )?;
+    gate_required(config, &review, &missing, (remote.display(), true, rollback), output, streams.err)?;
     if planned.plan.is_empty() {
         if options.format != Format::Text {
             let shown = (subject(config, remote, scope.is_whole()), &*remote.spec.to_string());
@@ -196,7 +189,7 @@ fn make_plan(
     config: &Config,
     remote: &RemoteConfig,
     scope: &Scope,
-    checked: &Checked,
+    loaded: Loaded,
     options: &ApplyOptions,
     output: &Output,
     err: &mut dyn Write,
@@ -205,8 +198,7 @@ fn make_plan(
     let record = load_record(config, remote)?;
     let fetched = backend.fetch()?;
     let now = if scope.needs_profile_state() {
-        let Loaded { entries, partial } = &checked.loaded;
-        Desired::build(entries.clone(), &fetched, config.ignore.clone(), *partial)?
+        Desired::build(loaded.entries, &fetched, config.ignore.clone(), loaded.partial)?
     } else {
         Desired::default()
     };

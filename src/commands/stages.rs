@@ -152,10 +152,9 @@ pub(super) fn remember(
     let written = changes.upserts.iter().copied().chain(equal);
     let removed = changes.deletes.iter().copied().filter(|n| !applied.failed.iter().any(|(f, _)| f == n));
     record.note_apply(written, removed);
-    record::save(&config.profile.state_file(record::FILE_NAME), key, &record)
+    record::save(&config.profile.state_file(record::FILE_NAME), key, record)
 }
 
-/// What was last applied to this remote, for remotes whose values cannot all be read back.
 /// The remote's state, read on a thread of its own while the profile's files are read and
 /// checked, so that a plan costs little more than the read itself. The result is taken up only
 /// after the local checks: a local error is reported first, and the read then abandoned.
@@ -182,6 +181,7 @@ impl Fetching {
     }
 }
 
+/// What was last applied to this remote, for remotes whose values cannot all be read back.
 pub(super) fn load_record(config: &Config, remote: &RemoteConfig) -> Result<Option<LastApplied>> {
     match remote.spec.record_key() {
         Some(key) => record::load(&config.profile.state_file(record::FILE_NAME), &key),
