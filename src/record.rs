@@ -27,9 +27,9 @@ pub struct LastApplied {
     /// a dictionary or across records.
     #[serde(with = "hex_bytes")]
     salt: Vec<u8>,
-    /// Variable name to hex HMAC-SHA256 of the value last applied.
-    #[serde(deserialize_with = "in_bulk")]
-    digests: BTreeMap<String, String>,
+    /// Variable name to HMAC-SHA256 of the value last applied (hex in the file).
+    #[serde(with = "digest_map")]
+    digests: BTreeMap<String, [u8; 32]>,
     /// The HMAC key made from `salt`, prepared on first use.
     #[serde(skip)]
     digester: OnceLock<Digester>,
@@ -62,13 +62,13 @@ impl LastApplied {
 
     /// Whether `value` is what was last applied as `name`; `None` when there is no record of it.
     pub fn matches(&self, name: &str, value: &SecretValue) -> Option<bool> {
-        self.digests.get(name).map(|digest| self.digester().matches(value, digest))
+        self.digests.get(name).map(|tag| self.digester().verify(value, tag))
     }
 
     /// Records that `value` was applied as `name`.
     pub fn remember(&mut self, name: &str, value: &SecretValue) {
-        let digest = self.digester().hex(value);
-        self.digests.insert(name.to_owned(), digest);
+        let tag = self.digester().tag(value);
+        self.digests.insert(name.to_owned(), tag);
     }
 
     fn digester(&self) -> &Digester {
@@ -144,24 +144,43 @@ pub fn save(path: &Path, remote: &str, record: LastApplied) -> Result<()> {
     crate::files::write_private(path, &bytes)
 }
 
-/// Reads a map's members, then builds the map in one pass: the file is written sorted, and
-/// inserting a hundred thousand names one by one costs several times more.
-fn in_bulk<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error> {
-    struct Members;
-    impl<'de> serde::de::Visitor<'de> for Members {
-        type Value = BTreeMap<String, String>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("an object of strings")
+/// The digests as the file holds them: an object of names to hex.
+mod digest_map {
+    use std::collections::BTreeMap;
+
+    use serde::de::{Deserializer, Error as _, MapAccess, Visitor};
+    use serde::ser::{SerializeMap, Serializer};
+
+    pub fn serialize<S: Serializer>(digests: &BTreeMap<String, [u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(digests.len()))?;
+        for (name, tag) in digests {
+            map.serialize_entry(name, &hex::encode(tag))?;
         }
-        fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-            let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0));
-            while let Some(member) = map.next_entry::<String, String>()? {
-                members.push(member);
-            }
-            Ok(members.into_iter().collect())
-        }
+        map.end()
     }
-    deserializer.deserialize_map(Members)
+
+    /// Reads the members, then builds the map in one pass: the file is written sorted, and
+    /// inserting a hundred thousand names one by one costs several times more.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, [u8; 32]>, D::Error> {
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = BTreeMap<String, [u8; 32]>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of names to hex digests")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some((name, digest)) = map.next_entry::<String, std::borrow::Cow<'_, str>>()? {
+                    let mut tag = [0u8; 32];
+                    hex::decode_to_slice(digest.as_bytes(), &mut tag)
+                        .map_err(|_| M::Error::custom("a digest is not 64 hex digits"))?;
+                    members.push((name, tag));
+                }
+                Ok(members.into_iter().collect())
+            }
+        }
+        d.deserialize_map(Members)
+    }
 }
 
 mod hex_bytes {
@@ -213,5 +232,25 @@ mod tests {
         a.remember("A", &SecretValue::new("same"));
         b.remember("A", &SecretValue::new("same"));
         assert_ne!(a.digests["A"], b.digests["A"]);
+    }
+
+    #[test]
+    fn digests_are_hex_in_the_file_and_a_digest_that_is_not_is_a_damaged_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let mut record = LastApplied::new(vec![7; 32]);
+        record.remember("A", &SecretValue::new("a"));
+        save(&path, "r", record.clone()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let tag = Digester::new(&[7; 32]).hex(&SecretValue::new("a"));
+        assert!(text.contains(&format!("\"A\": \"{tag}\"")), "{text}");
+        assert_eq!(load(&path, "r").unwrap(), Some(record));
+
+        std::fs::write(&path, text.replace(&tag, &tag[..62])).unwrap();
+        let message = load(&path, "r").unwrap_err().to_string();
+        // Where, and what to do; never the text of the file.
+        assert!(message.contains("last-applied.json:8:"), "{message}");
+        assert!(message.contains("the last-applied record is damaged"), "{message}");
+        assert!(!message.contains(&tag[..62]), "{message}");
     }
 }

@@ -446,7 +446,9 @@ impl Api {
         };
         let listing::Parsed { vars, salt } = listing::parse(&answer.body)
             .map_err(|_| malformed("answered with a listing that is not the expected JSON"))?;
-        Ok(Remote { vars, digest_salt: salt, revision: None, etag })
+        // The body (megabytes for a large listing) is let go before the map is built.
+        drop(answer);
+        Ok(Remote { vars: vars.into_iter().collect(), digest_salt: salt, revision: None, etag })
     }
 
     async fn put(&self, base: &Remote, changes: &ChangeSet<'_>) -> Result<()> {

@@ -3,7 +3,6 @@
 //! Names and digests are paired by one walk over both, sorted.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
@@ -11,10 +10,10 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 
 use crate::remote::RemoteValue;
 
-/// What the listing says: every name, with its digest where the answer carries digests and a
-/// salt that is hex.
+/// What the listing says: every name, sorted, with its digest where the answer carries digests
+/// and a salt that is hex.
 pub(super) struct Parsed {
-    pub(super) vars: BTreeMap<String, RemoteValue>,
+    pub(super) vars: Vec<(String, RemoteValue)>,
     pub(super) salt: Option<Vec<u8>>,
 }
 
@@ -39,8 +38,7 @@ pub(super) fn parse(body: &[u8]) -> serde_json::Result<Parsed> {
             (name.0.into_owned(), value)
         })
         .collect();
-    // Sorted already: the map is built in one pass.
-    Ok(Parsed { vars: vars.into_iter().collect(), salt })
+    Ok(Parsed { vars, salt })
 }
 
 #[derive(Deserialize)]
@@ -129,7 +127,7 @@ mod tests {
         ] {
             let parsed = parse(body).unwrap();
             assert_eq!(parsed.salt, None);
-            assert_eq!(parsed.vars["A"], RemoteValue::Unreadable);
+            assert_eq!(parsed.vars, [("A".to_owned(), RemoteValue::Unreadable)]);
         }
     }
 
