@@ -365,7 +365,7 @@ pub(crate) fn safe(name: &str) -> Cow<'_, str> {
 
 /// Characters that change how text looks without showing: zero-width characters and
 /// bidirectional controls, which could make one name look like another.
-fn is_invisible(c: char) -> bool {
+pub(crate) fn is_invisible(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}')
 }
 
