@@ -16,6 +16,7 @@ use crate::error::{Error, Result, exit};
 use crate::remote::{Remote, RemoteValue};
 use crate::render::json::{self, CompareDocument, CompareSide};
 use crate::render::{markdown, text};
+use crate::secret::Digester;
 
 /// Runs `compare`.
 pub(super) fn run(
@@ -81,10 +82,11 @@ fn run_key() -> Result<Vec<u8>> {
 fn desired_sides(config: &Config, key: &[u8]) -> Result<BTreeMap<String, Side>> {
     let loaded = load_desired(config)?;
     let desired = Desired::build(loaded.entries, &Remote::default(), config.ignore.clone(), loaded.partial)?;
+    let digester = Digester::new(key);
     let mut sides: BTreeMap<String, Side> = desired
         .vars
         .iter()
-        .map(|(name, var)| (name.clone(), Side::Set(Fingerprint::Run(var.value.digest(key)))))
+        .map(|(name, var)| (name.clone(), Side::Set(Fingerprint::Run(digester.hex(&var.value)))))
         .collect();
     for skipped in desired.skipped.iter().filter(|s| s.reason == SkipReason::NotSet) {
         for name in std::iter::once(&skipped.name).chain(&skipped.aliases) {
@@ -97,12 +99,13 @@ fn desired_sides(config: &Config, key: &[u8]) -> Result<BTreeMap<String, Side>> 
 /// What a remote holds, each value as a digest: under the run's key where it can be read, under
 /// its own salt where it lists digests, unreadable where it lists names only.
 fn remote_sides(remote: &Remote, key: &[u8]) -> BTreeMap<String, Side> {
+    let digester = Digester::new(key);
     remote
         .vars
         .iter()
         .map(|(name, value)| {
             let side = match (value, &remote.digest_salt) {
-                (RemoteValue::Value(v), _) => Side::Set(Fingerprint::Run(v.digest(key))),
+                (RemoteValue::Value(v), _) => Side::Set(Fingerprint::Run(digester.hex(v))),
                 (RemoteValue::Digest(d), Some(salt)) => {
                     Side::Set(Fingerprint::Salted { salt: salt.clone(), digest: d.clone() })
                 }

@@ -198,9 +198,9 @@ pub(super) fn load_desired(config: &Config) -> Result<Loaded> {
         return Ok(Loaded { entries: sources::from_environment(&config.environment)?, partial: true });
     };
     if config.profile.secrets_shown.is_some() {
-        let shown: std::sync::Arc<str> = config.profile.secrets_display().into();
+        let shown: Arc<str> = config.profile.secrets_display().into();
         for entry in &mut file {
-            entry.location.path = std::sync::Arc::clone(&shown);
+            entry.location.path = Arc::clone(&shown);
         }
     }
     let dotenv = match &config.settings.dotenv {
