@@ -17,6 +17,7 @@ pub mod diagnostics;
 pub mod error;
 pub mod files;
 pub mod interrupt;
+pub mod json;
 pub mod plan;
 pub mod policy;
 pub mod project;

@@ -173,6 +173,18 @@ pub fn plan(desired: &Desired, remote: &Remote, record: Option<&LastApplied>) ->
     let digester = remote.digest_salt.as_deref().map(Digester::new);
     let unset: HashSet<&str> = desired.unset_names().collect();
 
+    // The digests are compared first, all at once (on every core for a long listing).
+    let digested: Vec<(&SecretValue, &str)> = match &digester {
+        Some(_) => sorted::join(&desired.vars, &remote.vars)
+            .filter_map(|(_, paired)| match paired {
+                Paired::Both(var, RemoteValue::Digest(digest)) => Some((&var.value, digest.as_str())),
+                _ => None,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut same_digest = digester.as_ref().map(|d| d.matches_all(&digested)).unwrap_or_default().into_iter();
+
     for (name, paired) in sorted::join(&desired.vars, &remote.vars) {
         let (var, current) = match paired {
             Paired::Left(var) => (var, None),
@@ -193,8 +205,9 @@ pub fn plan(desired: &Desired, remote: &Remote, record: Option<&LastApplied>) ->
                 Comparison::Equal
             }
             Some(RemoteValue::Value(_)) => Comparison::Differs,
-            Some(RemoteValue::Digest(digest)) => {
-                if digester.as_ref().is_some_and(|d| d.matches(&var.value, digest)) {
+            Some(RemoteValue::Digest(_)) => {
+                // `digested` holds this walk's digests in order (none without a salt).
+                if same_digest.next() == Some(true) {
                     Comparison::Equal
                 } else if last_applied() != Some(true) {
                     Comparison::Differs

@@ -11,8 +11,10 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::error::{Error, Location, Result};
+use crate::json::{Members, Text};
 use crate::secret::{Digester, SecretValue};
 
 /// The record file's name, in the profile directory.
@@ -82,9 +84,10 @@ impl LastApplied {
         written: impl IntoIterator<Item = (&'a str, &'a SecretValue)>,
         removed: impl IntoIterator<Item = &'a str>,
     ) {
-        for (name, value) in written {
-            self.remember(name, value);
-        }
+        // Digested all at once: on every core for a large apply.
+        let (names, values): (Vec<&str>, Vec<&SecretValue>) = written.into_iter().unzip();
+        let tags = self.digester().tags(&values);
+        self.digests.extend(names.into_iter().map(str::to_owned).zip(tags));
         for name in removed {
             self.forget(name);
         }
@@ -96,24 +99,40 @@ impl LastApplied {
     }
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// The record file as read: every remote's record left as its JSON text, so that reading one
+/// remote's record (or replacing it) does not parse the others.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RecordFile {
+struct RecordFile<'a> {
     format: u32,
-    remotes: BTreeMap<String, LastApplied>,
+    #[serde(borrow)]
+    remotes: Members<'a, &'a RawValue>,
 }
 
-fn read(path: &Path) -> Result<RecordFile> {
+/// The record file as written: the remotes sorted by key, one of them new.
+#[derive(Serialize)]
+struct RecordOut<'a> {
+    format: u32,
+    remotes: BTreeMap<&'a str, Record<'a>>,
+}
+
+/// One remote's record, as read from the file or to be written.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Record<'a> {
+    Kept(&'a RawValue),
+    New(&'a LastApplied),
+}
+
+/// Reads the record file at `path` and hands its text and remotes to `with`; no file is an
+/// empty record.
+fn read<T>(path: &Path, with: impl FnOnce(&str, &[(Text<'_>, &RawValue)]) -> Result<T>) -> Result<T> {
     let Some(bytes) = crate::files::read_limited(path, 64 * 1024 * 1024, FILE_NAME)? else {
-        return Ok(RecordFile { format: FORMAT, remotes: BTreeMap::new() });
+        return with("", &[]);
     };
-    let file: RecordFile = serde_json::from_slice(&bytes).map_err(|e| {
-        Error::input(
-            Location::at(path, e.line().max(1), e.column().max(1)),
-            format!("the last-applied record is damaged: {}", crate::secrets_file::safe_json_message(&e)),
-            "delete the file: the next plan will then rewrite every key it cannot verify",
-        )
-    })?;
+    let file: RecordFile<'_> = serde_json::from_slice(&bytes).map_err(|e| damaged(path, "", 0, &e))?;
+    // serde_json has read the whole file as UTF-8.
+    let text = std::str::from_utf8(&bytes).unwrap_or_default();
     if file.format != FORMAT {
         return Err(Error::input(
             Location::file(path),
@@ -121,26 +140,61 @@ fn read(path: &Path) -> Result<RecordFile> {
             "upgrade cloud-secrets, or delete the file",
         ));
     }
-    Ok(file)
+    with(text, &file.remotes.0)
+}
+
+/// The error for a record file that cannot be read. An error in a part of the file parsed on
+/// its own, the part starting at byte `start` of `text`, is placed in the whole file.
+fn damaged(path: &Path, text: &str, start: usize, error: &serde_json::Error) -> Error {
+    let (line, column) = (error.line().max(1), error.column().max(1));
+    let (line, column) = if text.is_empty() {
+        (line, column)
+    } else {
+        let part = &text[start..];
+        let line_start: usize = part.split_inclusive('\n').take(line - 1).map(str::len).sum();
+        let mut at = (start + line_start + column - 1).min(text.len());
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        crate::secrets_file::line_column(text, at)
+    };
+    Error::input(
+        Location::at(path, line, column),
+        format!("the last-applied record is damaged: {}", crate::secrets_file::safe_json_message(error)),
+        "delete the file: the next plan will then rewrite every key it cannot verify",
+    )
 }
 
 /// The record of what was last applied to `remote`, from the profile's record file at `path`.
+/// Only that remote's record is parsed.
 pub fn load(path: &Path, remote: &str) -> Result<Option<LastApplied>> {
-    Ok(read(path)?.remotes.remove(remote))
+    read(path, |text, remotes| {
+        // The last one written under a key is the one that counts, as for any JSON reader.
+        let Some((_, raw)) = remotes.iter().rev().find(|(key, _)| key.0 == remote) else { return Ok(None) };
+        serde_json::from_str(raw.get()).map(Some).map_err(|e| {
+            let start = (raw.get().as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+            damaged(path, text, start, &e)
+        })
+    })
 }
 
-/// Stores the record of `remote`, keeping those of other remotes.
+/// Stores the record of `remote`, keeping those of other remotes as they are written.
 pub fn save(path: &Path, remote: &str, record: LastApplied) -> Result<()> {
     // The file holds the records of every remote of the profile: two applies to two remotes
     // read, change and write it in turn, so that neither loses the other's record.
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".lock");
     let _lock = crate::files::lock(&path.with_file_name(name), std::time::Duration::from_secs(30))?;
-    let mut file = read(path)?;
-    file.format = FORMAT;
-    file.remotes.insert(remote.to_owned(), record);
-    let mut bytes = serde_json::to_vec_pretty(&file).expect("the record serializes");
-    bytes.push(b'\n');
+    let bytes = read(path, |_, remotes| {
+        let mut out = RecordOut { format: FORMAT, remotes: BTreeMap::new() };
+        for (key, raw) in remotes {
+            out.remotes.insert(key.0.as_ref(), Record::Kept(raw));
+        }
+        out.remotes.insert(remote, Record::New(&record));
+        let mut bytes = serde_json::to_vec_pretty(&out).expect("the record serializes");
+        bytes.push(b'\n');
+        Ok(bytes)
+    })?;
     crate::files::write_private(path, &bytes)
 }
 
@@ -151,10 +205,14 @@ mod digest_map {
     use serde::de::{Deserializer, Error as _, MapAccess, Visitor};
     use serde::ser::{SerializeMap, Serializer};
 
+    use crate::json::Text;
+
     pub fn serialize<S: Serializer>(digests: &BTreeMap<String, [u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(digests.len()))?;
+        let mut hex = [0u8; 64];
         for (name, tag) in digests {
-            map.serialize_entry(name, &hex::encode(tag))?;
+            hex::encode_to_slice(tag, &mut hex).expect("64 bytes hold 32 in hex");
+            map.serialize_entry(name, std::str::from_utf8(&hex).expect("hex is ASCII"))?;
         }
         map.end()
     }
@@ -170,11 +228,11 @@ mod digest_map {
             }
             fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
                 let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0));
-                while let Some((name, digest)) = map.next_entry::<String, std::borrow::Cow<'_, str>>()? {
+                while let Some((name, digest)) = map.next_entry::<Text<'de>, Text<'de>>()? {
                     let mut tag = [0u8; 32];
-                    hex::decode_to_slice(digest.as_bytes(), &mut tag)
+                    hex::decode_to_slice(digest.0.as_bytes(), &mut tag)
                         .map_err(|_| M::Error::custom("a digest is not 64 hex digits"))?;
-                    members.push((name, tag));
+                    members.push((name.0.into_owned(), tag));
                 }
                 Ok(members.into_iter().collect())
             }
@@ -224,6 +282,37 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
+    }
+
+    #[test]
+    fn saving_one_remote_keeps_the_others_as_written_and_reads_only_the_one_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let mut a = LastApplied::new(vec![1; 32]);
+        a.remember("A", &SecretValue::new("a"));
+        let mut b = LastApplied::new(vec![2; 32]);
+        b.remember("B", &SecretValue::new("b"));
+        save(&path, "remote a", a.clone()).unwrap();
+        save(&path, "remote b", b.clone()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let a_text = &text[text.find("\"remote a\"").unwrap()..text.find("\"remote b\"").unwrap()];
+        assert!(a_text.contains(&Digester::new(&[1; 32]).hex(&SecretValue::new("a"))), "{text}");
+        // Written again with b changed: a's part of the file is the same text.
+        b.remember("B2", &SecretValue::new("b2"));
+        save(&path, "remote b", b.clone()).unwrap();
+        let again = std::fs::read_to_string(&path).unwrap();
+        assert!(again.contains(a_text), "{again}");
+        assert_eq!(load(&path, "remote a").unwrap(), Some(a));
+        assert_eq!(load(&path, "remote b").unwrap(), Some(b));
+
+        // A damaged digest under a is reported where it is in the file, and only when a is read.
+        let bad = Digester::new(&[1; 32]).hex(&SecretValue::new("a"));
+        std::fs::write(&path, again.replace(&bad, "xyz")).unwrap();
+        let message = load(&path, "remote a").unwrap_err().to_string();
+        // serde_json places it just after the digest: at the brace closing a's digests.
+        let line = again.lines().position(|l| l.contains(&bad)).unwrap() + 2;
+        assert!(message.contains(&format!("last-applied.json:{line}:7:")), "{message}");
+        assert!(load(&path, "remote b").unwrap().is_some());
     }
 
     #[test]

@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Location, Result};
+use crate::json::Members;
 use crate::secret::SecretValue;
 
 /// The largest secrets file read. A real one is a few kilobytes.
@@ -222,15 +222,18 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<FileEntry>> {
         ));
     }
 
-    let raw: RawEntries<'_> = serde_json::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
+    // The entries in file order, duplicates kept.
+    let raw: Members<'_, &RawValue> = serde_json::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
 
     let file = Location::file(path);
-    let mut first_seen: HashMap<&str, (usize, usize)> = HashMap::with_capacity(raw.0.len());
+    let mut first_seen: HashMap<&str, (usize, usize), foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(raw.0.len(), Default::default());
     let mut entries = Vec::with_capacity(raw.0.len());
     // Entries come in file order: positions are counted on from the previous one, not from the
     // start of the file each time (which would make a large file quadratic).
     let mut cursor = Cursor::default();
     for (key, value) in &raw.0 {
+        let key: &str = &key.0;
         let value_offset = offset_in(text, value.get());
         let (line, column) = cursor.advance(text, key_start(text, value_offset));
         let location = file.at_line(line, column);
@@ -250,6 +253,12 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<FileEntry>> {
         }
         let value_span = value_offset..value_offset + value.get().len();
         let value = match json_kind(value.get()) {
+            // Without a backslash, the text between the quotes is the string (serde_json has
+            // checked it holds no control character).
+            JsonKind::String if !value.get().contains('\\') => {
+                let quoted = value.get();
+                (quoted.len() > 2).then(|| SecretValue::new(&quoted[1..quoted.len() - 1]))
+            }
             JsonKind::String => {
                 let s: String = serde_json::from_str(value.get()).map_err(|e| {
                     // The error is positioned within the value, which is on one line.
@@ -272,7 +281,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<FileEntry>> {
                 ));
             }
         };
-        entries.push(FileEntry { key: key.clone(), value, location, value_span });
+        entries.push(FileEntry { key: key.to_owned(), value, location, value_span });
     }
     Ok(entries)
 }
@@ -288,30 +297,6 @@ fn key_problem(key: &str) -> Option<&'static str> {
         Some("cannot name a variable: it starts with a digit")
     } else {
         None
-    }
-}
-
-/// The top-level object, entries in file order, duplicates kept.
-struct RawEntries<'a>(Vec<(String, &'a RawValue)>);
-
-impl<'de: 'a, 'a> serde::Deserialize<'de> for RawEntries<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct EntriesVisitor<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for EntriesVisitor<'a> {
-            type Value = RawEntries<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object of keys to string values")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut entries = Vec::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    let value: &'de RawValue = map.next_value()?;
-                    entries.push((key, value));
-                }
-                Ok(RawEntries(entries))
-            }
-        }
-        deserializer.deserialize_map(EntriesVisitor(std::marker::PhantomData))
     }
 }
 

@@ -1,0 +1,71 @@
+//! JSON read without a copy of every string: the listing, secrets.json and the last-applied
+//! record hold up to a hundred thousand names, each borrowed from the text it was read from
+//! unless it holds an escape.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
+
+/// A string of the text: borrowed, unless it holds an escape.
+pub struct Text<'a>(pub Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(text)))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(text.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// An object, as its members in the order written (a name written twice is kept twice).
+pub struct Members<'a, V>(pub Vec<(Text<'a>, V)>);
+
+impl<'de: 'a, 'a, V: Deserialize<'de>> Deserialize<'de> for Members<'a, V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor<'a, V>(PhantomData<(&'a (), V)>);
+        impl<'de: 'a, 'a, V: Deserialize<'de>> Visitor<'de> for MembersVisitor<'a, V> {
+            type Value = Members<'a, V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(member) = map.next_entry::<Text<'a>, V>()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(MembersVisitor(PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_borrowed_unless_escaped_and_members_keep_their_order() {
+        let text = r#"{"b": "x", "a\u0041": "y\n", "b": "z"}"#;
+        let members: Members<'_, Text<'_>> = serde_json::from_str(text).unwrap();
+        let read: Vec<(&str, &str)> = members.0.iter().map(|(k, v)| (k.0.as_ref(), v.0.as_ref())).collect();
+        assert_eq!(read, [("b", "x"), ("aA", "y\n"), ("b", "z")]);
+        assert!(matches!(members.0[0].0.0, Cow::Borrowed(_)));
+        assert!(matches!(members.0[1].0.0, Cow::Owned(_)));
+        assert!(serde_json::from_str::<Members<'_, Text<'_>>>(r#"{"a": 1}"#).is_err());
+    }
+}
