@@ -117,7 +117,7 @@ impl Prepared {
     /// name.
     pub fn finish(self, remote: &Remote) -> Desired {
         let Prepared { mut desired, mut listed } = self;
-        let unset: HashSet<&str> = desired.unset_names().collect();
+        let unset: HashSet<&str, foldhash::fast::RandomState> = desired.unset_names().collect();
         let kept = sorted::join(&desired.vars, &remote.vars)
             .filter(|(_, paired)| matches!(paired, Paired::Right(_)))
             .map(|(name, _)| name)
@@ -176,19 +176,21 @@ impl Desired {
         let yields = |entry: &Entry| entry.key == policy::INTERNAL_DATABASE_URL_KEY && entry.value.is_none();
         let names: Vec<KeyNames> = entries.iter().map(|entry| policy::key_names(&entry.key)).collect();
         let claiming = entries.iter().zip(&names).filter(|(entry, _)| !shadowed(entry) && !yields(entry));
-        check_claims(claiming)?;
+        check_claims(claiming, entries.len())?;
         let mut desired = Desired { ignore, partial, ..Desired::default() };
         let mut listed: Vec<String> = Vec::new();
         let mut vars: Vec<(String, DesiredVar)> = Vec::with_capacity(entries.len());
 
         for (entry, names) in entries.into_iter().zip(names) {
-            let name = names.runtime.clone();
-            let written = names.written();
+            let KeyNames { runtime: name, also_read, deploy } = names;
+            // The deploy step's name, when it is another name the value is written under.
+            let other = (deploy != name).then_some(&deploy);
+            let ignored = |n: &str| desired.ignore.matches(n);
             let shadowed = shadowed(&entry);
 
             // A key is ignored when all its names are; otherwise the names not ignored are written
             // and the ignored ones left alone.
-            let reason = if written.iter().all(|n| desired.ignore.matches(n)) {
+            let reason = if ignored(&name) && other.is_none_or(|other| ignored(other)) {
                 Some(SkipReason::Ignored)
             } else if shadowed {
                 Some(SkipReason::ShadowedBy(policy::INTERNAL_DATABASE_URL_KEY.to_owned()))
@@ -206,30 +208,35 @@ impl Desired {
             match (reason, entry.value) {
                 (None, Some(value)) => {
                     let var = DesiredVar { key: Some(entry.key), value, source: entry.source };
-                    let mut targets: Vec<String> =
-                        written.into_iter().filter(|n| !desired.ignore.matches(n)).collect();
-                    // The value is copied only for a key written under two names.
-                    let last = targets.pop();
-                    vars.extend(targets.into_iter().map(|target| (target, var.clone())));
-                    vars.extend(last.map(|target| (target, var)));
-                    listed.push(names.deploy);
+                    let runtime_written = !ignored(&name);
+                    match other.filter(|other| !ignored(other)) {
+                        // The value is copied only for a key written under two names.
+                        Some(other) if runtime_written => {
+                            vars.push((other.clone(), var.clone()));
+                            vars.push((name, var));
+                        }
+                        Some(other) => vars.push((other.clone(), var)),
+                        None => vars.push((name, var)),
+                    }
+                    listed.push(deploy);
                 }
                 (reason, value) => {
                     // The deploy step writes a deploy-owned key it finds set (signing_key_pem),
                     // and lists it: so does the list here, to agree with it.
-                    if reason == Some(SkipReason::DeployOwned) && value.is_some() {
-                        listed.push(names.deploy);
-                    }
+                    let lists = reason == Some(SkipReason::DeployOwned) && value.is_some();
                     // A key not set here keeps every name the runtime reads it under, as well as
                     // the deploy step's (KIMI_API_KEY for moonshot too).
-                    let also = names.also_read.iter().map(|n| (*n).to_owned());
+                    let aliases = other.cloned().into_iter().chain(also_read.iter().map(|n| (*n).to_owned()));
                     desired.skipped.push(Skipped {
                         key: entry.key,
                         name,
-                        aliases: written.into_iter().skip(1).chain(also).collect(),
+                        aliases: aliases.collect(),
                         reason: reason.unwrap_or(SkipReason::NotSet),
                         location: entry.location,
                     });
+                    if lists {
+                        listed.push(deploy);
+                    }
                 }
             }
         }
@@ -314,8 +321,9 @@ impl Desired {
 }
 
 /// Refuses two keys that claim one variable, naming both (the first pair in file order).
-fn check_claims<'a>(claims: impl Iterator<Item = (&'a Entry, &'a KeyNames)>) -> Result<()> {
-    let mut claimed: HashMap<&str, &Entry> = HashMap::new();
+fn check_claims<'a>(claims: impl Iterator<Item = (&'a Entry, &'a KeyNames)>, count: usize) -> Result<()> {
+    let mut claimed: HashMap<&str, &Entry, foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(count, Default::default());
     for (entry, names) in claims {
         for name in names.written_names() {
             let Some(first) = claimed.insert(name, entry) else { continue };

@@ -172,16 +172,23 @@ pub fn key_names(key: &str) -> KeyNames {
 /// (and, as the deploy step writes it, to `DATABASE_URL` as well: which key provides
 /// `DATABASE_URL` when both are present is decided by the desired-state builder, not here).
 pub fn variable_name(key: &str) -> String {
-    match key {
-        "gemini" => "GEMINI_API_KEY".to_owned(),
-        "anthropic" => "ANTHROPIC_API_KEY".to_owned(),
-        "openai" => "OPENAI_API_KEY".to_owned(),
-        "database_url" => "DATABASE_URL".to_owned(),
-        other => match RENAMED_KEYS.iter().find(|(k, ..)| *k == other) {
+    match PROVIDER_KEYS.iter().find(|(k, _)| *k == key) {
+        Some((_, name)) => (*name).to_owned(),
+        None => match RENAMED_KEYS.iter().find(|(k, ..)| *k == key) {
             Some((_, runtime, ..)) => (*runtime).to_owned(),
-            None => other.to_ascii_uppercase(),
+            None => key.to_ascii_uppercase(),
         },
     }
+}
+
+/// Keys whose variable is not the key in upper case: (key, variable).
+const PROVIDER_KEYS: [(&str, &str); 3] =
+    [("gemini", "GEMINI_API_KEY"), ("anthropic", "ANTHROPIC_API_KEY"), ("openai", "OPENAI_API_KEY")];
+
+/// Whether the runtime reads `key` under the key in upper case alone, and the deploy step
+/// writes it under that name too (most keys: not `github`, `openai` or `moonshot`).
+pub fn is_plain_key(key: &str) -> bool {
+    !PROVIDER_KEYS.iter().any(|(k, _)| *k == key) && !RENAMED_KEYS.iter().any(|(k, ..)| *k == key)
 }
 
 /// The secrets.json key a variable name comes from: the inverse of [`key_names`], for the
@@ -293,6 +300,17 @@ mod tests {
         assert_eq!(key_names("openai").written(), ["OPENAI_API_KEY"]);
         assert_eq!(key_names("jwt_secret").written(), ["JWT_SECRET"]);
         assert_eq!(key_names("MY_UPPER_KEY").written(), ["MY_UPPER_KEY"]);
+        for key in ["github", "moonshot", "qwen", "internal_database_url", "openai", "gemini", "anthropic"] {
+            assert!(!is_plain_key(key), "{key}");
+        }
+        for key in ["jwt_secret", "database_url", "MY_UPPER_KEY", "stripe_key"] {
+            assert!(is_plain_key(key), "{key}");
+            let names = key_names(key);
+            assert_eq!(
+                (names.runtime, names.also_read.len(), names.deploy),
+                (key.to_ascii_uppercase(), 0, key.to_ascii_uppercase())
+            );
+        }
         assert!(is_runtime_only("MOONSHOT_API_KEY") && is_runtime_only("INTERNAL_DATABASE_URL"));
         assert!(!is_runtime_only("GITHUB") && !is_runtime_only("JWT_SECRET"));
     }

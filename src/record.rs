@@ -87,7 +87,14 @@ impl LastApplied {
         // Digested all at once: on every core for a large apply.
         let (names, values): (Vec<&str>, Vec<&SecretValue>) = written.into_iter().unzip();
         let tags = self.digester().tags(&values);
-        self.digests.extend(names.into_iter().map(str::to_owned).zip(tags));
+        let written = names.into_iter().map(str::to_owned).zip(tags);
+        if self.digests.is_empty() {
+            // Built in bulk (the first apply of many variables); the last digest of a name wins,
+            // as it does when inserting.
+            self.digests = written.collect();
+        } else {
+            self.digests.extend(written);
+        }
         for name in removed {
             self.forget(name);
         }

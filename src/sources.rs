@@ -3,7 +3,7 @@
 //! by the name the runtime reads. When the secrets file is absent (CI), the environment alone is
 //! the desired state, and it never removes anything.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use crate::desired::{Entry, Source};
@@ -106,8 +106,23 @@ fn dotenv_error(path: &Path, text: &str, error: &dotenvy::Error) -> Error {
 /// secrets.json entries with each value taken from the first source that sets it: a non-blank
 /// variable of the environment, then of the `.env`, under a name the runtime reads for the key.
 pub fn layer(file: Vec<FileEntry>, overrides: &Overrides) -> Vec<Entry> {
+    // The override names in lower case: a plain key in lower case that is not among them cannot
+    // be overridden, and is passed over without working out its names.
+    let lower: HashSet<String, foldhash::fast::RandomState> = overrides
+        .environment
+        .keys()
+        .chain(overrides.dotenv.keys())
+        .map(|name| name.to_ascii_lowercase())
+        .collect();
+    let passed_over = |key: &str| {
+        key.bytes().all(|b| !b.is_ascii_uppercase()) && policy::is_plain_key(key) && !lower.contains(key)
+    };
     file.into_iter()
         .map(|entry| {
+            if passed_over(&entry.key) {
+                let FileEntry { key, value, location, .. } = entry;
+                return Entry { key, value, source: Source::File, location };
+            }
             let names = policy::key_names(&entry.key);
             let read = || std::iter::once(names.runtime.as_str()).chain(names.also_read.iter().copied());
             let set = |value: &&SecretValue| !value.is_blank();
@@ -191,6 +206,29 @@ mod tests {
         let path = dir.path().join(".env");
         std::fs::write(&path, text).unwrap();
         (dir, path)
+    }
+
+    #[test]
+    fn every_name_the_runtime_reads_overrides_whatever_the_key_and_only_those() {
+        let secrets = br#"{"jwt_secret": "f", "openai": "f", "moonshot": "f", "stripe_key": "f", "MY_KEY": "f", "other": "f"}"#;
+        let file = crate::secrets_file::parse(Path::new("secrets.json"), secrets).unwrap();
+        let set = |names: &[&str]| names.iter().map(|n| ((*n).to_owned(), SecretValue::new("e"))).collect();
+        let overrides = Overrides {
+            environment: set(&["JWT_SECRET", "OPENAI_API_KEY", "KIMI_API_KEY", "Other", "OPENAI"]),
+            dotenv: [("MY_KEY".to_owned(), (SecretValue::new("d"), Location::named("d")))].into(),
+        };
+        let sources: Vec<(String, Source)> =
+            layer(file, &overrides).into_iter().map(|e| (e.key, e.source)).collect();
+        let expected = [
+            ("jwt_secret", Source::Environment),
+            ("openai", Source::Environment),
+            ("moonshot", Source::Environment),
+            ("stripe_key", Source::File),
+            ("MY_KEY", Source::DotEnv),
+            // `Other` is not the name the runtime reads for `other`.
+            ("other", Source::File),
+        ];
+        assert_eq!(sources, expected.map(|(k, s)| (k.to_owned(), s)));
     }
 
     #[test]

@@ -11,13 +11,13 @@
 //! Neither token is ever formatted into a message: they live in [`SecretValue`]s, and errors are
 //! built from statuses and error codes, never from response bodies or request data.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use reqwest::header::IF_MATCH;
 use reqwest::{Method, StatusCode, Url};
-use serde::Deserialize;
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 mod listing;
@@ -452,12 +452,7 @@ impl Api {
     }
 
     async fn put(&self, base: &Remote, changes: &ChangeSet<'_>) -> Result<()> {
-        let secrets: BTreeMap<&str, &str> =
-            changes.upserts.iter().map(|(name, value)| (*name, value.expose())).collect();
-        let body = Zeroizing::new(
-            serde_json::to_vec(&serde_json::json!({ "secrets": secrets }))
-                .expect("a map of strings serializes"),
-        );
+        let body = Zeroizing::new(put_body(&changes.upserts));
         let etag = base.etag.clone();
         let outcome = self
             .send(Op::Put, Method::PUT, self.secrets_url(), |request| {
@@ -769,9 +764,42 @@ fn op_name(op: Op) -> &'static str {
     }
 }
 
+/// The body of a write: `{"secrets": {name: value, ...}}`, names sorted (the last value given
+/// for a name wins), serialized straight from the values: no copy of them is left unzeroized.
+fn put_body(upserts: &[(&str, &SecretValue)]) -> Vec<u8> {
+    struct Body<'a>(Vec<(&'a str, &'a str)>);
+    impl Serialize for Body<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+            struct Secrets<'a>(&'a [(&'a str, &'a str)]);
+            impl Serialize for Secrets<'_> {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                    s.collect_map(self.0.iter().map(|(name, value)| (name, value)))
+                }
+            }
+            let mut body = serializer.serialize_map(Some(1))?;
+            body.serialize_entry("secrets", &Secrets(&self.0))?;
+            body.end()
+        }
+    }
+    let mut secrets: Vec<(&str, &str)> =
+        upserts.iter().rev().map(|(name, value)| (*name, value.expose())).collect();
+    // Stable: of a name given twice, the last given comes first, and is the one kept.
+    secrets.sort_by(|a, b| a.0.cmp(b.0));
+    secrets.dedup_by(|later, kept| later.0 == kept.0);
+    serde_json::to_vec(&Body(secrets)).expect("a map of strings serializes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_write_body_lists_names_sorted_the_last_value_given_winning() {
+        let (a, b, c) = (SecretValue::new("1"), SecretValue::new("2\"q"), SecretValue::new("3"));
+        let body = put_body(&[("B", &a), ("A", &b), ("B", &c)]);
+        assert_eq!(String::from_utf8(body).unwrap(), r#"{"secrets":{"A":"2\"q","B":"3"}}"#);
+        assert_eq!(String::from_utf8(put_body(&[])).unwrap(), r#"{"secrets":{}}"#);
+    }
 
     #[test]
     fn only_plain_names_are_put_in_paths() {

@@ -271,7 +271,10 @@ async fn read_body(
     mut response: reqwest::Response,
     limit: usize,
 ) -> std::result::Result<Zeroizing<Vec<u8>>, Read> {
-    let mut body = Zeroizing::new(Vec::new());
+    // Sized once from the announced length: a buffer grown chunk by chunk would leave copies of
+    // its earlier contents behind, freed without being zeroized.
+    let announced = response.content_length().map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    let mut body = Zeroizing::new(Vec::with_capacity(announced.min(limit)));
     while let Some(chunk) = response.chunk().await.map_err(Read::Transport)? {
         if body.len() + chunk.len() > limit {
             return Err(Read::TooLarge);

@@ -276,10 +276,12 @@ fn edit_script(old: &[(&str, &str)], new: &[(&str, &str)]) -> Vec<DiffOp> {
             ops.push(DiffOp::Insert { old_index: del_to, new_index: ins_from, new_len: ins_to - ins_from });
         }
     };
+    // Most lines of the two views are the same strings of the plan: compared by address first.
+    let same = |a: &str, b: &str| std::ptr::eq(a, b) || a == b;
     let (mut del_from, mut ins_from) = (0, 0);
     while i < old.len() || j < new.len() {
         match (old.get(i), new.get(j)) {
-            (Some(a), Some(b)) if a == b => {
+            (Some(a), Some(b)) if same(a.0, b.0) && same(a.1, b.1) => {
                 flush(&mut ops, (del_from, i), (ins_from, j));
                 match ops.last_mut() {
                     Some(DiffOp::Equal { old_index, len, .. }) if *old_index + *len == i => *len += 1,
@@ -288,7 +290,7 @@ fn edit_script(old: &[(&str, &str)], new: &[(&str, &str)]) -> Vec<DiffOp> {
                 (i, j) = (i + 1, j + 1);
                 (del_from, ins_from) = (i, j);
             }
-            (Some(a), Some(b)) if a.0 == b.0 => (i, j) = (i + 1, j + 1),
+            (Some(a), Some(b)) if same(a.0, b.0) => (i, j) = (i + 1, j + 1),
             (Some(a), Some(b)) if a < b => i += 1,
             (Some(_), None) => i += 1,
             _ => j += 1,
@@ -337,9 +339,9 @@ fn redacted_views(plan: &Plan) -> (View<'_>, View<'_>) {
         desired.push((name, " (ignored)"));
     }
     // Each list of the plan is sorted already: a stable sort merges the runs instead of sorting
-    // anew.
-    remote.sort();
-    desired.sort();
+    // anew. A name is on each side once, so its name orders a line.
+    remote.sort_by(|a, b| a.0.cmp(b.0));
+    desired.sort_by(|a, b| a.0.cmp(b.0));
     (remote, desired)
 }
 

@@ -16,7 +16,9 @@ pub(super) struct Parsed {
 
 /// Parses a listing's body.
 pub(super) fn parse(body: &[u8]) -> serde_json::Result<Parsed> {
-    let listing: Listing<'_> = serde_json::from_slice(body)?;
+    // Checked as UTF-8 once, in bulk, rather than string by string.
+    let text = std::str::from_utf8(body).map_err(|_| serde::de::Error::custom("the listing is not UTF-8"))?;
+    let listing: Listing<'_> = serde_json::from_str(text)?;
     let salt = listing.digest_salt.and_then(|salt| hex::decode(salt.0.as_ref()).ok());
     let mut digests = listing.digests.filter(|_| salt.is_some()).map(|d| d.0).unwrap_or_default();
     digests.sort_by(|a, b| a.0.0.cmp(&b.0.0));
