@@ -117,15 +117,30 @@ impl Prepared {
     /// name.
     pub fn finish(self, remote: &Remote) -> Desired {
         let Prepared { mut desired, mut listed } = self;
-        let unset: HashSet<&str, foldhash::fast::RandomState> = desired.unset_names().collect();
-        let kept = sorted::join(&desired.vars, &remote.vars)
-            .filter(|(_, paired)| matches!(paired, Paired::Right(_)))
-            .map(|(name, _)| name)
-            .filter(|name| unset.contains(name.as_str()) || (desired.partial && is_managed(name)))
-            .filter(|name| is_listable(name))
-            .cloned();
-        listed.extend(kept);
-        desired.derive_custom_secrets(listed.iter().map(String::as_str));
+        let on_remote_only = |name: &str| remote.vars.contains_key(name) && !desired.vars.contains_key(name);
+        let kept: Vec<String> = if desired.partial {
+            let unset: HashSet<&str, foldhash::fast::RandomState> = desired.unset_names().collect();
+            sorted::join(&desired.vars, &remote.vars)
+                .filter(|(_, paired)| matches!(paired, Paired::Right(_)))
+                .map(|(name, _)| name)
+                .filter(|name| unset.contains(name.as_str()) || is_managed(name))
+                .filter(|name| is_listable(name))
+                .cloned()
+                .collect()
+        } else {
+            // Only the names of keys not set here can be kept: they are looked up, not walked to.
+            desired
+                .unset_names()
+                .filter(|name| on_remote_only(name) && is_listable(name))
+                .map(str::to_owned)
+                .collect()
+        };
+        if !kept.is_empty() {
+            listed.extend(kept);
+            listed.sort_unstable();
+            listed.dedup();
+        }
+        desired.derive_custom_secrets(listed);
         desired
     }
 }
@@ -244,6 +259,9 @@ impl Desired {
         // Sorted once and built in bulk: quicker than inserting each (no name is written twice).
         desired.vars = vars.into_iter().collect();
         desired.skipped.sort_by(|a, b| (&a.name, &a.key).cmp(&(&b.name, &b.key)));
+        // Sorted now, while the remote may still be being read.
+        listed.sort_unstable();
+        listed.dedup();
         Ok(Prepared { desired, listed })
     }
 
@@ -261,7 +279,7 @@ impl Desired {
         desired.vars.extend(vars);
         let set: Vec<String> = desired.vars.keys().filter(|n| is_listable(n)).cloned().collect();
         if !set.is_empty() {
-            desired.derive_custom_secrets(listed.iter().chain(&set).map(String::as_str));
+            desired.derive_custom_secrets(listed.iter().chain(&set).cloned().collect());
         }
         desired
     }
@@ -272,21 +290,23 @@ impl Desired {
     pub fn for_unset(names: &[String], listed: &[String], ignore: policy::Ignore) -> Self {
         let mut desired = Desired { ignore, ..Desired::default() };
         if touches_custom_list(names) {
-            desired.derive_custom_secrets(
-                listed.iter().filter(|name| !names.contains(name)).map(String::as_str),
-            );
+            desired
+                .derive_custom_secrets(listed.iter().filter(|name| !names.contains(name)).cloned().collect());
         }
         desired
     }
 
     /// Sets `SYSTEMPROMPT_CUSTOM_SECRETS` to the sorted, comma-joined names among `names` that the
     /// deploy step would list, or leaves it out when there are none.
-    fn derive_custom_secrets<'a>(&mut self, names: impl Iterator<Item = &'a str>) {
-        let mut custom: Vec<&str> =
-            names.filter(|name| listed_by_deploy(name)).filter(|name| !self.ignore.matches(name)).collect();
-        custom.sort_unstable();
+    fn derive_custom_secrets(&mut self, mut custom: Vec<String>) {
+        custom.retain(|name| listed_by_deploy(name) && !self.ignore.matches(name));
+        // Most often sorted already (see `prepare`): then this is one pass.
+        if !custom.is_sorted() {
+            custom.sort_unstable();
+        }
         custom.dedup();
-        self.listed = custom.iter().map(|n| (*n).to_owned()).collect();
+        self.listed = custom;
+        let custom = &self.listed;
         if self.ignore.matches(policy::CUSTOM_SECRETS_VAR) {
             return;
         }

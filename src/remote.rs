@@ -20,6 +20,11 @@ pub struct Remote {
 }
 
 impl Remote {
+    /// Whether any variable's value itself was read (the local store), not only its digest.
+    pub fn holds_values(&self) -> bool {
+        self.vars.values().any(|value| matches!(value, RemoteValue::Value(_)))
+    }
+
     /// A remote whose values can all be read (the local store).
     pub fn with_values(vars: BTreeMap<String, SecretValue>, revision: Option<u64>) -> Self {
         let vars = vars.into_iter().map(|(k, v)| (k, RemoteValue::Value(v))).collect();

@@ -61,6 +61,9 @@ pub(super) fn compute(
     let desired = prepared.finish(&fetched);
     warn_skipped(&desired, output, err);
     let plan = plan::plan(&desired, &fetched, record.as_ref());
+    // The record holds digests, no value: its memory goes back with the process (a large one
+    // is as long to free as to read).
+    std::mem::forget(record);
     let missing = crate::validate::required_missing_after(&desired, &plan, &fetched, true);
     Ok(Computed { plan, desired, fetched, review, missing })
 }
@@ -105,7 +108,15 @@ pub(super) fn plan(
     if args.out.is_none() {
         computed.check_required(config, remote, output, streams.err)?;
     }
-    Ok(if args.detailed_exitcode && !computed.plan.is_empty() { exit::CHANGES } else { exit::OK })
+    let code = if args.detailed_exitcode && !computed.plan.is_empty() { exit::CHANGES } else { exit::OK };
+    // The plan holds names and reasons, no value, and the command ends here: its memory goes
+    // back with the process rather than name by name; so does the remote's listing when it
+    // holds names and digests only. What holds values is dropped (and zeroized) as always.
+    std::mem::forget(computed.plan);
+    if !computed.fetched.holds_values() {
+        std::mem::forget(computed.fetched);
+    }
+    Ok(code)
 }
 
 /// A write to stdout that failed because the reader went away is not an error.

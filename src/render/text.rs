@@ -257,7 +257,11 @@ struct DiffLine<'a> {
 
 impl fmt::Display for DiffLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{} = {REDACTED}{}", self.sign, safe(self.name), self.note)
+        fmt::Write::write_char(f, self.sign)?;
+        f.write_str(&safe(self.name))?;
+        f.write_str(" = ")?;
+        f.write_str(REDACTED)?;
+        f.write_str(self.note)
     }
 }
 
@@ -348,7 +352,9 @@ fn redacted_views(plan: &Plan) -> (View<'_>, View<'_>) {
 /// A name fit for a terminal: control characters (a newline, an escape sequence) in a name read
 /// from a remote are shown escaped, so they cannot forge or hide lines of the plan.
 pub(crate) fn safe(name: &str) -> Cow<'_, str> {
-    if name.chars().any(|c| c.is_control() || is_invisible(c)) {
+    // Printable ASCII (almost every name) needs no look at each character.
+    let printable = |b: &u8| (b' '..=b'~').contains(b);
+    if !name.as_bytes().iter().all(printable) && name.chars().any(|c| c.is_control() || is_invisible(c)) {
         Cow::Owned(
             name.chars()
                 .map(|c| {
