@@ -1,7 +1,7 @@
 //! The desired state: which variables the profile wants on the remote, with their values, and
 //! which keys were skipped and why. Built by a pure function from the entries read from files.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use crate::error::{Error, Location, Result};
 use crate::policy::{self, KeyNames, VarClass};
@@ -191,7 +191,7 @@ impl Desired {
         let yields = |entry: &Entry| entry.key == policy::INTERNAL_DATABASE_URL_KEY && entry.value.is_none();
         let names: Vec<KeyNames> = entries.iter().map(|entry| policy::key_names(&entry.key)).collect();
         let claiming = entries.iter().zip(&names).filter(|(entry, _)| !shadowed(entry) && !yields(entry));
-        check_claims(claiming, entries.len())?;
+        check_claims(claiming)?;
         let mut desired = Desired { ignore, partial, ..Desired::default() };
         let mut listed: Vec<String> = Vec::new();
         let mut vars: Vec<(String, DesiredVar)> = Vec::with_capacity(entries.len());
@@ -341,24 +341,22 @@ impl Desired {
 }
 
 /// Refuses two keys that claim one variable, naming both (the first pair in file order).
-fn check_claims<'a>(claims: impl Iterator<Item = (&'a Entry, &'a KeyNames)>, count: usize) -> Result<()> {
-    let mut claimed: HashMap<&str, &Entry, foldhash::fast::RandomState> =
-        HashMap::with_capacity_and_hasher(count, Default::default());
-    for (entry, names) in claims {
-        for name in names.written_names() {
-            let Some(first) = claimed.insert(name, entry) else { continue };
-            let at = match first.location.position {
-                Some((line, column)) => format!(" (at {line}:{column})"),
-                None => format!(" ({})", first.location),
-            };
-            return Err(Error::input(
-                entry.location.clone(),
-                format!("`{}` and `{}`{at} both map to the variable {name}", entry.key, first.key),
-                "keep only one of the two keys",
-            ));
-        }
-    }
-    Ok(())
+fn check_claims<'a>(claims: impl Iterator<Item = (&'a Entry, &'a KeyNames)>) -> Result<()> {
+    let claims: Vec<(&Entry, &str)> =
+        claims.flat_map(|(entry, names)| names.written_names().map(move |name| (entry, name))).collect();
+    let Some((repeat, earlier)) = sorted::first_repeat(claims.iter().map(|(_, name)| *name)) else {
+        return Ok(());
+    };
+    let ((entry, name), (first, _)) = (claims[repeat], claims[earlier]);
+    let at = match first.location.position {
+        Some((line, column)) => format!(" (at {line}:{column})"),
+        None => format!(" ({})", first.location),
+    };
+    Err(Error::input(
+        entry.location.clone(),
+        format!("`{}` and `{}`{at} both map to the variable {name}", entry.key, first.key),
+        "keep only one of the two keys",
+    ))
 }
 
 fn is_managed(name: &str) -> bool {

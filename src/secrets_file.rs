@@ -5,7 +5,6 @@
 //! position of each key, so that a duplicate key (which serde_json would silently resolve to the
 //! last one) or a value of the wrong type is reported at its line and column.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
@@ -226,18 +225,20 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<FileEntry>> {
     let raw: Members<'_, &RawValue> = serde_json::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
 
     let file = Location::file(path);
-    let mut first_seen: HashMap<&str, (usize, usize), foldhash::fast::RandomState> =
-        HashMap::with_capacity_and_hasher(raw.0.len(), Default::default());
-    let mut entries = Vec::with_capacity(raw.0.len());
+    // The first key that repeats an earlier one, found by sorting (a large file is mostly in
+    // order, and its keys lie side by side in its text), and reported when the walk reaches it.
+    let duplicate = crate::sorted::first_repeat(raw.0.iter().map(|(key, _)| key.0.as_ref()));
+    let mut entries: Vec<FileEntry> = Vec::with_capacity(raw.0.len());
     // Entries come in file order: positions are counted on from the previous one, not from the
     // start of the file each time (which would make a large file quadratic).
     let mut cursor = Cursor::default();
-    for (key, value) in &raw.0 {
+    for (index, (key, value)) in raw.0.iter().enumerate() {
         let key: &str = &key.0;
         let value_offset = offset_in(text, value.get());
         let (line, column) = cursor.advance(text, key_start(text, value_offset));
         let location = file.at_line(line, column);
-        if let Some((first_line, first_column)) = first_seen.insert(key, (line, column)) {
+        if let Some((_, first)) = duplicate.filter(|(repeat, _)| *repeat == index) {
+            let (first_line, first_column) = entries[first].location.position.unwrap_or_default();
             return Err(Error::input(
                 location,
                 format!("duplicate key `{key}` (first at {first_line}:{first_column})"),
@@ -495,6 +496,36 @@ mod tests {
     fn duplicate_key_names_both_positions() {
         let e = err("{\n  \"openai\": \"a\",\n  \"x\": \"b\",\n  \"openai\": \"c\"\n}");
         assert!(e.starts_with("/p/secrets.json:4:3: duplicate key `openai` (first at 2:3)"), "{e}");
+    }
+
+    #[test]
+    fn a_duplicate_is_found_in_order_or_out_of_it() {
+        // Each key on its own line (line i + 2 for the i-th): the duplicate's line, then the first's.
+        type Found = Option<(usize, usize)>;
+        let cases: [(&[&str], Found); 7] = [
+            (&["a", "b", "c"], None),
+            (&["c", "b", "a"], None),
+            (&["a", "a"], Some((3, 2))),
+            (&["a", "b", "c", "b"], Some((5, 3))),
+            (&["b", "a", "c", "d", "a"], Some((6, 3))),
+            (&["a", "c", "b", "d", "e", "c"], Some((7, 3))),
+            (&["a", "b", "a", "a", "b"], Some((4, 2))),
+        ];
+        for (keys, duplicate) in cases {
+            let body: Vec<String> = keys.iter().map(|k| format!("  \"{k}\": \"v\"")).collect();
+            let text = format!("{{\n{}\n}}", body.join(",\n"));
+            match duplicate {
+                None => assert_eq!(parse_str(&text).unwrap().len(), keys.len(), "{keys:?}"),
+                Some((line, first)) => assert!(
+                    err(&text).contains(&format!(
+                        ":{line}:3: duplicate key `{}` (first at {first}:3)",
+                        keys[line - 2]
+                    )),
+                    "{keys:?}: {}",
+                    err(&text)
+                ),
+            }
+        }
     }
 
     #[test]

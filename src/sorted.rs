@@ -55,6 +55,15 @@ where
     }
 }
 
+/// The first item (in order) equal to an earlier one, with the last earlier one equal to it:
+/// `(repeat, earlier)` as positions in `items`. Found by a stable sort rather than a table: the
+/// long lists this checks (the keys of a large secrets.json) are mostly in order already.
+pub fn first_repeat<K: Ord>(items: impl IntoIterator<Item = K>) -> Option<(usize, usize)> {
+    let mut keyed: Vec<(K, usize)> = items.into_iter().enumerate().map(|(i, k)| (k, i)).collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.windows(2).filter(|pair| pair[0].0 == pair[1].0).map(|pair| (pair[1].1, pair[0].1)).min()
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -81,6 +90,14 @@ mod tests {
                 };
                 prop_assert_eq!(paired, expected);
             }
+        }
+
+        #[test]
+        fn the_first_repeat_is_the_one_a_table_of_items_seen_finds(items in proptest::collection::vec(0u8..12, 0..40)) {
+            // What inserting each item into a table, in order, finds first.
+            let mut last_at = std::collections::HashMap::new();
+            let expected = items.iter().enumerate().find_map(|(i, item)| last_at.insert(*item, i).map(|earlier| (i, earlier)));
+            prop_assert_eq!(first_repeat(items.iter()), expected);
         }
     }
 }
