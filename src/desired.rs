@@ -137,7 +137,7 @@ impl Prepared {
         };
         if !kept.is_empty() {
             listed.extend(kept);
-            listed.sort_unstable();
+            listed.sort();
             listed.dedup();
         }
         desired.derive_custom_secrets(listed);
@@ -259,8 +259,9 @@ impl Desired {
         // Sorted once and built in bulk: quicker than inserting each (no name is written twice).
         desired.vars = vars.into_iter().collect();
         desired.skipped.sort_by(|a, b| (&a.name, &a.key).cmp(&(&b.name, &b.key)));
-        // Sorted now, while the remote may still be being read.
-        listed.sort_unstable();
+        // Sorted now, while the remote may still be being read; stable, as it finds the runs of
+        // names already in order (the keys of most files).
+        listed.sort();
         listed.dedup();
         Ok(Prepared { desired, listed })
     }
@@ -302,7 +303,7 @@ impl Desired {
         custom.retain(|name| listed_by_deploy(name) && !self.ignore.matches(name));
         // Most often sorted already (see `prepare`): then this is one pass.
         if !custom.is_sorted() {
-            custom.sort_unstable();
+            custom.sort();
         }
         custom.dedup();
         self.listed = custom;

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use crate::desired::{Desired, Skipped, Source};
+use crate::desired::{Desired, DesiredVar, Skipped, Source};
 use crate::policy::{self, VarClass};
 use crate::record::LastApplied;
 use crate::remote::{ChangeSet, Remote, RemoteValue};
@@ -169,45 +169,95 @@ impl Plan {
 /// `record` is what cloud-secrets last applied to this remote: it stands in for a value the
 /// remote does not let us read, and tells drift from a local change where it does.
 pub fn plan(desired: &Desired, remote: &Remote, record: Option<&LastApplied>) -> Plan {
-    let mut plan = Plan { skipped: desired.skipped.clone(), ..Plan::default() };
-    let digester = remote.digest_salt.as_deref().map(Digester::new);
-    let unset: HashSet<&str> = desired.unset_names().collect();
-
-    // The digests are compared first, all at once (on every core for a long listing).
-    let digested: Vec<(&SecretValue, &str)> = match &digester {
-        Some(_) => sorted::join(&desired.vars, &remote.vars)
-            .filter_map(|(_, paired)| match paired {
-                Paired::Both(var, RemoteValue::Digest(digest)) => Some((&var.value, digest.as_str())),
-                _ => None,
-            })
-            .collect(),
-        None => Vec::new(),
+    let walk = Walk {
+        desired,
+        record,
+        digester: remote.digest_salt.as_deref().map(Digester::new),
+        unset: desired.unset_names().collect(),
     };
-    let mut same_digest = digester.as_ref().map(|d| d.matches_all(&digested)).unwrap_or_default().into_iter();
+    let mut plan = Plan { skipped: desired.skipped.clone(), ..Plan::default() };
+    // A long plan is made in two halves of the names, on two threads (an HMAC a variable for a
+    // listing of digests), and the halves put end to end: each list stays sorted.
+    let middle = (desired.vars.len() >= PLAN_IN_HALVES_FROM
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+    .then(|| desired.vars.keys().nth(desired.vars.len() / 2))
+    .flatten();
+    match middle {
+        Some(middle) => {
+            let (low, high) = std::thread::scope(|scope| {
+                let high = scope.spawn(|| {
+                    walk.plan(sorted::join_ranges(
+                        desired.vars.range(middle.clone()..),
+                        remote.vars.range(middle.clone()..),
+                    ))
+                });
+                let low = walk.plan(sorted::join_ranges(
+                    desired.vars.range(..middle.clone()),
+                    remote.vars.range(..middle.clone()),
+                ));
+                (low, high.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            });
+            plan.append(low);
+            plan.append(high);
+        }
+        None => plan.append(walk.plan(sorted::join(&desired.vars, &remote.vars))),
+    }
+    plan
+}
 
-    for (name, paired) in sorted::join(&desired.vars, &remote.vars) {
-        let (var, current) = match paired {
-            Paired::Left(var) => (var, None),
-            Paired::Both(var, current) => (var, Some(current)),
-            Paired::Right(_) => {
-                plan.place_remote_only(name, desired, unset.contains(name.as_str()));
-                continue;
+/// Fewer desired variables than this are planned on one thread.
+const PLAN_IN_HALVES_FROM: usize = 8192;
+
+/// What a walk over (part of) the names compares with.
+struct Walk<'a> {
+    desired: &'a Desired,
+    record: Option<&'a LastApplied>,
+    digester: Option<Digester>,
+    unset: HashSet<&'a str, foldhash::fast::RandomState>,
+}
+
+impl Walk<'_> {
+    /// The plan of the names `pairs` walks over, in order (`skipped` left empty).
+    fn plan<'n>(
+        &self,
+        pairs: impl Iterator<Item = (&'n String, Paired<'n, DesiredVar, RemoteValue>)>,
+    ) -> Plan {
+        let mut plan = Plan::default();
+        for (name, paired) in pairs {
+            let (var, current) = match paired {
+                Paired::Left(var) => (var, None),
+                Paired::Both(var, current) => (var, Some(current)),
+                Paired::Right(_) => {
+                    plan.place_remote_only(name, self.desired, self.unset.contains(name.as_str()));
+                    continue;
+                }
+            };
+            let comparison = self.compare(name, var, current);
+            let write = Write { name: name.clone(), key: var.key.clone(), source: var.source, comparison };
+            match comparison {
+                Comparison::Absent => plan.add.push(write),
+                Comparison::Equal | Comparison::SameAsLastApply => plan.unchanged.push(write),
+                _ => plan.change.push(write),
             }
-        };
+        }
+        plan
+    }
+
+    /// How the desired value of `name` compares with what the remote holds, if anything.
+    fn compare(&self, name: &str, var: &DesiredVar, current: Option<&RemoteValue>) -> Comparison {
         // Asked only where the remote's own value or digest does not settle it.
-        let last_applied = || record.and_then(|r| r.matches(name, &var.value));
+        let last_applied = || self.record.and_then(|r| r.matches(name, &var.value));
         // The custom-secrets list is a set: the deploy step writes it in no fixed order.
         let is_list = name == policy::CUSTOM_SECRETS_VAR;
-        let comparison = match current {
+        match current {
             None => Comparison::Absent,
             Some(RemoteValue::Value(current)) if *current == var.value => Comparison::Equal,
             Some(RemoteValue::Value(current)) if is_list && same_list(current, &var.value) => {
                 Comparison::Equal
             }
             Some(RemoteValue::Value(_)) => Comparison::Differs,
-            Some(RemoteValue::Digest(_)) => {
-                // `digested` holds this walk's digests in order (none without a salt).
-                if same_digest.next() == Some(true) {
+            Some(RemoteValue::Digest(digest)) => {
+                if self.digester.as_ref().is_some_and(|d| d.matches(&var.value, digest)) {
                     Comparison::Equal
                 } else if last_applied() != Some(true) {
                     Comparison::Differs
@@ -225,18 +275,25 @@ pub fn plan(desired: &Desired, remote: &Remote, record: Option<&LastApplied>) ->
                 Some(false) => Comparison::ChangedSinceLastApply,
                 None => Comparison::Unverifiable,
             },
-        };
-        let write = Write { name: name.clone(), key: var.key.clone(), source: var.source, comparison };
-        match comparison {
-            Comparison::Absent => plan.add.push(write),
-            Comparison::Equal | Comparison::SameAsLastApply => plan.unchanged.push(write),
-            _ => plan.change.push(write),
         }
     }
-    plan
 }
 
 impl Plan {
+    /// Puts the lists of `later`, a plan of names after all of this one's, after this one's.
+    fn append(&mut self, later: Plan) {
+        let Plan { add, change, remove, cleanup, unchanged, skipped, kept, unmanaged, ignored } = later;
+        self.add.extend(add);
+        self.change.extend(change);
+        self.remove.extend(remove);
+        self.cleanup.extend(cleanup);
+        self.unchanged.extend(unchanged);
+        self.skipped.extend(skipped);
+        self.kept.extend(kept);
+        self.unmanaged.extend(unmanaged);
+        self.ignored.extend(ignored);
+    }
+
     /// Places a variable the remote holds and the desired state does not: ignored, cleaned up,
     /// left to the deploy step, kept (its key is here without a value, or the desired state is
     /// partial), or removed.
@@ -269,6 +326,7 @@ fn same_list(a: &SecretValue, b: &SecretValue) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
     use std::path::Path;
 
     use super::*;
@@ -579,6 +637,52 @@ mod tests {
                 ("OPENAI_API_KEY", Comparison::Equal),
             ]
         );
+    }
+
+    #[test]
+    fn a_long_plan_made_in_halves_is_the_plan_made_in_one_walk() {
+        // Every kind of variable, spread over both halves of the names.
+        let salt = vec![5u8; 16];
+        let digest = |v: &str| RemoteValue::Digest(SecretValue::new(v).digest(&salt));
+        let n = 3 * PLAN_IN_HALVES_FROM;
+        let values: Vec<(String, String)> = (0..n).map(|i| (format!("k_{i:05}"), format!("v{i}"))).collect();
+        let pairs: Vec<(&str, &str)> = values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let d = desired(&pairs);
+        let mut vars: BTreeMap<String, RemoteValue> = BTreeMap::new();
+        let mut record = LastApplied::new(vec![9; 16]);
+        for (i, (key, value)) in values.iter().enumerate() {
+            let name = key.to_ascii_uppercase();
+            match i % 7 {
+                0 => {}
+                1 => _ = vars.insert(name, digest("other")),
+                2 => {
+                    record.remember(&name, &SecretValue::new(value));
+                    vars.insert(name, digest("changed elsewhere"));
+                }
+                3 => _ = vars.insert(name, RemoteValue::Unreadable),
+                _ => _ = vars.insert(name, digest(value)),
+            }
+            if i % 11 == 0 {
+                vars.insert(format!("GONE_{i:05}"), digest("x"));
+            }
+        }
+        vars.insert("FLY_APP_NAME".to_owned(), digest("x"));
+        let r = Remote { vars, digest_salt: Some(salt.clone()), etag: None, revision: None };
+
+        let halves = super::plan(&d, &r, Some(&record));
+        let walk = Walk {
+            desired: &d,
+            record: Some(&record),
+            digester: Some(Digester::new(&salt)),
+            unset: d.unset_names().collect(),
+        };
+        let whole = Plan { skipped: d.skipped.clone(), ..walk.plan(sorted::join(&d.vars, &r.vars)) };
+        assert_eq!(halves, whole);
+        // Each kind is there.
+        let kinds: std::collections::BTreeSet<Comparison> =
+            halves.add.iter().chain(&halves.change).chain(&halves.unchanged).map(|w| w.comparison).collect();
+        assert_eq!(kinds.len(), 5, "{kinds:?}");
+        assert!(!halves.remove.is_empty() && !halves.cleanup.is_empty());
     }
 
     #[test]

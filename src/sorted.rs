@@ -24,6 +24,14 @@ pub fn join<'a, K: Ord, A, B>(
     Join { left: left.iter().peekable(), right: right.iter().peekable() }
 }
 
+/// [`join`] over parts of two maps, such as ranges of keys: each iterator in key order.
+pub fn join_ranges<'a, K: Ord + 'a, A: 'a, B: 'a>(
+    left: impl Iterator<Item = (&'a K, &'a A)>,
+    right: impl Iterator<Item = (&'a K, &'a B)>,
+) -> impl Iterator<Item = (&'a K, Paired<'a, A, B>)> {
+    Join { left: left.peekable(), right: right.peekable() }
+}
+
 struct Join<L: Iterator, R: Iterator> {
     left: Peekable<L>,
     right: Peekable<R>,
