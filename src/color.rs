@@ -27,6 +27,11 @@ impl Palette {
         Self { enabled: false }
     }
 
+    /// Whether nothing is coloured.
+    pub fn is_plain(&self) -> bool {
+        !self.enabled
+    }
+
     fn style(&self, style: Style) -> Style {
         style.force_styling(self.enabled)
     }

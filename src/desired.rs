@@ -137,10 +137,9 @@ impl Prepared {
         };
         if !kept.is_empty() {
             listed.extend(kept);
-            listed.sort();
-            listed.dedup();
+            listed = desired.custom_names(listed);
         }
-        desired.derive_custom_secrets(listed);
+        desired.set_custom_secrets(listed);
         desired
     }
 }
@@ -259,10 +258,8 @@ impl Desired {
         // Sorted once and built in bulk: quicker than inserting each (no name is written twice).
         desired.vars = vars.into_iter().collect();
         desired.skipped.sort_by(|a, b| (&a.name, &a.key).cmp(&(&b.name, &b.key)));
-        // Sorted now, while the remote may still be being read; stable, as it finds the runs of
-        // names already in order (the keys of most files).
-        listed.sort();
-        listed.dedup();
+        // Chosen and sorted now, while the remote may still be being read.
+        let listed = desired.custom_names(listed);
         Ok(Prepared { desired, listed })
     }
 
@@ -299,13 +296,23 @@ impl Desired {
 
     /// Sets `SYSTEMPROMPT_CUSTOM_SECRETS` to the sorted, comma-joined names among `names` that the
     /// deploy step would list, or leaves it out when there are none.
-    fn derive_custom_secrets(&mut self, mut custom: Vec<String>) {
-        custom.retain(|name| listed_by_deploy(name) && !self.ignore.matches(name));
-        // Most often sorted already (see `prepare`): then this is one pass.
-        if !custom.is_sorted() {
-            custom.sort();
-        }
-        custom.dedup();
+    fn derive_custom_secrets(&mut self, names: Vec<String>) {
+        let custom = self.custom_names(names);
+        self.set_custom_secrets(custom);
+    }
+
+    /// The names among `names` that the deploy step would list, sorted, each once.
+    fn custom_names(&self, mut names: Vec<String>) -> Vec<String> {
+        names.retain(|name| listed_by_deploy(name) && !self.ignore.matches(name));
+        // Stable: it finds the runs of names already in order (the keys of most files).
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Sets `SYSTEMPROMPT_CUSTOM_SECRETS` to `custom` (the list's names, sorted, each once)
+    /// joined by commas, or leaves it out when there are none.
+    fn set_custom_secrets(&mut self, custom: Vec<String>) {
         self.listed = custom;
         let custom = &self.listed;
         if self.ignore.matches(policy::CUSTOM_SECRETS_VAR) {

@@ -68,6 +68,9 @@ pub(super) fn compute(
     Ok(Computed { plan, desired, fetched, review, missing })
 }
 
+/// From this many desired variables, the desired state is let go on a thread of its own.
+const LARGE: usize = 8192;
+
 /// `plan`: compute the plan, save it (`--out`), show it.
 pub(super) fn plan(
     config: &Config,
@@ -76,7 +79,7 @@ pub(super) fn plan(
     output: &Output,
     streams: &mut Streams<'_>,
 ) -> Result<i32> {
-    let computed = compute(config, remote, output, streams.err)?;
+    let mut computed = compute(config, remote, output, streams.err)?;
     if let Some(path) = &args.out {
         // A plan the platform could not start from is not saved for a later apply.
         refuse_to_overwrite(path)?;
@@ -95,13 +98,34 @@ pub(super) fn plan(
             );
         }
     }
-    let shown = show(
-        streams.out,
-        &computed.plan,
-        subject(config, remote, true),
-        args.format,
-        (&output.stdout, detail(output, false)),
-    );
+    // The desired state (and a remote that holds values) is dropped, and zeroized, while the plan
+    // is written: on a thread of its own when it is large. A listing of names and digests, which
+    // holds no value, goes back with the process rather than name by name.
+    let desired = std::mem::take(&mut computed.desired);
+    let fetched = std::mem::take(&mut computed.fetched);
+    let large = desired.vars.len() >= LARGE;
+    let let_go = move || {
+        drop(desired);
+        if fetched.holds_values() {
+            drop(fetched);
+        } else {
+            std::mem::forget(fetched);
+        }
+    };
+    let shown = std::thread::scope(|scope| {
+        if large {
+            scope.spawn(let_go);
+        } else {
+            let_go();
+        }
+        show(
+            streams.out,
+            &computed.plan,
+            subject(config, remote, true),
+            args.format,
+            (&output.stdout, detail(output, false)),
+        )
+    });
     // A reader that stops reading (`| head`) is not an error: the plan was computed.
     ignore_closed(shown)?;
     warn_mass_removal(config, &computed.plan, output, streams.err);
@@ -110,12 +134,8 @@ pub(super) fn plan(
     }
     let code = if args.detailed_exitcode && !computed.plan.is_empty() { exit::CHANGES } else { exit::OK };
     // The plan holds names and reasons, no value, and the command ends here: its memory goes
-    // back with the process rather than name by name; so does the remote's listing when it
-    // holds names and digests only. What holds values is dropped (and zeroized) as always.
+    // back with the process rather than name by name.
     std::mem::forget(computed.plan);
-    if !computed.fetched.holds_values() {
-        std::mem::forget(computed.fetched);
-    }
     Ok(code)
 }
 

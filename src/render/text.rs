@@ -241,7 +241,12 @@ fn write_diff(w: &mut dyn Write, plan: &Plan, subject: Subject<'_>, palette: &Pa
                 DiffOp::Replace { .. } => unreachable!("the edit script has no replacements"),
             };
             for &(name, note) in lines {
-                writeln!(w, "{}", style.apply_to(DiffLine { sign, name, note }))?;
+                let line = DiffLine { sign, name, note };
+                if palette.is_plain() {
+                    line.write_to(w)?;
+                } else {
+                    writeln!(w, "{}", style.apply_to(line))?;
+                }
             }
         }
     }
@@ -253,6 +258,20 @@ struct DiffLine<'a> {
     sign: char,
     name: &'a str,
     note: &'a str,
+}
+
+impl DiffLine<'_> {
+    /// The line and its line break, written as bytes (a hundred thousand lines go this way when
+    /// nothing is coloured).
+    fn write_to(&self, w: &mut impl Write) -> io::Result<()> {
+        let mut sign = [0u8; 4];
+        w.write_all(self.sign.encode_utf8(&mut sign).as_bytes())?;
+        w.write_all(safe(self.name).as_bytes())?;
+        w.write_all(b" = ")?;
+        w.write_all(REDACTED.as_bytes())?;
+        w.write_all(self.note.as_bytes())?;
+        w.write_all(b"\n")
+    }
 }
 
 impl fmt::Display for DiffLine<'_> {
