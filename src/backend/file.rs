@@ -78,6 +78,10 @@ impl super::Spec for FileSpec {
         Ok(Box::new(FileStore::open(&self.0, access)?))
     }
 
+    fn is_local_file(&self) -> bool {
+        true
+    }
+
     /// The absolute path, whether the file exists yet or not.
     fn identity(&self) -> String {
         let path = &self.0;

@@ -142,6 +142,11 @@ pub trait Spec: fmt::Display + fmt::Debug + Send + Sync {
     fn record_key(&self) -> Option<String> {
         None
     }
+    /// Whether the store is a file on this machine, read in about the time a thread takes to
+    /// start: a plan then reads it in turn rather than on a thread of its own.
+    fn is_local_file(&self) -> bool {
+        false
+    }
 }
 
 /// What a remote's address is resolved against.

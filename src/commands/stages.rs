@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::warn;
-use crate::backend::{Access, Applied, Backend, Connection};
+use crate::backend::{Access, Applied, Backend, Connection, Spec};
 use crate::config::{Config, Output, RemoteConfig, RemoteOrigin};
 use crate::desired::{Desired, SkipReason};
 use crate::diagnostics::Deferred;
@@ -157,27 +157,36 @@ pub(super) fn remember(
 
 /// The remote's state, read on a thread of its own while the profile's files are read and
 /// checked, so that a plan costs little more than the read itself. The result is taken up only
-/// after the local checks: a local error is reported first, and the read then abandoned.
-pub(super) struct Fetching {
-    thread: std::thread::JoinHandle<Result<Remote>>,
-    log: Arc<Deferred>,
+/// after the local checks: a local error is reported first, and the read then abandoned. A store
+/// in a local file is read in turn, when the result is taken up.
+pub(super) enum Fetching {
+    Reading { thread: std::thread::JoinHandle<Result<Remote>>, log: Arc<Deferred> },
+    Later { spec: Arc<dyn Spec>, connection: Connection },
 }
 
 impl Fetching {
     /// Opens the remote for reading and starts reading it.
     pub(super) fn start(remote: &RemoteConfig) -> Self {
-        let log = Arc::new(Deferred::new(Arc::clone(&remote.connection.diagnostics)));
         let spec = Arc::clone(&remote.spec);
+        if spec.is_local_file() {
+            return Self::Later { spec, connection: remote.connection.clone() };
+        }
+        let log = Arc::new(Deferred::new(Arc::clone(&remote.connection.diagnostics)));
         let connection = Connection { diagnostics: log.clone(), ..remote.connection.clone() };
         let thread = std::thread::spawn(move || spec.open(Access::Read, &connection)?.fetch());
-        Self { thread, log }
+        Self::Reading { thread, log }
     }
 
     /// What the remote holds, once read; its request log (`-vv`) is written now.
     pub(super) fn finish(self) -> Result<Remote> {
-        let fetched = self.thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        self.log.replay();
-        fetched
+        match self {
+            Self::Reading { thread, log } => {
+                let fetched = thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                log.replay();
+                fetched
+            }
+            Self::Later { spec, connection } => spec.open(Access::Read, &connection)?.fetch(),
+        }
     }
 }
 
