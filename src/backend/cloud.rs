@@ -765,7 +765,8 @@ fn op_name(op: Op) -> &'static str {
 }
 
 /// The body of a write: `{"secrets": {name: value, ...}}`, names sorted (the last value given
-/// for a name wins), serialized straight from the values: no copy of them is left unzeroized.
+/// for a name wins), serialized straight from the values (no `serde_json::Value` copy of each)
+/// into a buffer sized for them, so that it rarely grows and leaves a copy behind.
 fn put_body(upserts: &[(&str, &SecretValue)]) -> Vec<u8> {
     struct Body<'a>(Vec<(&'a str, &'a str)>);
     impl Serialize for Body<'_> {
@@ -786,7 +787,11 @@ fn put_body(upserts: &[(&str, &SecretValue)]) -> Vec<u8> {
     // Stable: of a name given twice, the last given comes first, and is the one kept.
     secrets.sort_by(|a, b| a.0.cmp(b.0));
     secrets.dedup_by(|later, kept| later.0 == kept.0);
-    serde_json::to_vec(&Body(secrets)).expect("a map of strings serializes")
+    // Names and values, their quotes, colons and commas, and the envelope; escapes may add more.
+    let size = secrets.iter().map(|(name, value)| name.len() + value.len() + 6).sum::<usize>() + 16;
+    let mut body = Vec::with_capacity(size + size / 8);
+    serde_json::to_writer(&mut body, &Body(secrets)).expect("a map of strings serializes");
+    body
 }
 
 #[cfg(test)]

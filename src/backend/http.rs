@@ -266,15 +266,19 @@ pub(crate) fn transport_cause(e: &reqwest::Error) -> (&'static str, bool) {
     }
 }
 
+/// The most a response body's buffer is sized to before its bytes arrive.
+const PRESIZED_AT_MOST: usize = 32 * 1024 * 1024;
+
 /// Reads a response body of at most `limit` bytes.
 async fn read_body(
     mut response: reqwest::Response,
     limit: usize,
 ) -> std::result::Result<Zeroizing<Vec<u8>>, Read> {
-    // Sized once from the announced length: a buffer grown chunk by chunk would leave copies of
-    // its earlier contents behind, freed without being zeroized.
+    // Sized once from the announced length, up to a bound (a length announced but not sent must
+    // not reserve the whole limit, which is zeroized on drop): a buffer grown chunk by chunk
+    // leaves copies of its earlier contents behind, freed without being zeroized.
     let announced = response.content_length().map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
-    let mut body = Zeroizing::new(Vec::with_capacity(announced.min(limit)));
+    let mut body = Zeroizing::new(Vec::with_capacity(announced.min(limit).min(PRESIZED_AT_MOST)));
     while let Some(chunk) = response.chunk().await.map_err(Read::Transport)? {
         if body.len() + chunk.len() > limit {
             return Err(Read::TooLarge);

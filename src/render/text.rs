@@ -362,9 +362,9 @@ fn redacted_views(plan: &Plan) -> (View<'_>, View<'_>) {
         desired.push((name, " (ignored)"));
     }
     // Each list of the plan is sorted already: a stable sort merges the runs instead of sorting
-    // anew. A name is on each side once, so its name orders a line.
-    remote.sort_by(|a, b| a.0.cmp(b.0));
-    desired.sort_by(|a, b| a.0.cmp(b.0));
+    // anew.
+    remote.sort();
+    desired.sort();
     (remote, desired)
 }
 
