@@ -117,7 +117,6 @@ impl Prepared {
     /// name.
     pub fn finish(self, remote: &Remote) -> Desired {
         let Prepared { mut desired, mut listed } = self;
-        let on_remote_only = |name: &str| remote.vars.contains_key(name) && !desired.vars.contains_key(name);
         let kept: Vec<String> = if desired.partial {
             let unset: HashSet<&str, foldhash::fast::RandomState> = desired.unset_names().collect();
             sorted::join(&desired.vars, &remote.vars)
@@ -129,6 +128,8 @@ impl Prepared {
                 .collect()
         } else {
             // Only the names of keys not set here can be kept: they are looked up, not walked to.
+            let on_remote_only =
+                |name: &str| remote.vars.contains_key(name) && !desired.vars.contains_key(name);
             desired
                 .unset_names()
                 .filter(|name| on_remote_only(name) && is_listable(name))

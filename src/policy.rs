@@ -195,16 +195,14 @@ pub fn is_plain_key(key: &str) -> bool {
 /// runtime's names, the names it also reads and the deploy step's names (`GITHUB` and
 /// `GITHUB_TOKEN` both come from `github`; `DATABASE_URL` is read back as `database_url`).
 pub fn key_for(name: &str) -> String {
-    match name {
-        "GEMINI_API_KEY" => "gemini".to_owned(),
-        "ANTHROPIC_API_KEY" => "anthropic".to_owned(),
-        "OPENAI_API_KEY" => "openai".to_owned(),
-        other => match RENAMED_KEYS.iter().find(|(_, runtime, also, deploy)| {
-            *runtime == other || also.contains(&other) || (*deploy == other && other != "DATABASE_URL")
-        }) {
-            Some((key, ..)) => (*key).to_owned(),
-            None => other.to_ascii_lowercase(),
-        },
+    if let Some((key, _)) = PROVIDER_KEYS.iter().find(|(_, variable)| *variable == name) {
+        return (*key).to_owned();
+    }
+    match RENAMED_KEYS.iter().find(|(_, runtime, also, deploy)| {
+        *runtime == name || also.contains(&name) || (*deploy == name && name != "DATABASE_URL")
+    }) {
+        Some((key, ..)) => (*key).to_owned(),
+        None => name.to_ascii_lowercase(),
     }
 }
 

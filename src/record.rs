@@ -225,10 +225,11 @@ mod digest_map {
     }
 
     /// Reads the members, then builds the map in one pass: the file is written sorted, and
-    /// inserting a hundred thousand names one by one costs several times more.
+    /// inserting a hundred thousand names one by one costs several times more. Each digest is
+    /// decoded as it is read, so that a damaged one is reported where it stands in the file.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, [u8; 32]>, D::Error> {
-        struct Members;
-        impl<'de> Visitor<'de> for Members {
+        struct Digests;
+        impl<'de> Visitor<'de> for Digests {
             type Value = BTreeMap<String, [u8; 32]>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("an object of names to hex digests")
@@ -244,7 +245,7 @@ mod digest_map {
                 Ok(members.into_iter().collect())
             }
         }
-        d.deserialize_map(Members)
+        d.deserialize_map(Digests)
     }
 }
 

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use reqwest::header::IF_MATCH;
 use reqwest::{Method, StatusCode, Url};
-use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -768,18 +767,15 @@ fn op_name(op: Op) -> &'static str {
 /// for a name wins), serialized straight from the values (no `serde_json::Value` copy of each)
 /// into a buffer sized for them, so that it rarely grows and leaves a copy behind.
 fn put_body(upserts: &[(&str, &SecretValue)]) -> Vec<u8> {
-    struct Body<'a>(Vec<(&'a str, &'a str)>);
-    impl Serialize for Body<'_> {
-        fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-            struct Secrets<'a>(&'a [(&'a str, &'a str)]);
-            impl Serialize for Secrets<'_> {
-                fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-                    s.collect_map(self.0.iter().map(|(name, value)| (name, value)))
-                }
-            }
-            let mut body = serializer.serialize_map(Some(1))?;
-            body.serialize_entry("secrets", &Secrets(&self.0))?;
-            body.end()
+    #[derive(Serialize)]
+    struct Body<'a> {
+        secrets: Pairs<'a>,
+    }
+    /// Names and values, sorted, each name once: an object.
+    struct Pairs<'a>(Vec<(&'a str, &'a str)>);
+    impl Serialize for Pairs<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            s.collect_map(self.0.iter().map(|(name, value)| (name, value)))
         }
     }
     let mut secrets: Vec<(&str, &str)> =
@@ -790,7 +786,7 @@ fn put_body(upserts: &[(&str, &SecretValue)]) -> Vec<u8> {
     // Names and values, their quotes, colons and commas, and the envelope; escapes may add more.
     let size = secrets.iter().map(|(name, value)| name.len() + value.len() + 6).sum::<usize>() + 16;
     let mut body = Vec::with_capacity(size + size / 8);
-    serde_json::to_writer(&mut body, &Body(secrets)).expect("a map of strings serializes");
+    serde_json::to_writer(&mut body, &Body { secrets: Pairs(secrets) }).expect("a map of strings serializes");
     body
 }
 
