@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use crate::error::{Error, Location, Result};
 use crate::policy::{self, KeyNames, VarClass};
 use crate::remote::{Remote, RemoteValue};
-use crate::secret::SecretValue;
+use crate::secret::{Digester, SecretValue};
 use crate::sorted::{self, Paired};
 
 /// Where a desired value came from. Shown in the plan; the value never is.
@@ -111,7 +111,54 @@ pub struct Prepared {
     listed: Vec<String>,
 }
 
+/// The desired values digested under the salt a remote is expected to list, made while its
+/// listing is on its way (see [`Prepared::foresee`]): the planner compares them with
+/// the listing's digests when it brings that salt, and passes them over for any other. They are
+/// HMACs of values, like the listing's own digests: never shown.
+pub struct Foreseen {
+    salt: Vec<u8>,
+    /// Variable names, sorted, with the digest of the value each has in the desired state.
+    tags: Vec<(String, [u8; 32])>,
+}
+
+impl Foreseen {
+    /// The digests `tags` (sorted by name) of values, under `salt`.
+    pub fn new(salt: Vec<u8>, tags: Vec<(String, [u8; 32])>) -> Self {
+        Self { salt, tags }
+    }
+
+    /// The digests by name, sorted, if they were made under `salt`; none otherwise.
+    pub fn under(&self, salt: Option<&[u8]>) -> &[(String, [u8; 32])] {
+        if salt == Some(self.salt.as_slice()) { &self.tags } else { &[] }
+    }
+
+    /// The digests, by name.
+    #[cfg(test)]
+    pub(crate) fn tags(&self) -> &[(String, [u8; 32])] {
+        &self.tags
+    }
+}
+
+impl std::fmt::Debug for Foreseen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Foreseen({} digests)", self.tags.len())
+    }
+}
+
 impl Prepared {
+    /// The digests under `salt` of the values this desired state will have, for a plan to
+    /// compare with a listing's digests before the listing has arrived. [`Prepared::finish`]
+    /// changes no value but that of the custom-secrets list, which it derives from the remote:
+    /// that one is left out. Digested on this thread: it is made while the remote is read.
+    pub fn foresee(&self, salt: &[u8]) -> Foreseen {
+        let digester = Digester::new(salt);
+        let tags = (self.desired.vars.iter())
+            .filter(|(name, _)| *name != policy::CUSTOM_SECRETS_VAR)
+            .map(|(name, var)| (name.clone(), digester.tag(&var.value)))
+            .collect();
+        Foreseen::new(salt.to_vec(), tags)
+    }
+
     /// The desired state against `remote`. Variables kept on the remote stay listed: those whose
     /// key is not set here, and, for a partial desired state, every managed variable it does not
     /// name.
@@ -446,6 +493,29 @@ mod tests {
 
     fn value(d: &Desired, name: &str) -> Option<String> {
         d.vars.get(name).map(|v| v.value.expose().to_owned())
+    }
+
+    #[test]
+    fn values_digested_ahead_are_those_of_the_finished_desired_state_but_the_custom_list() {
+        // The remote keeps a custom key not set here: finishing changes the list's value.
+        let remote =
+            Remote { vars: [("BETA_KEY".to_owned(), RemoteValue::Unreadable)].into(), ..Remote::default() };
+        let prepared = Desired::prepare(
+            entries(&[("zeta_key", Some("z")), ("beta_key", None), ("openai", Some("o"))]),
+            policy::Ignore::default(),
+            false,
+        )
+        .unwrap();
+        let foreseen = prepared.foresee(b"salt");
+        let d = prepared.finish(&remote);
+        assert_eq!(value(&d, policy::CUSTOM_SECRETS_VAR).as_deref(), Some("BETA_KEY,ZETA_KEY"));
+        let digester = Digester::new(b"salt");
+        let expected: Vec<(String, [u8; 32])> = (d.vars.iter())
+            .filter(|(name, _)| *name != policy::CUSTOM_SECRETS_VAR)
+            .map(|(name, var)| (name.clone(), digester.tag(&var.value)))
+            .collect();
+        assert_eq!(foreseen.tags(), expected);
+        assert_eq!(expected.len(), 2);
     }
 
     #[test]

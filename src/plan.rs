@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use crate::desired::{Desired, DesiredVar, Skipped, Source};
+use crate::desired::{Desired, DesiredVar, Foreseen, Skipped, Source};
 use crate::policy::{self, VarClass};
 use crate::record::LastApplied;
 use crate::remote::{ChangeSet, Remote, RemoteValue};
@@ -169,11 +169,23 @@ impl Plan {
 /// `record` is what cloud-secrets last applied to this remote: it stands in for a value the
 /// remote does not let us read, and tells drift from a local change where it does.
 pub fn plan(desired: &Desired, remote: &Remote, record: Option<&LastApplied>) -> Plan {
+    plan_foreseen(desired, remote, record, None)
+}
+
+/// [`plan`], with the desired values digested ahead of the listing: the same plan, sooner.
+/// `foreseen` must have been made from the values of `desired`.
+pub fn plan_foreseen(
+    desired: &Desired,
+    remote: &Remote,
+    record: Option<&LastApplied>,
+    foreseen: Option<&Foreseen>,
+) -> Plan {
     let walk = Walk {
         desired,
         record,
         digester: remote.digest_salt.as_deref().map(Digester::new),
         unset: desired.unset_names().collect(),
+        foreseen: foreseen.map(|f| f.under(remote.digest_salt.as_deref())).unwrap_or_default(),
     };
     let mut plan = Plan { skipped: desired.skipped.clone(), ..Plan::default() };
     // A long plan is made in two halves of the names, on two threads (an HMAC a variable for a
@@ -186,21 +198,28 @@ pub fn plan(desired: &Desired, remote: &Remote, record: Option<&LastApplied>) ->
         Some(middle) => {
             let (low, high) = std::thread::scope(|scope| {
                 let high = scope.spawn(|| {
-                    walk.plan(sorted::join_ranges(
-                        desired.vars.range(middle.clone()..),
-                        remote.vars.range(middle.clone()..),
-                    ))
+                    let from = walk.foreseen.partition_point(|(name, _)| name < middle);
+                    walk.plan(
+                        sorted::join_ranges(
+                            desired.vars.range(middle.clone()..),
+                            remote.vars.range(middle.clone()..),
+                        ),
+                        &walk.foreseen[from..],
+                    )
                 });
-                let low = walk.plan(sorted::join_ranges(
-                    desired.vars.range(..middle.clone()),
-                    remote.vars.range(..middle.clone()),
-                ));
+                let low = walk.plan(
+                    sorted::join_ranges(
+                        desired.vars.range(..middle.clone()),
+                        remote.vars.range(..middle.clone()),
+                    ),
+                    walk.foreseen,
+                );
                 (low, high.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
             });
             plan.append(low);
             plan.append(high);
         }
-        None => plan.append(walk.plan(sorted::join(&desired.vars, &remote.vars))),
+        None => plan.append(walk.plan(sorted::join(&desired.vars, &remote.vars), walk.foreseen)),
     }
     plan
 }
@@ -214,15 +233,21 @@ struct Walk<'a> {
     record: Option<&'a LastApplied>,
     digester: Option<Digester>,
     unset: HashSet<&'a str, foldhash::fast::RandomState>,
+    /// Digests of desired values under the listing's salt, by name, sorted (maybe none).
+    foreseen: &'a [(String, [u8; 32])],
 }
 
 impl Walk<'_> {
-    /// The plan of the names `pairs` walks over, in order (`skipped` left empty).
+    /// The plan of the names `pairs` walks over, in order (`skipped` left empty); `foreseen`
+    /// holds the digests made ahead from the first of those names on.
     fn plan<'n>(
         &self,
         pairs: impl Iterator<Item = (&'n String, Paired<'n, DesiredVar, RemoteValue>)>,
+        foreseen: &[(String, [u8; 32])],
     ) -> Plan {
         let mut plan = Plan::default();
+        // The digests made ahead are walked along with the names.
+        let mut ahead = foreseen.iter().peekable();
         for (name, paired) in pairs {
             let (var, current) = match paired {
                 Paired::Left(var) => (var, None),
@@ -232,7 +257,9 @@ impl Walk<'_> {
                     continue;
                 }
             };
-            let comparison = self.compare(name, var, current);
+            while ahead.next_if(|(ahead, _)| ahead < name).is_some() {}
+            let tag = ahead.next_if(|(ahead, _)| ahead == name).map(|(_, tag)| tag);
+            let comparison = self.compare(name, var, current, tag);
             let write = Write { name: name.clone(), key: var.key.clone(), source: var.source, comparison };
             match comparison {
                 Comparison::Absent => plan.add.push(write),
@@ -243,8 +270,15 @@ impl Walk<'_> {
         plan
     }
 
-    /// How the desired value of `name` compares with what the remote holds, if anything.
-    fn compare(&self, name: &str, var: &DesiredVar, current: Option<&RemoteValue>) -> Comparison {
+    /// How the desired value of `name` compares with what the remote holds, if anything; `tag` is
+    /// its digest under the listing's salt, if made ahead.
+    fn compare(
+        &self,
+        name: &str,
+        var: &DesiredVar,
+        current: Option<&RemoteValue>,
+        tag: Option<&[u8; 32]>,
+    ) -> Comparison {
         // Asked only where the remote's own value or digest does not settle it.
         let last_applied = || self.record.and_then(|r| r.matches(name, &var.value));
         // The custom-secrets list is a set: the deploy step writes it in no fixed order.
@@ -257,7 +291,11 @@ impl Walk<'_> {
             }
             Some(RemoteValue::Value(_)) => Comparison::Differs,
             Some(RemoteValue::Digest(digest)) => {
-                if self.digester.as_ref().is_some_and(|d| d.matches(&var.value, digest)) {
+                let equal = match tag {
+                    Some(tag) => digest.is(tag),
+                    None => self.digester.as_ref().is_some_and(|d| digest.is(&d.tag(&var.value))),
+                };
+                if equal {
                     Comparison::Equal
                 } else if last_applied() != Some(true) {
                     Comparison::Differs
@@ -333,6 +371,7 @@ mod tests {
     use crate::desired::Entry;
     use crate::desired::SkipReason;
     use crate::error::Location;
+    use crate::remote::Digest;
 
     fn desired(pairs: &[(&str, &str)]) -> Desired {
         let entries = pairs
@@ -480,7 +519,9 @@ mod tests {
         let digests = Remote {
             vars: [("JWT_SECRET", "j"), ("ZETA", "z"), ("SYSTEMPROMPT_CUSTOM_SECRETS", "ZETA,JWT_SECRET")]
                 .into_iter()
-                .map(|(k, v)| (k.to_owned(), RemoteValue::Digest(SecretValue::new(v).digest(&salt))))
+                .map(|(k, v)| {
+                    (k.to_owned(), RemoteValue::Digest(Digest::from_hex(&SecretValue::new(v).digest(&salt))))
+                })
                 .collect(),
             digest_salt: Some(salt),
             ..Remote::default()
@@ -613,7 +654,9 @@ mod tests {
     fn digests_compare_the_remote_and_tell_drift_from_local_change() {
         let salt = vec![3u8; 16];
         let d = desired(&[("openai", "o"), ("gemini", "g-new"), ("oauth_at_rest_pepper", "gh")]);
-        let digest = |v: &str| RemoteValue::Digest(SecretValue::new(v).digest(&salt).to_ascii_uppercase());
+        let digest = |v: &str| {
+            RemoteValue::Digest(Digest::from_hex(&SecretValue::new(v).digest(&salt).to_ascii_uppercase()))
+        };
         let r = Remote {
             vars: [
                 ("OPENAI_API_KEY".to_owned(), digest("o")),
@@ -643,7 +686,7 @@ mod tests {
     fn a_long_plan_made_in_halves_is_the_plan_made_in_one_walk() {
         // Every kind of variable, spread over both halves of the names.
         let salt = vec![5u8; 16];
-        let digest = |v: &str| RemoteValue::Digest(SecretValue::new(v).digest(&salt));
+        let digest = |v: &str| RemoteValue::Digest(Digest::from_hex(&SecretValue::new(v).digest(&salt)));
         let n = 3 * PLAN_IN_HALVES_FROM;
         let values: Vec<(String, String)> = (0..n).map(|i| (format!("k_{i:05}"), format!("v{i}"))).collect();
         let pairs: Vec<(&str, &str)> = values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -675,9 +718,25 @@ mod tests {
             record: Some(&record),
             digester: Some(Digester::new(&salt)),
             unset: d.unset_names().collect(),
+            foreseen: &[],
         };
-        let whole = Plan { skipped: d.skipped.clone(), ..walk.plan(sorted::join(&d.vars, &r.vars)) };
+        let whole = Plan { skipped: d.skipped.clone(), ..walk.plan(sorted::join(&d.vars, &r.vars), &[]) };
         assert_eq!(halves, whole);
+
+        // The same plan from digests made ahead under the listing's salt; digests made under
+        // another salt are passed over.
+        let ahead = |salt: &[u8], tag: &dyn Fn(&SecretValue) -> [u8; 32]| {
+            Foreseen::new(salt.to_vec(), d.vars.iter().map(|(n, v)| (n.clone(), tag(&v.value))).collect())
+        };
+        let right = ahead(&salt, &|v| Digester::new(&salt).tag(v));
+        assert_eq!(plan_foreseen(&d, &r, Some(&record), Some(&right)), halves);
+        let elsewhere = ahead(&[6; 16], &|v| Digester::new(&[6; 16]).tag(v));
+        assert_eq!(plan_foreseen(&d, &r, Some(&record), Some(&elsewhere)), halves);
+        // They are used, in both halves: digests made ahead that match nothing find nothing equal.
+        let wrong = plan_foreseen(&d, &r, Some(&record), Some(&ahead(&salt, &|_| [0; 32])));
+        assert!(halves.unchanged.iter().any(|w| w.comparison == Comparison::Equal));
+        assert!(wrong.unchanged.iter().all(|w| w.comparison != Comparison::Equal));
+        assert_eq!(wrong.change.len(), halves.change.len() + halves.unchanged.len() - wrong.unchanged.len());
         // Each kind is there.
         let kinds: std::collections::BTreeSet<Comparison> =
             halves.add.iter().chain(&halves.change).chain(&halves.unchanged).map(|w| w.comparison).collect();

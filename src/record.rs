@@ -32,6 +32,11 @@ pub struct LastApplied {
     /// Variable name to HMAC-SHA256 of the value last applied (hex in the file).
     #[serde(with = "digest_map")]
     digests: BTreeMap<String, [u8; 32]>,
+    /// The salt of the digests the remote listed when this was recorded (hex in the file; absent
+    /// for a remote that lists names only): a plan digests the desired values under it while
+    /// the remote is read, and compares them only if the listing brings the same salt.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "hex_bytes_or_none")]
+    listing_salt: Option<Vec<u8>>,
     /// The HMAC key made from `salt`, prepared on first use.
     #[serde(skip)]
     digester: OnceLock<Digester>,
@@ -39,7 +44,7 @@ pub struct LastApplied {
 
 impl PartialEq for LastApplied {
     fn eq(&self, other: &Self) -> bool {
-        self.salt == other.salt && self.digests == other.digests
+        self.salt == other.salt && self.digests == other.digests && self.listing_salt == other.listing_salt
     }
 }
 
@@ -48,7 +53,7 @@ impl Eq for LastApplied {}
 impl LastApplied {
     /// An empty record with this salt.
     pub fn new(salt: Vec<u8>) -> Self {
-        Self { salt, digests: BTreeMap::new(), digester: OnceLock::new() }
+        Self { salt, digests: BTreeMap::new(), listing_salt: None, digester: OnceLock::new() }
     }
 
     /// An empty record with a fresh random salt.
@@ -65,6 +70,16 @@ impl LastApplied {
     /// Whether `value` is what was last applied as `name`; `None` when there is no record of it.
     pub fn matches(&self, name: &str, value: &SecretValue) -> Option<bool> {
         self.digests.get(name).map(|tag| self.digester().verify(value, tag))
+    }
+
+    /// The salt of the digests the remote listed at the last apply.
+    pub fn listing_salt(&self) -> Option<&[u8]> {
+        self.listing_salt.as_deref()
+    }
+
+    /// Notes the salt of the digests the remote lists now (`None`: it lists names only).
+    pub fn note_listing_salt(&mut self, salt: Option<&[u8]>) {
+        self.listing_salt = salt.map(<[u8]>::to_vec);
     }
 
     /// Records that `value` was applied as `name`.
@@ -262,6 +277,22 @@ mod hex_bytes {
     }
 }
 
+/// [`hex_bytes`] for a member that may be absent.
+mod hex_bytes_or_none {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(bytes) => super::hex_bytes::serialize(bytes, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        super::hex_bytes::deserialize(d).map(Some)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,13 +304,19 @@ mod tests {
         record.remember("A", &SecretValue::new("CANARY-record-1"));
         record.remember("B", &SecretValue::new("b"));
         record.forget("B");
+        record.note_listing_salt(Some(&[0xab, 0x01]));
         let path = dir.path().join(FILE_NAME);
         save(&path, "cloud https://x tenant t", record.clone()).unwrap();
         save(&path, "other", LastApplied::new(vec![1])).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains("CANARY"), "{text}");
+        assert!(text.contains(r#""listing_salt": "ab01""#), "{text}");
         let loaded = load(&path, "cloud https://x tenant t").unwrap().unwrap();
         assert_eq!(loaded, record);
+        assert_eq!(loaded.listing_salt(), Some(&[0xab, 0x01][..]));
+        // A remote that lists names only has no listing salt, and none is written.
+        assert_eq!(text.matches("listing_salt").count(), 1, "{text}");
+        assert_eq!(load(&path, "other").unwrap().unwrap().listing_salt(), None);
         assert_eq!(loaded.matches("A", &SecretValue::new("CANARY-record-1")), Some(true));
         assert_eq!(loaded.matches("A", &SecretValue::new("other")), Some(false));
         assert_eq!(loaded.matches("B", &SecretValue::new("b")), None);

@@ -37,10 +37,35 @@ impl Remote {
 pub enum RemoteValue {
     /// The value itself (the local store).
     Value(SecretValue),
-    /// A hex HMAC-SHA256 of the value, keyed with [`Remote::digest_salt`].
-    Digest(String),
+    /// An HMAC-SHA256 of the value, keyed with [`Remote::digest_salt`].
+    Digest(Digest),
     /// Nothing: a names-only listing.
     Unreadable,
+}
+
+/// A digest as a listing gives it: the HMAC-SHA256 of a value, read from 64 hex digits of either
+/// case. Text that is not one is kept as a digest that matches no value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Digest(Option<[u8; 32]>);
+
+impl Digest {
+    /// The digest written as `text`.
+    pub fn from_hex(text: &str) -> Self {
+        let mut tag = [0u8; 32];
+        // Exactly 64 digits: no `0x` prefix, as a listing is compared digit for digit.
+        let read = text.len() == 64 && hex::decode_to_slice(text, &mut tag).is_ok();
+        Self(read.then_some(tag))
+    }
+
+    /// Whether this is `tag`.
+    pub fn is(&self, tag: &[u8; 32]) -> bool {
+        self.0.as_ref() == Some(tag)
+    }
+
+    /// The digest in lowercase hex; empty for text that was not one.
+    pub fn to_hex(&self) -> String {
+        self.0.map(hex::encode).unwrap_or_default()
+    }
 }
 
 impl From<SecretValue> for RemoteValue {
@@ -73,5 +98,28 @@ impl ChangeSet<'_> {
     /// True when there is nothing to do.
     pub fn is_empty(&self) -> bool {
         self.upserts.is_empty() && self.deletes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Digester;
+
+    #[test]
+    fn a_listed_digest_is_read_in_either_case_and_text_that_is_not_one_matches_nothing() {
+        let digester = Digester::new(b"Jefe");
+        let value = SecretValue::new("what do ya want for nothing?");
+        let (tag, hex) = (digester.tag(&value), digester.hex(&value));
+        assert!(Digest::from_hex(&hex).is(&tag));
+        assert!(Digest::from_hex(&hex.to_ascii_uppercase()).is(&tag));
+        assert_eq!(Digest::from_hex(&hex.to_ascii_uppercase()).to_hex(), hex);
+        assert!(!Digest::from_hex(&hex).is(&digester.tag(&SecretValue::new("other"))));
+        for text in [&hex[..62], "not hex", "", &format!("0x{hex}"), &format!("0x{}", &hex[2..])] {
+            let digest = Digest::from_hex(text);
+            assert!(!digest.is(&tag), "{text}");
+            assert!(!digest.is(&[0u8; 32]), "{text}");
+            assert_eq!(digest.to_hex(), "", "{text}");
+        }
     }
 }

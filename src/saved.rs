@@ -338,7 +338,7 @@ pub fn remote_fingerprint(salt: &[u8], remote: &Remote) -> String {
             }
             RemoteValue::Digest(d) => {
                 context.update(b"\0digest\0");
-                context.update(d.as_bytes());
+                context.update(d.to_hex().as_bytes());
             }
             RemoteValue::Unreadable => context.update(b"\0unreadable"),
         }

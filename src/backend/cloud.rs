@@ -34,6 +34,9 @@ const CLIENT_ID: &str = "sp_web";
 const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
 /// The largest listing read (names and digests of hundreds of thousands of variables).
 const MAX_LISTING_BODY: usize = 256 * 1024 * 1024;
+/// A listing's body of this many bytes or more is left to the process's exit.
+const FORGOTTEN_FROM: usize = 1024 * 1024;
+
 /// The largest token or error answer read.
 const MAX_ERROR_BODY: usize = 1024 * 1024;
 /// Why a deletion was not made after a signal.
@@ -445,8 +448,12 @@ impl Api {
         };
         let listing::Parsed { vars, salt } = listing::parse(&answer.body)
             .map_err(|_| malformed("answered with a listing that is not the expected JSON"))?;
-        // The body (megabytes for a large listing) is let go before the map is built.
-        drop(answer);
+        // The body holds names and digests, no value. A large one (megabytes for a hundred
+        // thousand variables) goes back with the process rather than being zeroized and freed
+        // while the plan waits for the map.
+        if answer.body.len() >= FORGOTTEN_FROM {
+            std::mem::forget(answer);
+        }
         Ok(Remote { vars: vars.into_iter().collect(), digest_salt: salt, revision: None, etag })
     }
 
@@ -513,7 +520,7 @@ impl Api {
         if let Some(salt) = now.digest_salt.as_deref() {
             let digester = Digester::new(salt);
             let held = changes.upserts.iter().all(|(name, value)| {
-                matches!(now.vars.get(*name), Some(RemoteValue::Digest(d)) if digester.matches(value, d))
+                matches!(now.vars.get(*name), Some(RemoteValue::Digest(d)) if d.is(&digester.tag(value)))
             });
             return match (held, listing_difference(base, &now)) {
                 (true, _) => Settled::Landed,
@@ -793,6 +800,7 @@ fn put_body(upserts: &[(&str, &SecretValue)]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::remote::Digest;
 
     #[test]
     fn the_write_body_lists_names_sorted_the_last_value_given_winning() {
@@ -817,7 +825,7 @@ mod tests {
         let remote = |pairs: &[(&str, &str)], etag: Option<&str>| Remote {
             vars: pairs
                 .iter()
-                .map(|(k, d)| ((*k).to_owned(), RemoteValue::Digest((*d).to_owned())))
+                .map(|(k, d)| ((*k).to_owned(), RemoteValue::Digest(Digest::from_hex(&d.repeat(64)))))
                 .collect(),
             digest_salt: Some(vec![1]),
             etag: etag.map(str::to_owned),

@@ -340,7 +340,7 @@ fn write(
             config,
             &key,
             planned.record.take(),
-            (&planned.plan, &planned.desired),
+            (&planned.plan, &planned.desired, &planned.fetched),
             &changes,
             &applied,
         ),

@@ -107,7 +107,7 @@ fn remote_sides(remote: &Remote, key: &[u8]) -> BTreeMap<String, Side> {
             let side = match (value, &remote.digest_salt) {
                 (RemoteValue::Value(v), _) => Side::Set(Fingerprint::Run(digester.hex(v))),
                 (RemoteValue::Digest(d), Some(salt)) => {
-                    Side::Set(Fingerprint::Salted { salt: salt.clone(), digest: d.clone() })
+                    Side::Set(Fingerprint::Salted { salt: salt.clone(), digest: d.to_hex() })
                 }
                 (RemoteValue::Digest(_) | RemoteValue::Unreadable, _) => Side::Unreadable,
             };

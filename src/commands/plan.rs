@@ -12,6 +12,7 @@ use crate::config::{Config, Output, RemoteConfig};
 use crate::desired::Desired;
 use crate::error::{Error, Result, display_path, exit};
 use crate::plan::{self, Plan};
+use crate::record::LastApplied;
 use crate::remote::Remote;
 use crate::render::json::{self, PlanDocument};
 use crate::render::{Subject, markdown, text};
@@ -57,13 +58,17 @@ pub(super) fn compute(
     warn_partial(config, &loaded, output, err);
     let record = load_record(config, remote)?;
     let prepared = Desired::prepare(loaded.entries, config.ignore.clone(), loaded.partial)?;
+    // While the remote is read, the values are digested under the salt its listing carried at
+    // the last apply: a listing with the same salt is then compared without an HMAC a variable.
+    let foreseen = record.as_ref().and_then(LastApplied::listing_salt).map(|salt| prepared.foresee(salt));
     let fetched = fetching.finish()?;
     let desired = prepared.finish(&fetched);
     warn_skipped(&desired, output, err);
-    let plan = plan::plan(&desired, &fetched, record.as_ref());
-    // The record holds digests, no value: its memory goes back with the process (a large one
-    // is as long to free as to read).
+    let plan = plan::plan_foreseen(&desired, &fetched, record.as_ref(), foreseen.as_ref());
+    // The record and the digests made ahead hold no value: their memory goes back with the
+    // process (a large record is as long to free as to read).
     std::mem::forget(record);
+    std::mem::forget(foreseen);
     let missing = crate::validate::required_missing_after(&desired, &plan, &fetched, true);
     Ok(Computed { plan, desired, fetched, review, missing })
 }

@@ -138,7 +138,7 @@ pub(super) fn remember(
     config: &Config,
     key: &str,
     record: Option<LastApplied>,
-    (plan, desired): (&Plan, &Desired),
+    (plan, desired, fetched): (&Plan, &Desired, &Remote),
     changes: &ChangeSet<'_>,
     applied: &Applied,
 ) -> Result<()> {
@@ -146,6 +146,7 @@ pub(super) fn remember(
         Some(record) => record,
         None => LastApplied::fresh()?,
     };
+    record.note_listing_salt(fetched.digest_salt.as_deref());
     // Values the remote itself showed equal are as good as applied.
     let equal = plan.unchanged.iter().filter(|w| w.comparison == Comparison::Equal);
     let equal = equal.filter_map(|w| desired.vars.get(&w.name).map(|var| (w.name.as_str(), &var.value)));

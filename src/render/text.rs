@@ -329,8 +329,14 @@ type View<'a> = Vec<(&'a str, &'a str)>;
 /// One line per variable, sorted by name, values replaced by a mask. A changed variable's two
 /// lines differ in their annotation only, so the diff shows it changed without showing a value.
 fn redacted_views(plan: &Plan) -> (View<'_>, View<'_>) {
-    let mut remote: Vec<(&str, &str)> = Vec::new();
-    let mut desired: Vec<(&str, &str)> = Vec::new();
+    // Sized up front: a hundred thousand lines each.
+    let both = plan.change.len()
+        + plan.unchanged.len()
+        + plan.kept.len()
+        + plan.unmanaged.len()
+        + plan.ignored.len();
+    let mut remote: Vec<(&str, &str)> = Vec::with_capacity(both + plan.remove.len() + plan.cleanup.len());
+    let mut desired: Vec<(&str, &str)> = Vec::with_capacity(both + plan.add.len());
     for write in &plan.add {
         desired.push((&write.name, ""));
     }

@@ -156,6 +156,18 @@ fn digests_round_trip_verifies_the_remote_and_reports_drift() {
     assert_eq!(again.code, 0, "{}", again.transcript());
     assert!(!again.stdout.contains("Not verified"), "{}", again.stdout);
 
+    // The record keeps the salt of the listing's digests, and the next plan digests the values
+    // under it while the listing is read. Under a salt the listing does not bring, those digests
+    // are passed over: the same plan.
+    let record = project.read(RECORD);
+    let (before_salt, rest) =
+        record.split_once("\"listing_salt\": \"").expect("the listing's salt is recorded");
+    let after_salt = &rest[rest.find('"').unwrap()..];
+    let project = project.write(RECORD, &format!("{before_salt}\"listing_salt\": \"00ff{after_salt}"));
+    let elsewhere = cs(&project, &emulator, &["plan", "--detailed-exitcode"]).run();
+    assert_eq!((elsewhere.code, &elsewhere.stdout), (0, &again.stdout), "{}", elsewhere.transcript());
+    let project = project.write(RECORD, &record);
+
     // Had the service listed names only, the record would vouch for every key, including
     // JWT_SECRET, which was verified equal and never sent.
     emulator.set_listing(Listing::NamesOnly);
