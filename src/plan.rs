@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use crate::desired::{Desired, DesiredVar, Foreseen, Skipped, Source};
 use crate::policy::{self, VarClass};
-use crate::record::LastApplied;
+use crate::record::{InOrder, LastApplied};
 use crate::remote::{ChangeSet, Remote, RemoteValue};
 use crate::secret::{Digester, SecretValue};
 use crate::sorted::{self, Paired};
@@ -198,13 +198,12 @@ pub fn plan_foreseen(
         Some(middle) => {
             let (low, high) = std::thread::scope(|scope| {
                 let high = scope.spawn(|| {
-                    let from = walk.foreseen.partition_point(|(name, _)| name < middle);
                     walk.plan(
                         sorted::join_ranges(
                             desired.vars.range(middle.clone()..),
                             remote.vars.range(middle.clone()..),
                         ),
-                        &walk.foreseen[from..],
+                        Some(middle),
                     )
                 });
                 let low = walk.plan(
@@ -212,14 +211,14 @@ pub fn plan_foreseen(
                         desired.vars.range(..middle.clone()),
                         remote.vars.range(..middle.clone()),
                     ),
-                    walk.foreseen,
+                    None,
                 );
                 (low, high.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
             });
             plan.append(low);
             plan.append(high);
         }
-        None => plan.append(walk.plan(sorted::join(&desired.vars, &remote.vars), walk.foreseen)),
+        None => plan.append(walk.plan(sorted::join(&desired.vars, &remote.vars), None)),
     }
     plan
 }
@@ -238,16 +237,19 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    /// The plan of the names `pairs` walks over, in order (`skipped` left empty); `foreseen`
-    /// holds the digests made ahead from the first of those names on.
+    /// The plan of the names `pairs` walks over, in order, from `from` on (`skipped` left
+    /// empty).
     fn plan<'n>(
         &self,
         pairs: impl Iterator<Item = (&'n String, Paired<'n, DesiredVar, RemoteValue>)>,
-        foreseen: &[(String, [u8; 32])],
+        from: Option<&str>,
     ) -> Plan {
         let mut plan = Plan::default();
-        // The digests made ahead are walked along with the names.
+        // The digests made ahead, and the record's, are walked along with the names.
+        let foreseen = &self.foreseen
+            [from.map_or(0, |from| self.foreseen.partition_point(|(name, _)| name.as_str() < from))..];
         let mut ahead = foreseen.iter().peekable();
+        let mut recorded = self.record.map(|record| record.in_order(from));
         for (name, paired) in pairs {
             let (var, current) = match paired {
                 Paired::Left(var) => (var, None),
@@ -259,7 +261,7 @@ impl Walk<'_> {
             };
             while ahead.next_if(|(ahead, _)| ahead < name).is_some() {}
             let tag = ahead.next_if(|(ahead, _)| ahead == name).map(|(_, tag)| tag);
-            let comparison = self.compare(name, var, current, tag);
+            let comparison = self.compare(name, var, current, tag, recorded.as_mut());
             let write = Write { name: name.clone(), key: var.key.clone(), source: var.source, comparison };
             match comparison {
                 Comparison::Absent => plan.add.push(write),
@@ -278,9 +280,10 @@ impl Walk<'_> {
         var: &DesiredVar,
         current: Option<&RemoteValue>,
         tag: Option<&[u8; 32]>,
+        recorded: Option<&mut InOrder<'_>>,
     ) -> Comparison {
         // Asked only where the remote's own value or digest does not settle it.
-        let last_applied = || self.record.and_then(|r| r.matches(name, &var.value));
+        let last_applied = || recorded.and_then(|r| r.matches(name, &var.value));
         // The custom-secrets list is a set: the deploy step writes it in no fixed order.
         let is_list = name == policy::CUSTOM_SECRETS_VAR;
         match current {
@@ -320,16 +323,24 @@ impl Walk<'_> {
 impl Plan {
     /// Puts the lists of `later`, a plan of names after all of this one's, after this one's.
     fn append(&mut self, later: Plan) {
+        // An empty list takes the other whole, rather than a copy of it.
+        fn put_after<T>(list: &mut Vec<T>, later: Vec<T>) {
+            if list.is_empty() {
+                *list = later;
+            } else {
+                list.extend(later);
+            }
+        }
         let Plan { add, change, remove, cleanup, unchanged, skipped, kept, unmanaged, ignored } = later;
-        self.add.extend(add);
-        self.change.extend(change);
-        self.remove.extend(remove);
-        self.cleanup.extend(cleanup);
-        self.unchanged.extend(unchanged);
-        self.skipped.extend(skipped);
-        self.kept.extend(kept);
-        self.unmanaged.extend(unmanaged);
-        self.ignored.extend(ignored);
+        put_after(&mut self.add, add);
+        put_after(&mut self.change, change);
+        put_after(&mut self.remove, remove);
+        put_after(&mut self.cleanup, cleanup);
+        put_after(&mut self.unchanged, unchanged);
+        put_after(&mut self.skipped, skipped);
+        put_after(&mut self.kept, kept);
+        put_after(&mut self.unmanaged, unmanaged);
+        put_after(&mut self.ignored, ignored);
     }
 
     /// Places a variable the remote holds and the desired state does not: ignored, cleaned up,
@@ -720,7 +731,7 @@ mod tests {
             unset: d.unset_names().collect(),
             foreseen: &[],
         };
-        let whole = Plan { skipped: d.skipped.clone(), ..walk.plan(sorted::join(&d.vars, &r.vars), &[]) };
+        let whole = Plan { skipped: d.skipped.clone(), ..walk.plan(sorted::join(&d.vars, &r.vars), None) };
         assert_eq!(halves, whole);
 
         // The same plan from digests made ahead under the listing's salt; digests made under

@@ -7,6 +7,7 @@
 //! `<profile>/last-applied.json`, mode 0600, and should be gitignored like secrets.json.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -82,6 +83,13 @@ impl LastApplied {
         self.listing_salt = salt.map(<[u8]>::to_vec);
     }
 
+    /// The record walked in name order from `from` (from the first name when `None`), for names
+    /// asked in increasing order.
+    pub fn in_order(&self, from: Option<&str>) -> InOrder<'_> {
+        let from = from.map_or(Bound::Unbounded, Bound::Included);
+        InOrder { record: self, digests: self.digests.range::<str, _>((from, Bound::Unbounded)).peekable() }
+    }
+
     /// Records that `value` was applied as `name`.
     pub fn remember(&mut self, name: &str, value: &SecretValue) {
         let tag = self.digester().tag(value);
@@ -118,6 +126,23 @@ impl LastApplied {
     /// Records that `name` was removed.
     pub fn forget(&mut self, name: &str) {
         self.digests.remove(name);
+    }
+}
+
+/// A record walked in name order: [`LastApplied::matches`] for names asked in increasing order,
+/// without a lookup each (a plan of a hundred thousand names asks in order).
+pub struct InOrder<'a> {
+    record: &'a LastApplied,
+    digests: std::iter::Peekable<std::collections::btree_map::Range<'a, String, [u8; 32]>>,
+}
+
+impl InOrder<'_> {
+    /// Whether `value` is what was last applied as `name`; `None` when there is no record of it.
+    /// `name` comes after every name asked before.
+    pub fn matches(&mut self, name: &str, value: &SecretValue) -> Option<bool> {
+        while self.digests.next_if(|(listed, _)| listed.as_str() < name).is_some() {}
+        let (_, tag) = self.digests.next_if(|(listed, _)| listed.as_str() == name)?;
+        Some(self.record.digester().verify(value, tag))
     }
 }
 
@@ -296,6 +321,31 @@ mod hex_bytes_or_none {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn walked_in_order_the_record_tells_what_a_lookup_does() {
+        let mut record = LastApplied::new(vec![7; 16]);
+        for name in ["B", "D", "F", "H"] {
+            record.remember(name, &SecretValue::new(name));
+        }
+        let asked = ["A", "B", "C", "D", "G", "H", "Z"];
+        for from in [None, Some("C"), Some("D"), Some("Z")] {
+            let mut walk = record.in_order(from);
+            for name in asked.iter().filter(|n| from.is_none_or(|from| **n >= from)) {
+                for value in [*name, "other"] {
+                    // Asked twice for one name only in this test: a walk is asked each name once.
+                    let mut again = record.in_order(Some(name));
+                    let expected = record.matches(name, &SecretValue::new(value));
+                    assert_eq!(again.matches(name, &SecretValue::new(value)), expected, "{name} {value}");
+                }
+                assert_eq!(
+                    walk.matches(name, &SecretValue::new(*name)),
+                    record.matches(name, &SecretValue::new(*name)),
+                    "{from:?} {name}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn remembers_digests_not_values_and_round_trips() {

@@ -40,14 +40,23 @@ pub fn write_plan(
     if !plan.is_empty() {
         writeln!(w, "{}", palette.heading().apply_to("Changes (values are never shown):"))?;
         let width = name_width(plan);
+        // Uncoloured, a line is written as it is formatted (there may be a hundred thousand).
         for write in &plan.add {
-            let line = format!("  + {:width$}  add       {}", safe(&write.name), origin(write));
-            writeln!(w, "{}", palette.added().apply_to(line))?;
+            let line = format_args!("  + {:width$}  add       {}", safe(&write.name), Origin(write));
+            if palette.is_plain() {
+                writeln!(w, "{line}")?;
+            } else {
+                writeln!(w, "{}", palette.added().apply_to(line.to_string()))?;
+            }
         }
         for write in &plan.change {
             let why = change_reason(write.comparison);
-            let line = format!("  ~ {:width$}  change    {}: {why}", safe(&write.name), origin(write));
-            writeln!(w, "{}", palette.changed().apply_to(line))?;
+            let line = format_args!("  ~ {:width$}  change    {}: {why}", safe(&write.name), Origin(write));
+            if palette.is_plain() {
+                writeln!(w, "{line}")?;
+            } else {
+                writeln!(w, "{}", palette.changed().apply_to(line.to_string()))?;
+            }
         }
         for name in &plan.remove {
             let line =
@@ -66,7 +75,7 @@ pub fn write_plan(
         writeln!(w, "{}", palette.heading().apply_to("Unchanged:"))?;
         let width = plan.unchanged.iter().map(|w| w.name.len()).max().unwrap_or(0);
         for write in &plan.unchanged {
-            writeln!(w, "    {:width$}  {}", safe(&write.name), palette.dim().apply_to(origin(write)))?;
+            writeln!(w, "    {:width$}  {}", safe(&write.name), palette.dim().apply_to(Origin(write)))?;
         }
         writeln!(w)?;
     }
@@ -413,14 +422,23 @@ fn name_width(plan: &Plan) -> usize {
     names.max().unwrap_or(0)
 }
 
-fn origin(write: &PlanWrite) -> String {
-    match (write.source, &write.key) {
-        (Source::PreviousVersion, _) => "as in the previous version".to_owned(),
-        (Source::Derived, _) | (_, None) => "derived: the sorted list of custom secret names".to_owned(),
-        (Source::File, Some(key)) => format!("from secrets.json `{key}`"),
-        (Source::DotEnv, Some(key)) => format!("from .env ({}, overrides secrets.json)", read_names(key)),
-        (Source::Environment, Some(key)) => format!("from the environment ({})", read_names(key)),
-        (Source::CommandLine, Some(_)) => "given to set".to_owned(),
+/// Where a written value came from, as the plan says it.
+struct Origin<'a>(&'a PlanWrite);
+
+impl fmt::Display for Origin<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.0.source, &self.0.key) {
+            (Source::PreviousVersion, _) => f.write_str("as in the previous version"),
+            (Source::Derived, _) | (_, None) => {
+                f.write_str("derived: the sorted list of custom secret names")
+            }
+            (Source::File, Some(key)) => write!(f, "from secrets.json `{key}`"),
+            (Source::DotEnv, Some(key)) => {
+                write!(f, "from .env ({}, overrides secrets.json)", read_names(key))
+            }
+            (Source::Environment, Some(key)) => write!(f, "from the environment ({})", read_names(key)),
+            (Source::CommandLine, Some(_)) => f.write_str("given to set"),
+        }
     }
 }
 
