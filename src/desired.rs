@@ -193,6 +193,12 @@ impl Prepared {
 }
 
 impl Desired {
+    /// Zeroizes every value where it lies, leaving them empty, for a desired state whose memory
+    /// goes back with the process.
+    pub fn wipe(&mut self) {
+        self.vars.values_mut().for_each(|var| var.value.wipe());
+    }
+
     /// Builds the desired state from secrets.json entries: maps keys to variable names, skips
     /// what must not be synced, refuses two keys that map to one variable, and derives
     /// `SYSTEMPROMPT_CUSTOM_SECRETS`.

@@ -18,6 +18,11 @@ impl SecretValue {
         Self(Zeroizing::new(value.into()))
     }
 
+    /// Zeroizes the value where it lies, leaving it empty (its memory is kept).
+    pub fn wipe(&mut self) {
+        zeroize::Zeroize::zeroize(&mut *self.0);
+    }
+
     /// The value itself. Call only to compare it or to send it to the remote.
     pub fn expose(&self) -> &str {
         &self.0
@@ -154,6 +159,14 @@ mod tests {
         let tags = digester.tags(&refs);
         assert_eq!(tags.len(), values.len());
         assert!(values.iter().zip(&tags).all(|(v, t)| *t == digester.tag(v)));
+    }
+
+    #[test]
+    fn a_wiped_value_is_empty() {
+        let mut value = SecretValue::new("CANARY-wiped");
+        value.wipe();
+        assert_eq!(value.expose(), "");
+        assert!(value.is_empty());
     }
 
     #[test]

@@ -103,14 +103,17 @@ pub(super) fn plan(
             );
         }
     }
-    // The desired state (and a remote that holds values) is dropped, and zeroized, while the plan
-    // is written: on a thread of its own when it is large. A listing of names and digests, which
-    // holds no value, goes back with the process rather than name by name.
-    let desired = std::mem::take(&mut computed.desired);
+    // The desired state's values are zeroized while the plan is written (on a thread of their own
+    // when there are many), and a remote that holds values is dropped, and zeroized. The rest,
+    // names and the emptied values, and a listing of names and digests, which holds no value, go
+    // back with the process: freed name by name from another thread, they would be left for this
+    // one to collect while it writes.
+    let mut desired = std::mem::take(&mut computed.desired);
     let fetched = std::mem::take(&mut computed.fetched);
     let large = desired.vars.len() >= LARGE;
     let let_go = move || {
-        drop(desired);
+        desired.wipe();
+        std::mem::forget(desired);
         if fetched.holds_values() {
             drop(fetched);
         } else {
