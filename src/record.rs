@@ -146,8 +146,8 @@ impl InOrder<'_> {
     }
 }
 
-/// The record file as read: every remote's record left as its JSON text, so that reading one
-/// remote's record (or replacing it) does not parse the others.
+/// The record file as read to replace one remote's record: every remote's record left as its
+/// JSON text, so that the others are not parsed.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RecordFile<'a> {
@@ -171,40 +171,31 @@ enum Record<'a> {
     New(&'a LastApplied),
 }
 
-/// Reads the record file at `path` and hands its text and remotes to `with`; no file is an
-/// empty record.
-fn read<T>(path: &Path, with: impl FnOnce(&str, &[(Text<'_>, &RawValue)]) -> Result<T>) -> Result<T> {
+/// Reads the record file at `path` and hands its remotes to `with`; no file is an empty record.
+fn read<T>(path: &Path, with: impl FnOnce(&[(Text<'_>, &RawValue)]) -> Result<T>) -> Result<T> {
     let Some(bytes) = crate::files::read_limited(path, 64 * 1024 * 1024, FILE_NAME)? else {
-        return with("", &[]);
+        return with(&[]);
     };
-    let file: RecordFile<'_> = serde_json::from_slice(&bytes).map_err(|e| damaged(path, "", 0, &e))?;
-    // serde_json has read the whole file as UTF-8.
-    let text = std::str::from_utf8(&bytes).unwrap_or_default();
-    if file.format != FORMAT {
-        return Err(Error::input(
-            Location::file(path),
-            format!("the last-applied record has format {}, which this version does not read", file.format),
-            "upgrade cloud-secrets, or delete the file",
-        ));
-    }
-    with(text, &file.remotes.0)
+    let file: RecordFile<'_> = serde_json::from_slice(&bytes).map_err(|e| damaged(path, &e))?;
+    check_format(path, file.format)?;
+    with(&file.remotes.0)
 }
 
-/// The error for a record file that cannot be read. An error in a part of the file parsed on
-/// its own, the part starting at byte `start` of `text`, is placed in the whole file.
-fn damaged(path: &Path, text: &str, start: usize, error: &serde_json::Error) -> Error {
+/// Refuses a record of a format this version does not read.
+fn check_format(path: &Path, format: u32) -> Result<()> {
+    if format == FORMAT {
+        return Ok(());
+    }
+    Err(Error::input(
+        Location::file(path),
+        format!("the last-applied record has format {format}, which this version does not read"),
+        "upgrade cloud-secrets, or delete the file",
+    ))
+}
+
+/// The error for a record file that cannot be read, where serde_json stopped in it.
+fn damaged(path: &Path, error: &serde_json::Error) -> Error {
     let (line, column) = (error.line().max(1), error.column().max(1));
-    let (line, column) = if text.is_empty() {
-        (line, column)
-    } else {
-        let part = &text[start..];
-        let line_start: usize = part.split_inclusive('\n').take(line - 1).map(str::len).sum();
-        let mut at = (start + line_start + column - 1).min(text.len());
-        while !text.is_char_boundary(at) {
-            at -= 1;
-        }
-        crate::secrets_file::line_column(text, at)
-    };
     Error::input(
         Location::at(path, line, column),
         format!("the last-applied record is damaged: {}", crate::secrets_file::safe_json_message(error)),
@@ -213,16 +204,92 @@ fn damaged(path: &Path, text: &str, start: usize, error: &serde_json::Error) -> 
 }
 
 /// The record of what was last applied to `remote`, from the profile's record file at `path`.
-/// Only that remote's record is parsed.
+/// The file is read once: that remote's record is parsed where it stands, the others are only
+/// skipped over.
 pub fn load(path: &Path, remote: &str) -> Result<Option<LastApplied>> {
-    read(path, |text, remotes| {
-        // The last one written under a key is the one that counts, as for any JSON reader.
-        let Some((_, raw)) = remotes.iter().rev().find(|(key, _)| key.0 == remote) else { return Ok(None) };
-        serde_json::from_str(raw.get()).map(Some).map_err(|e| {
-            let start = (raw.get().as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
-            damaged(path, text, start, &e)
-        })
-    })
+    let Some(bytes) = crate::files::read_limited(path, 64 * 1024 * 1024, FILE_NAME)? else { return Ok(None) };
+    let mut reader = serde_json::Deserializer::from_slice(&bytes);
+    let read = serde::de::DeserializeSeed::deserialize(OneRemote(remote), &mut reader)
+        .and_then(|read| reader.end().map(|()| read))
+        .map_err(|e| damaged(path, &e))?;
+    check_format(path, read.format)?;
+    Ok(read.record)
+}
+
+/// What [`load`] reads of the file: its format and one remote's record.
+struct ReadOne {
+    format: u32,
+    record: Option<LastApplied>,
+}
+
+/// The record file, read for the remote named.
+struct OneRemote<'r>(&'r str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for OneRemote<'_> {
+    type Value = ReadOne;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<ReadOne, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for OneRemote<'_> {
+    type Value = ReadOne;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a last-applied record")
+    }
+    fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> std::result::Result<ReadOne, M::Error> {
+        use serde::de::{Error as _, IgnoredAny};
+        let (mut format, mut remotes) = (None, None);
+        while let Some(field) = map.next_key::<Text<'de>>()? {
+            match field.0.as_ref() {
+                "format" if format.is_some() => return Err(M::Error::duplicate_field("format")),
+                "remotes" if remotes.is_some() => return Err(M::Error::duplicate_field("remotes")),
+                "format" => format = Some(map.next_value::<u32>()?),
+                // Records of another format are not read: the format is what is reported.
+                "remotes" if format.is_some_and(|format| format != FORMAT) => {
+                    map.next_value::<IgnoredAny>()?;
+                    remotes = Some(None);
+                }
+                "remotes" => remotes = Some(map.next_value_seed(Remotes(self.0))?),
+                other => return Err(M::Error::unknown_field(other, &["format", "remotes"])),
+            }
+        }
+        let format = format.ok_or_else(|| M::Error::missing_field("format"))?;
+        let record = remotes.ok_or_else(|| M::Error::missing_field("remotes"))?;
+        Ok(ReadOne { format, record })
+    }
+}
+
+/// The remotes' records: the one named (the last written under its key counts, as for any JSON
+/// reader), the others skipped.
+struct Remotes<'r>(&'r str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Remotes<'_> {
+    type Value = Option<LastApplied>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Remotes<'_> {
+    type Value = Option<LastApplied>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object of remotes to their records")
+    }
+    fn visit_map<M: serde::de::MapAccess<'de>>(
+        self,
+        mut map: M,
+    ) -> std::result::Result<Self::Value, M::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            if key.0 == self.0 {
+                found = Some(map.next_value::<LastApplied>()?);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
 }
 
 /// Stores the record of `remote`, keeping those of other remotes as they are written.
@@ -232,7 +299,7 @@ pub fn save(path: &Path, remote: &str, record: LastApplied) -> Result<()> {
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".lock");
     let _lock = crate::files::lock(&path.with_file_name(name), std::time::Duration::from_secs(30))?;
-    let bytes = read(path, |_, remotes| {
+    let bytes = read(path, |remotes| {
         let mut out = RecordOut { format: FORMAT, remotes: BTreeMap::new() };
         for (key, raw) in remotes {
             out.remotes.insert(key.0.as_ref(), Record::Kept(raw));
@@ -408,6 +475,43 @@ mod tests {
         let line = again.lines().position(|l| l.contains(&bad)).unwrap() + 2;
         assert!(message.contains(&format!("last-applied.json:{line}:7:")), "{message}");
         assert!(load(&path, "remote b").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_record_file_that_is_not_this_format_is_refused_for_what_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let refused = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            load(&path, "r").unwrap_err().to_string()
+        };
+        // Another format, whatever its remotes look like, is reported as such, read or saved.
+        for text in [r#"{"format": 2, "remotes": 7}"#, r#"{"format": 2, "remotes": {"r": {"other": []}}}"#] {
+            assert!(refused(text).contains("has format 2, which this version does not read"), "{text}");
+        }
+        let saved = save(&path, "r", LastApplied::new(vec![1])).unwrap_err().to_string();
+        assert!(saved.contains("has format 2"), "{saved}");
+        // Damage is placed where serde_json stopped.
+        for (text, column) in [
+            (r#"{"remotes": {}}"#, 15),
+            (r#"{"format": 1}"#, 13),
+            (r#"{"format": 1, "remotes": {}, "format": 1}"#, 37),
+            (r#"{"format": 1, "remotes": {}, "extra": 1}"#, 36),
+            (r#"{"format": 1, "remotes": {}} x"#, 30),
+        ] {
+            let message = refused(text);
+            assert!(message.contains(&format!("last-applied.json:1:{column}:")), "{text}: {message}");
+            assert!(message.contains("the last-applied record is damaged"), "{text}: {message}");
+        }
+        // The last record written under a remote's key is the one read; the others are skipped.
+        let salt = |n: u8| format!(r#"{{"salt": "{n:02x}", "digests": {{}}}}"#);
+        std::fs::write(
+            &path,
+            format!(r#"{{"format": 1, "remotes": {{"r": {}, "s": [1], "r": {}}}}}"#, salt(1), salt(2)),
+        )
+        .unwrap();
+        assert_eq!(load(&path, "r").unwrap(), Some(LastApplied::new(vec![2])));
+        assert_eq!(load(&path, "t").unwrap(), None);
     }
 
     #[test]

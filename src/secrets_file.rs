@@ -441,9 +441,9 @@ impl Cursor {
         if offset < self.offset {
             return line_column(text, offset);
         }
-        let skipped = &text[self.offset..offset];
-        if let Some(last) = skipped.rfind('\n') {
-            self.line += skipped.matches('\n').count();
+        let skipped = &text.as_bytes()[self.offset..offset];
+        if let Some(last) = memchr::memrchr(b'\n', skipped) {
+            self.line += memchr::memchr_iter(b'\n', skipped).count();
             self.line_start = self.offset + last + 1;
         }
         self.offset = offset;
