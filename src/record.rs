@@ -245,7 +245,8 @@ impl<'de> serde::de::Visitor<'de> for OneRemote<'_> {
                 "format" if format.is_some() => return Err(M::Error::duplicate_field("format")),
                 "remotes" if remotes.is_some() => return Err(M::Error::duplicate_field("remotes")),
                 "format" => format = Some(map.next_value::<u32>()?),
-                // Records of another format are not read: the format is what is reported.
+                // Records of another format are not read: the format is what is reported. (The
+                // file is read in one pass, so this holds when `format` comes first, as written.)
                 "remotes" if format.is_some_and(|format| format != FORMAT) => {
                     map.next_value::<IgnoredAny>()?;
                     remotes = Some(None);
@@ -381,7 +382,9 @@ mod hex_bytes_or_none {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
-        super::hex_bytes::deserialize(d).map(Some)
+        let text = <Option<String> as serde::Deserialize>::deserialize(d)?;
+        text.map(|text| hex::decode(text).map_err(|_| serde::de::Error::custom("the salt is not hex")))
+            .transpose()
     }
 }
 
@@ -512,6 +515,13 @@ mod tests {
         .unwrap();
         assert_eq!(load(&path, "r").unwrap(), Some(LastApplied::new(vec![2])));
         assert_eq!(load(&path, "t").unwrap(), None);
+        // No listing salt, written as null.
+        std::fs::write(
+            &path,
+            r#"{"format": 1, "remotes": {"r": {"salt": "02", "digests": {}, "listing_salt": null}}}"#,
+        )
+        .unwrap();
+        assert_eq!(load(&path, "r").unwrap(), Some(LastApplied::new(vec![2])));
     }
 
     #[test]

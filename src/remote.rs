@@ -44,27 +44,34 @@ pub enum RemoteValue {
 }
 
 /// A digest as a listing gives it: the HMAC-SHA256 of a value, read from 64 hex digits of either
-/// case. Text that is not one is kept as a digest that matches no value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Digest(Option<[u8; 32]>);
+/// case. Text that is not one is kept (in lowercase) as a digest that matches no value, and that
+/// tells one such text from another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digest(Result<[u8; 32], Box<str>>);
 
 impl Digest {
     /// The digest written as `text`.
     pub fn from_hex(text: &str) -> Self {
         let mut tag = [0u8; 32];
         // Exactly 64 digits: no `0x` prefix, as a listing is compared digit for digit.
-        let read = text.len() == 64 && hex::decode_to_slice(text, &mut tag).is_ok();
-        Self(read.then_some(tag))
+        if text.len() == 64 && hex::decode_to_slice(text, &mut tag).is_ok() {
+            Self(Ok(tag))
+        } else {
+            Self(Err(text.to_ascii_lowercase().into()))
+        }
     }
 
     /// Whether this is `tag`.
     pub fn is(&self, tag: &[u8; 32]) -> bool {
-        self.0.as_ref() == Some(tag)
+        self.0.as_ref() == Ok(tag)
     }
 
-    /// The digest in lowercase hex; empty for text that was not one.
+    /// The digest in lowercase hex, or the text that was not one, in lowercase.
     pub fn to_hex(&self) -> String {
-        self.0.map(hex::encode).unwrap_or_default()
+        match &self.0 {
+            Ok(tag) => hex::encode(tag),
+            Err(text) => text.to_string(),
+        }
     }
 }
 
@@ -115,11 +122,13 @@ mod tests {
         assert!(Digest::from_hex(&hex.to_ascii_uppercase()).is(&tag));
         assert_eq!(Digest::from_hex(&hex.to_ascii_uppercase()).to_hex(), hex);
         assert!(!Digest::from_hex(&hex).is(&digester.tag(&SecretValue::new("other"))));
-        for text in [&hex[..62], "not hex", "", &format!("0x{hex}"), &format!("0x{}", &hex[2..])] {
+        for text in [&hex[..62], "Not hex", "", &format!("0x{hex}"), &format!("0x{}", &hex[2..])] {
             let digest = Digest::from_hex(text);
             assert!(!digest.is(&tag), "{text}");
             assert!(!digest.is(&[0u8; 32]), "{text}");
-            assert_eq!(digest.to_hex(), "", "{text}");
+            // Kept as written (in lowercase), so that two such texts are told apart.
+            assert_eq!(digest.to_hex(), text.to_ascii_lowercase(), "{text}");
+            assert_ne!(digest, Digest::from_hex("other"), "{text}");
         }
     }
 }

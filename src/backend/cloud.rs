@@ -446,12 +446,13 @@ impl Api {
             ),
             None => None,
         };
-        let listing::Parsed { vars, salt } = listing::parse(&answer.body)
+        let listing::Parsed { vars, salt, plain } = listing::parse(&answer.body)
             .map_err(|_| malformed("answered with a listing that is not the expected JSON"))?;
-        // The body holds names and digests, no value. A large one (megabytes for a hundred
-        // thousand variables) goes back with the process rather than being zeroized and freed
-        // while the plan waits for the map.
-        if answer.body.len() >= FORGOTTEN_FROM {
+        // A body of the three members alone holds names and digests, no value. A large one
+        // (megabytes for a hundred thousand variables) goes back with the process rather than
+        // being zeroized and freed while the plan waits for the map. Any other body is zeroized
+        // as it is dropped.
+        if plain && answer.body.len() >= FORGOTTEN_FROM {
             std::mem::forget(answer);
         }
         Ok(Remote { vars: vars.into_iter().collect(), digest_salt: salt, revision: None, etag })

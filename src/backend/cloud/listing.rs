@@ -14,17 +14,20 @@ use crate::remote::{Digest, RemoteValue};
 pub(super) struct Parsed {
     pub(super) vars: Vec<(String, RemoteValue)>,
     pub(super) salt: Option<Vec<u8>>,
+    /// Whether the body held the three members alone, as servers write them (names, digests and
+    /// the salt, no value).
+    pub(super) plain: bool,
 }
 
 /// Parses a listing's body.
 pub(super) fn parse(body: &[u8]) -> serde_json::Result<Parsed> {
     // Checked as UTF-8 once, in bulk, rather than string by string.
     let text = std::str::from_utf8(body).map_err(|_| serde::de::Error::custom("the listing is not UTF-8"))?;
-    let listing = match Plain::listing(text) {
-        Some(listing) => listing,
-        None => serde_json::from_str(text)?,
+    let (listing, plain) = match Plain::listing(text) {
+        Some(listing) => (listing, true),
+        None => (serde_json::from_str(text)?, false),
     };
-    Ok(listing.paired())
+    Ok(Parsed { plain, ..listing.paired() })
 }
 
 #[derive(Deserialize)]
@@ -53,7 +56,7 @@ impl Listing<'_> {
                     (name.0.into_owned(), RemoteValue::Digest(Digest::from_hex(&digest.0)))
                 })
                 .collect();
-            return Parsed { vars, salt };
+            return Parsed { vars, salt, plain: false };
         }
         digests.sort_by(|a, b| a.0.0.cmp(&b.0.0));
         let mut names = self.keys;
@@ -69,9 +72,13 @@ impl Listing<'_> {
             };
             vars.push((name.0.into_owned(), value));
         }
-        Parsed { vars, salt }
+        Parsed { vars, salt, plain: false }
     }
 }
+
+/// A list of the listing is sized up front for at most this many items (more grow it as they
+/// come), so that a large body does not reserve several gigabytes.
+const PRESIZED_ITEMS_AT_MOST: usize = 1 << 20;
 
 /// The listing as servers write it, read without the general JSON reader (whose speed is that
 /// of a reader of any document): the three members, each at most once, in any order, with any
@@ -95,7 +102,7 @@ impl<'a> Plain<'a> {
         let quotes: usize = (text.as_bytes().chunks(255))
             .map(|run| usize::from(run.iter().fold(0u8, |n, &b| n + u8::from(b == b'"'))))
             .sum();
-        let most = quotes / 2;
+        let most = (quotes / 2).min(PRESIZED_ITEMS_AT_MOST);
         let mut plain = Plain { text, at: 0, most };
         let (mut keys, mut digests, mut digest_salt) = (None, None, None);
         plain.each(b'{', b'}', |plain| {
@@ -209,6 +216,7 @@ mod tests {
             );
             assert_eq!(Plain::listing(&body).is_some(), a == "A");
             let parsed = parse(body.as_bytes()).unwrap();
+            assert_eq!(parsed.plain, a == "A");
             assert_eq!(parsed.salt, Some(vec![0, 255]));
             let shown: Vec<(&str, RemoteValue)> =
                 parsed.vars.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
