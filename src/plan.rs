@@ -259,8 +259,8 @@ impl Walk<'_> {
                     continue;
                 }
             };
-            while ahead.next_if(|(ahead, _)| ahead < name).is_some() {}
-            let tag = ahead.next_if(|(ahead, _)| ahead == name).map(|(_, tag)| tag);
+            let tag =
+                sorted::take_at(&mut ahead, name.as_str(), |(ahead, _)| ahead.as_str()).map(|(_, tag)| tag);
             let comparison = self.compare(name, var, current, tag, recorded.as_mut());
             let write = Write { name: name.clone(), key: var.key.clone(), source: var.source, comparison };
             match comparison {

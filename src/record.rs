@@ -140,8 +140,7 @@ impl InOrder<'_> {
     /// Whether `value` is what was last applied as `name`; `None` when there is no record of it.
     /// `name` comes after every name asked before.
     pub fn matches(&mut self, name: &str, value: &SecretValue) -> Option<bool> {
-        while self.digests.next_if(|(listed, _)| listed.as_str() < name).is_some() {}
-        let (_, tag) = self.digests.next_if(|(listed, _)| listed.as_str() == name)?;
+        let (_, tag) = crate::sorted::take_at(&mut self.digests, name, |(listed, _)| listed.as_str())?;
         Some(self.record.digester().verify(value, tag))
     }
 }

@@ -63,6 +63,17 @@ where
     }
 }
 
+/// The item of `items` (sorted by `key`) whose key is `at`, the first if several are, after
+/// passing over those before it: a lookup by walking, for keys asked in increasing order.
+pub fn take_at<I: Iterator, K: Ord + ?Sized>(
+    items: &mut Peekable<I>,
+    at: &K,
+    key: impl Fn(&I::Item) -> &K,
+) -> Option<I::Item> {
+    while items.next_if(|item| key(item) < at).is_some() {}
+    items.next_if(|item| key(item) == at)
+}
+
 /// The first item (in order) equal to an earlier one, with the last earlier one equal to it:
 /// `(repeat, earlier)` as positions in `items`. Found by a stable sort rather than a table: the
 /// long lists this checks (the keys of a large secrets.json) are mostly in order already.
@@ -106,6 +117,21 @@ mod tests {
             let mut last_at = std::collections::HashMap::new();
             let expected = items.iter().enumerate().find_map(|(i, item)| last_at.insert(*item, i).map(|earlier| (i, earlier)));
             prop_assert_eq!(first_repeat(items.iter()), expected);
+        }
+
+        /// Walked to in increasing order, each key gives what a search of the list gives.
+        #[test]
+        fn taking_at_keys_in_order_finds_what_a_search_finds(
+            items in proptest::collection::vec((0u8..30, any::<u8>()), 0..40),
+            asked in proptest::collection::btree_set(0u8..32, 0..20),
+        ) {
+            let mut items = items;
+            items.sort_by_key(|item| item.0);
+            let mut walk = items.iter().peekable();
+            for key in asked {
+                let expected = items.iter().find(|item| item.0 == key);
+                prop_assert_eq!(take_at(&mut walk, &key, |item| &item.0), expected);
+            }
         }
     }
 }

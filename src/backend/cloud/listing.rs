@@ -65,8 +65,9 @@ impl Listing<'_> {
         let mut digests = digests.into_iter().peekable();
         let mut vars = Vec::with_capacity(names.len());
         for name in names {
-            while digests.next_if(|(listed, _)| listed.0 < name.0).is_some() {}
-            let value = match digests.next_if(|(listed, _)| listed.0 == name.0) {
+            let value = match crate::sorted::take_at(&mut digests, name.0.as_ref(), |(listed, _)| {
+                listed.0.as_ref()
+            }) {
                 Some((_, digest)) => RemoteValue::Digest(Digest::from_hex(&digest.0)),
                 None => RemoteValue::Unreadable,
             };
