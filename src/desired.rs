@@ -465,7 +465,7 @@ pub fn listed_names(now: &Desired, remote: &Remote) -> Vec<String> {
             list.expose()
                 .split(',')
                 .map(str::trim)
-                .filter(|name| remote.vars.contains_key(*name) && is_listable(name))
+                .filter(|name| remote.vars.contains_key(name) && is_listable(name))
                 .map(str::to_owned),
         );
     }

@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 
 use crate::secret::SecretValue;
+use crate::sorted::Map;
 
 /// What the remote holds, as fetched by a backend.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Remote {
     /// Every variable on the remote, by name, with what the remote tells of its value.
-    pub vars: BTreeMap<String, RemoteValue>,
+    pub vars: Map<RemoteValue>,
     /// The key of the HMAC-SHA256 digests in `vars`, when the remote lists digests.
     pub digest_salt: Option<Vec<u8>>,
     /// The store's revision when fetched, if it numbers them; apply checks it has not moved.
@@ -27,7 +28,7 @@ impl Remote {
 
     /// A remote whose values can all be read (the local store).
     pub fn with_values(vars: BTreeMap<String, SecretValue>, revision: Option<u64>) -> Self {
-        let vars = vars.into_iter().map(|(k, v)| (k, RemoteValue::Value(v))).collect();
+        let vars = Map::from_sorted(vars.into_iter().map(|(k, v)| (k, RemoteValue::Value(v))).collect());
         Self { vars, revision, ..Self::default() }
     }
 }

@@ -1,8 +1,10 @@
-//! One walk over two maps sorted by the same key, in place of a lookup per name: the planner and
-//! `compare` pair tens of thousands of names this way in linear time.
+//! Names kept in order. One walk over two maps sorted by the same key, in place of a lookup per
+//! name: the planner and `compare` pair tens of thousands of names this way in linear time. And
+//! [`Map`], a remote's variables as a list sorted by name: a listing arrives sorted, and is kept
+//! as it comes rather than rebuilt as a tree.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::fmt;
 use std::iter::Peekable;
 
 /// What the two maps hold under one key.
@@ -16,20 +18,13 @@ pub enum Paired<'a, A, B> {
     Both(&'a A, &'a B),
 }
 
-/// Every key of either map once, in order, with what each map holds under it.
-pub fn join<'a, K: Ord, A, B>(
-    left: &'a BTreeMap<K, A>,
-    right: &'a BTreeMap<K, B>,
+/// Every key of either map once, in order, with what each map holds under it: each side is a
+/// map, or part of one, walked in key order.
+pub fn join<'a, K: Ord + 'a, A: 'a, B: 'a>(
+    left: impl IntoIterator<Item = (&'a K, &'a A)>,
+    right: impl IntoIterator<Item = (&'a K, &'a B)>,
 ) -> impl Iterator<Item = (&'a K, Paired<'a, A, B>)> {
-    Join { left: left.iter().peekable(), right: right.iter().peekable() }
-}
-
-/// [`join`] over parts of two maps, such as ranges of keys: each iterator in key order.
-pub fn join_ranges<'a, K: Ord + 'a, A: 'a, B: 'a>(
-    left: impl Iterator<Item = (&'a K, &'a A)>,
-    right: impl Iterator<Item = (&'a K, &'a B)>,
-) -> impl Iterator<Item = (&'a K, Paired<'a, A, B>)> {
-    Join { left: left.peekable(), right: right.peekable() }
+    Join { left: left.into_iter().peekable(), right: right.into_iter().peekable() }
 }
 
 struct Join<L: Iterator, R: Iterator> {
@@ -60,6 +55,148 @@ where
                 (k, Paired::Both(a, b))
             }
         })
+    }
+}
+
+/// Values by name, in a list sorted by name: what a `BTreeMap<String, V>` does for a remote's
+/// variables, built from a listing (sorted already) without a tree, walked without one, and split
+/// at a name by a search. Each name is in it once.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Map<V> {
+    entries: Vec<(String, V)>,
+}
+
+impl<V> Default for Map<V> {
+    fn default() -> Self {
+        Self { entries: Vec::new() }
+    }
+}
+
+impl<V: fmt::Debug> fmt::Debug for Map<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<V> Map<V> {
+    /// A map of `entries` that are sorted by name, each name once.
+    ///
+    /// # Panics
+    /// In a debug build, when they are not.
+    pub fn from_sorted(entries: Vec<(String, V)>) -> Self {
+        debug_assert!(entries.is_sorted_by(|a, b| a.0 < b.0), "entries sorted, each name once");
+        Self { entries }
+    }
+
+    /// Where `name` is, or would be.
+    fn search(&self, name: &str) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(listed, _)| listed.as_str().cmp(name))
+    }
+
+    /// The value under `name`.
+    pub fn get(&self, name: &str) -> Option<&V> {
+        self.search(name).ok().map(|at| &self.entries[at].1)
+    }
+
+    /// Whether `name` is in the map.
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.search(name).is_ok()
+    }
+
+    /// Puts `value` under `name`, giving back the value it replaces.
+    pub fn insert(&mut self, name: String, value: V) -> Option<V> {
+        match self.search(&name) {
+            Ok(at) => Some(std::mem::replace(&mut self.entries[at].1, value)),
+            Err(at) => {
+                self.entries.insert(at, (name, value));
+                None
+            }
+        }
+    }
+
+    /// Takes `name` out, with its value.
+    pub fn remove(&mut self, name: &str) -> Option<V> {
+        self.search(name).ok().map(|at| self.entries.remove(at).1)
+    }
+
+    /// How many names.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every name with its value, in order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&String, &V)> + ExactSizeIterator {
+        self.entries.iter().map(|(name, value)| (name, value))
+    }
+
+    /// The names, in order.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &String> + ExactSizeIterator {
+        self.entries.iter().map(|(name, _)| name)
+    }
+
+    /// The values, in the order of their names.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + ExactSizeIterator {
+        self.entries.iter().map(|(_, value)| value)
+    }
+
+    /// The names before `name`, with their values, in order.
+    pub fn before(&self, name: &str) -> impl DoubleEndedIterator<Item = (&String, &V)> + ExactSizeIterator {
+        let at = self.search(name).unwrap_or_else(|at| at);
+        self.entries[..at].iter().map(|(name, value)| (name, value))
+    }
+
+    /// `name` and the names after it, with their values, in order.
+    pub fn from(&self, name: &str) -> impl DoubleEndedIterator<Item = (&String, &V)> + ExactSizeIterator {
+        let at = self.search(name).unwrap_or_else(|at| at);
+        self.entries[at..].iter().map(|(name, value)| (name, value))
+    }
+}
+
+/// In any order; of a name given twice, the last value, as a `BTreeMap` keeps.
+impl<V> FromIterator<(String, V)> for Map<V> {
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(entries: I) -> Self {
+        let mut entries: Vec<(String, V)> = entries.into_iter().collect();
+        // Stable: of one name, the entries stay in the order given.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        // `dedup_by` keeps the first of a run: the later value is moved into it first.
+        entries.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(later, kept);
+            }
+            same
+        });
+        Self { entries }
+    }
+}
+
+impl<V, const N: usize> From<[(String, V); N]> for Map<V> {
+    fn from(entries: [(String, V); N]) -> Self {
+        entries.into_iter().collect()
+    }
+}
+
+impl<V> IntoIterator for Map<V> {
+    type Item = (String, V);
+    type IntoIter = std::vec::IntoIter<(String, V)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl<'a, V> IntoIterator for &'a Map<V> {
+    type Item = (&'a String, &'a V);
+    type IntoIter =
+        std::iter::Map<std::slice::Iter<'a, (String, V)>, fn(&'a (String, V)) -> (&'a String, &'a V)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter().map(|(name, value)| (name, value))
     }
 }
 
@@ -117,6 +254,32 @@ mod tests {
             let mut last_at = std::collections::HashMap::new();
             let expected = items.iter().enumerate().find_map(|(i, item)| last_at.insert(*item, i).map(|earlier| (i, earlier)));
             prop_assert_eq!(first_repeat(items.iter()), expected);
+        }
+
+        /// Built from entries in any order (names repeated), then changed, the map holds what a
+        /// `BTreeMap` holds, and splits at any name where the tree's ranges do.
+        #[test]
+        fn the_map_holds_what_a_tree_holds(
+            entries in proptest::collection::vec(("[a-e]{0,2}", any::<u8>()), 0..30),
+            inserted in proptest::collection::vec(("[a-e]{0,2}", any::<u8>()), 0..8),
+            removed in proptest::collection::vec("[a-e]{0,2}", 0..8),
+            at in "[a-e]{0,2}",
+        ) {
+            let mut map: Map<u8> = entries.iter().cloned().collect();
+            let mut tree: std::collections::BTreeMap<String, u8> = entries.into_iter().collect();
+            for (name, value) in inserted {
+                prop_assert_eq!(map.insert(name.clone(), value), tree.insert(name, value));
+            }
+            for name in &removed {
+                prop_assert_eq!(map.remove(name), tree.remove(name));
+            }
+            prop_assert_eq!(map.iter().collect::<Vec<_>>(), tree.iter().collect::<Vec<_>>());
+            prop_assert_eq!(map.len(), tree.len());
+            prop_assert_eq!(map.get(&at), tree.get(&at));
+            prop_assert_eq!(map.contains_key(&at), tree.contains_key(&at));
+            prop_assert_eq!(map.before(&at).collect::<Vec<_>>(), tree.range(..at.clone()).collect::<Vec<_>>());
+            prop_assert_eq!(map.from(&at).collect::<Vec<_>>(), tree.range(at..).collect::<Vec<_>>());
+            prop_assert_eq!(Map::from_sorted(tree.into_iter().collect()), map);
         }
 
         /// Walked to in increasing order, each key gives what a search of the list gives.

@@ -382,12 +382,12 @@ impl Backend for CloudBackend {
 /// under different salts cannot be compared, so a server that salts each listing anew is judged
 /// by names and `ETag` alone.
 fn listing_difference(base: &Remote, current: &Remote) -> Option<String> {
-    let added = current.vars.keys().filter(|k| !base.vars.contains_key(*k)).count();
-    let gone = base.vars.keys().filter(|k| !current.vars.contains_key(*k)).count();
+    let added = current.vars.keys().filter(|k| !base.vars.contains_key(k)).count();
+    let gone = base.vars.keys().filter(|k| !current.vars.contains_key(k)).count();
     if added + gone > 0 {
         return Some(format!("{added} variable(s) appeared, {gone} disappeared"));
     }
-    let changed = base.vars.iter().filter(|(k, v)| current.vars.get(*k) != Some(v)).count();
+    let changed = base.vars.iter().filter(|(k, v)| current.vars.get(k) != Some(v)).count();
     if changed > 0 && base.digest_salt == current.digest_salt {
         return Some(format!("{changed} value(s) changed"));
     }
@@ -455,7 +455,7 @@ impl Api {
         if plain && answer.body.len() >= FORGOTTEN_FROM {
             std::mem::forget(answer);
         }
-        Ok(Remote { vars: vars.into_iter().collect(), digest_salt: salt, revision: None, etag })
+        Ok(Remote { vars, digest_salt: salt, revision: None, etag })
     }
 
     async fn put(&self, base: &Remote, changes: &ChangeSet<'_>) -> Result<()> {
@@ -521,7 +521,7 @@ impl Api {
         if let Some(salt) = now.digest_salt.as_deref() {
             let digester = Digester::new(salt);
             let held = changes.upserts.iter().all(|(name, value)| {
-                matches!(now.vars.get(*name), Some(RemoteValue::Digest(d)) if d.is(&digester.tag(value)))
+                matches!(now.vars.get(name), Some(RemoteValue::Digest(d)) if d.is(&digester.tag(value)))
             });
             return match (held, listing_difference(base, &now)) {
                 (true, _) => Settled::Landed,
@@ -533,12 +533,12 @@ impl Api {
             .upserts
             .iter()
             .map(|(name, _)| *name)
-            .filter(|name| !base.vars.contains_key(*name))
+            .filter(|name| !base.vars.contains_key(name))
             .collect();
-        match (added.is_empty(), added.iter().all(|name| now.vars.contains_key(*name))) {
+        match (added.is_empty(), added.iter().all(|name| now.vars.contains_key(name))) {
             (true, _) => Settled::Unknown,
             (false, true) => Settled::Landed,
-            (false, false) if added.iter().all(|name| !now.vars.contains_key(*name)) => Settled::NotLanded,
+            (false, false) if added.iter().all(|name| !now.vars.contains_key(name)) => Settled::NotLanded,
             (false, false) => Settled::Unknown,
         }
     }

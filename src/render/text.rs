@@ -223,18 +223,16 @@ pub fn write_partly_applied(
     Ok(())
 }
 
-/// A unified diff of the redacted remote and the redacted desired state. Both views are sorted
-/// by name, so the edit script is one merge walk (linear): lines the same on both sides are
-/// equal, and between two of them the remote's lines are removed before the desired state's are
-/// added. `similar` groups the script into hunks of three lines of context.
+/// A unified diff of the redacted remote and the redacted desired state (see [`redacted_diff`]).
+/// `similar` groups the edit script into hunks of three lines of context.
 fn write_diff(w: &mut dyn Write, plan: &Plan, subject: Subject<'_>, palette: &Palette) -> io::Result<()> {
     // A line is written in several pieces: into a buffer of a known type, not through `dyn Write`
     // for each piece.
     let w = &mut io::BufWriter::with_capacity(64 * 1024, w);
-    let (remote, desired) = redacted_views(plan);
+    let (remote, desired, script) = redacted_diff(plan);
     writeln!(w, "{}", palette.heading().apply_to(format!("--- remote   {}", safe(subject.remote))))?;
     writeln!(w, "{}", palette.heading().apply_to(format!("+++ desired  profile {}", safe(subject.profile))))?;
-    for hunk in similar::group_diff_ops(edit_script(&remote, &desired), 3) {
+    for hunk in similar::group_diff_ops(script, 3) {
         writeln!(w, "{}", palette.hunk().apply_to(similar::udiff::UnifiedHunkHeader::new(&hunk)))?;
         for op in &hunk {
             let (style, sign, lines) = match *op {
@@ -293,94 +291,104 @@ impl fmt::Display for DiffLine<'_> {
     }
 }
 
-/// The edit script from `old` to `new`, both sorted and without repeated lines: one pass.
-fn edit_script(old: &[(&str, &str)], new: &[(&str, &str)]) -> Vec<DiffOp> {
-    let mut ops = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    // The run of removals and additions since the last equal line.
-    let flush = |ops: &mut Vec<DiffOp>,
-                 (del_from, del_to): (usize, usize),
-                 (ins_from, ins_to): (usize, usize)| {
-        if del_to > del_from {
-            ops.push(DiffOp::Delete { old_index: del_from, old_len: del_to - del_from, new_index: ins_from });
-        }
-        if ins_to > ins_from {
-            ops.push(DiffOp::Insert { old_index: del_to, new_index: ins_from, new_len: ins_to - ins_from });
-        }
-    };
-    // Most lines of the two views are the same strings of the plan: compared by address first.
-    let same = |a: &str, b: &str| std::ptr::eq(a, b) || a == b;
-    let (mut del_from, mut ins_from) = (0, 0);
-    while i < old.len() || j < new.len() {
-        match (old.get(i), new.get(j)) {
-            (Some(a), Some(b)) if same(a.0, b.0) && same(a.1, b.1) => {
-                flush(&mut ops, (del_from, i), (ins_from, j));
-                match ops.last_mut() {
-                    Some(DiffOp::Equal { old_index, len, .. }) if *old_index + *len == i => *len += 1,
-                    _ => ops.push(DiffOp::Equal { old_index: i, new_index: j, len: 1 }),
-                }
-                (i, j) = (i + 1, j + 1);
-                (del_from, ins_from) = (i, j);
-            }
-            (Some(a), Some(b)) if same(a.0, b.0) => (i, j) = (i + 1, j + 1),
-            (Some(a), Some(b)) if a < b => i += 1,
-            (Some(_), None) => i += 1,
-            _ => j += 1,
-        }
-    }
-    flush(&mut ops, (del_from, i), (ins_from, j));
-    ops
-}
-
 /// A redacted view: a variable's name and its line's annotation, a line each.
 type View<'a> = Vec<(&'a str, &'a str)>;
 
-/// One line per variable, sorted by name, values replaced by a mask. A changed variable's two
-/// lines differ in their annotation only, so the diff shows it changed without showing a value.
-fn redacted_views(plan: &Plan) -> (View<'_>, View<'_>) {
+/// What a variable of the plan is in the diff.
+#[derive(Clone, Copy)]
+enum Line<'a> {
+    /// A line of the desired state only.
+    Added,
+    /// A line of the remote only.
+    Removed,
+    /// A line on each side, different in their annotation only.
+    Changed,
+    /// The same line on both sides, with this annotation.
+    Same(&'a str),
+}
+
+/// The redacted views of the remote and the desired state, one line per variable, sorted by name,
+/// values replaced by a mask, and the edit script from the one to the other. A changed variable's
+/// two lines differ in their annotation only, so the diff shows it changed without showing a
+/// value.
+///
+/// One walk over the plan's lists, merged by name (each is sorted, and a name is in one list
+/// only): the views come in order without sorting, and the script without comparing lines.
+/// Between two lines the same on both sides, the remote's lines are removed before the desired
+/// state's are added.
+fn redacted_diff(plan: &Plan) -> (View<'_>, View<'_>, Vec<DiffOp>) {
+    let not_verified =
+        |w: &PlanWrite| if w.comparison == Comparison::SameAsLastApply { " (not verified)" } else { "" };
+    let mut lists: [Box<dyn Iterator<Item = (&str, Line<'_>)> + '_>; 8] = [
+        Box::new(plan.add.iter().map(|w| (w.name.as_str(), Line::Added))),
+        Box::new(plan.change.iter().map(|w| (w.name.as_str(), Line::Changed))),
+        Box::new(plan.unchanged.iter().map(move |w| (w.name.as_str(), Line::Same(not_verified(w))))),
+        Box::new(plan.remove.iter().map(|name| (name.as_str(), Line::Removed))),
+        Box::new(plan.cleanup.iter().map(|c| (c.name.as_str(), Line::Removed))),
+        Box::new(plan.kept.iter().map(|name| (name.as_str(), Line::Same(" (not set here: kept)")))),
+        Box::new(plan.unmanaged.iter().map(|name| (name.as_str(), Line::Same(" (deploy-owned)")))),
+        Box::new(plan.ignored.iter().map(|name| (name.as_str(), Line::Same(" (ignored)")))),
+    ];
+    let mut heads = lists.each_mut().map(|list| list.next());
     // Sized up front: a hundred thousand lines each.
     let both = plan.change.len()
         + plan.unchanged.len()
         + plan.kept.len()
         + plan.unmanaged.len()
         + plan.ignored.len();
-    let mut remote: Vec<(&str, &str)> = Vec::with_capacity(both + plan.remove.len() + plan.cleanup.len());
-    let mut desired: Vec<(&str, &str)> = Vec::with_capacity(both + plan.add.len());
-    for write in &plan.add {
-        desired.push((&write.name, ""));
+    let mut remote: View<'_> = Vec::with_capacity(both + plan.remove.len() + plan.cleanup.len());
+    let mut desired: View<'_> = Vec::with_capacity(both + plan.add.len());
+    let mut script = Vec::new();
+    // Where the run of removals and additions since the last line the same on both sides began.
+    let (mut removed_from, mut added_from) = (0, 0);
+    let flush =
+        |script: &mut Vec<DiffOp>, (del_from, del_to): (usize, usize), (ins_from, ins_to): (usize, usize)| {
+            if del_to > del_from {
+                script.push(DiffOp::Delete {
+                    old_index: del_from,
+                    old_len: del_to - del_from,
+                    new_index: ins_from,
+                });
+            }
+            if ins_to > ins_from {
+                script.push(DiffOp::Insert {
+                    old_index: del_to,
+                    new_index: ins_from,
+                    new_len: ins_to - ins_from,
+                });
+            }
+        };
+    while let Some(next) =
+        (0..heads.len()).filter(|&i| heads[i].is_some()).min_by_key(|&i| heads[i].map(|(name, _)| name))
+    {
+        let Some((name, line)) = std::mem::replace(&mut heads[next], lists[next].next()) else { break };
+        match line {
+            Line::Added => desired.push((name, "")),
+            Line::Removed => remote.push((name, "")),
+            Line::Changed => {
+                remote.push((name, " (current value)"));
+                desired.push((name, " (new value)"));
+            }
+            Line::Same(note) => {
+                flush(&mut script, (removed_from, remote.len()), (added_from, desired.len()));
+                match script.last_mut() {
+                    Some(DiffOp::Equal { old_index, len, .. }) if *old_index + *len == remote.len() => {
+                        *len += 1
+                    }
+                    _ => script.push(DiffOp::Equal {
+                        old_index: remote.len(),
+                        new_index: desired.len(),
+                        len: 1,
+                    }),
+                }
+                remote.push((name, note));
+                desired.push((name, note));
+                (removed_from, added_from) = (remote.len(), desired.len());
+            }
+        }
     }
-    for write in &plan.change {
-        remote.push((&write.name, " (current value)"));
-        desired.push((&write.name, " (new value)"));
-    }
-    for write in &plan.unchanged {
-        let note = if write.comparison == Comparison::SameAsLastApply { " (not verified)" } else { "" };
-        remote.push((&write.name, note));
-        desired.push((&write.name, note));
-    }
-    for name in &plan.remove {
-        remote.push((name, ""));
-    }
-    for cleanup in &plan.cleanup {
-        remote.push((&cleanup.name, ""));
-    }
-    for name in &plan.kept {
-        remote.push((name, " (not set here: kept)"));
-        desired.push((name, " (not set here: kept)"));
-    }
-    for name in &plan.unmanaged {
-        remote.push((name, " (deploy-owned)"));
-        desired.push((name, " (deploy-owned)"));
-    }
-    for name in &plan.ignored {
-        remote.push((name, " (ignored)"));
-        desired.push((name, " (ignored)"));
-    }
-    // Each list of the plan is sorted already: a stable sort merges the runs instead of sorting
-    // anew.
-    remote.sort();
-    desired.sort();
-    (remote, desired)
+    flush(&mut script, (removed_from, remote.len()), (added_from, desired.len()));
+    (remote, desired, script)
 }
 
 /// A name fit for a terminal: control characters (a newline, an escape sequence) in a name read
@@ -639,6 +647,129 @@ mod tests {
 
     use super::*;
     use crate::plan::Cleanup;
+
+    /// The edit script from `old` to `new`, both sorted and without repeated lines, found by
+    /// comparing lines: what [`redacted_diff`] gives without comparing any.
+    fn edit_script(old: &[(&str, &str)], new: &[(&str, &str)]) -> Vec<DiffOp> {
+        let mut ops = Vec::new();
+        let (mut i, mut j) = (0, 0);
+        // The run of removals and additions since the last equal line.
+        let flush = |ops: &mut Vec<DiffOp>,
+                     (del_from, del_to): (usize, usize),
+                     (ins_from, ins_to): (usize, usize)| {
+            if del_to > del_from {
+                ops.push(DiffOp::Delete {
+                    old_index: del_from,
+                    old_len: del_to - del_from,
+                    new_index: ins_from,
+                });
+            }
+            if ins_to > ins_from {
+                ops.push(DiffOp::Insert {
+                    old_index: del_to,
+                    new_index: ins_from,
+                    new_len: ins_to - ins_from,
+                });
+            }
+        };
+        // Most lines of the two views are the same strings of the plan: compared by address first.
+        let same = |a: &str, b: &str| std::ptr::eq(a, b) || a == b;
+        let (mut del_from, mut ins_from) = (0, 0);
+        while i < old.len() || j < new.len() {
+            match (old.get(i), new.get(j)) {
+                (Some(a), Some(b)) if same(a.0, b.0) && same(a.1, b.1) => {
+                    flush(&mut ops, (del_from, i), (ins_from, j));
+                    match ops.last_mut() {
+                        Some(DiffOp::Equal { old_index, len, .. }) if *old_index + *len == i => *len += 1,
+                        _ => ops.push(DiffOp::Equal { old_index: i, new_index: j, len: 1 }),
+                    }
+                    (i, j) = (i + 1, j + 1);
+                    (del_from, ins_from) = (i, j);
+                }
+                (Some(a), Some(b)) if same(a.0, b.0) => (i, j) = (i + 1, j + 1),
+                (Some(a), Some(b)) if a < b => i += 1,
+                (Some(_), None) => i += 1,
+                _ => j += 1,
+            }
+        }
+        flush(&mut ops, (del_from, i), (ins_from, j));
+        ops
+    }
+
+    /// The redacted views, by sorting: what [`redacted_diff`] gives without sorting.
+    fn redacted_views(plan: &Plan) -> (View<'_>, View<'_>) {
+        // Sized up front: a hundred thousand lines each.
+        let both = plan.change.len()
+            + plan.unchanged.len()
+            + plan.kept.len()
+            + plan.unmanaged.len()
+            + plan.ignored.len();
+        let mut remote: Vec<(&str, &str)> = Vec::with_capacity(both + plan.remove.len() + plan.cleanup.len());
+        let mut desired: Vec<(&str, &str)> = Vec::with_capacity(both + plan.add.len());
+        for write in &plan.add {
+            desired.push((&write.name, ""));
+        }
+        for write in &plan.change {
+            remote.push((&write.name, " (current value)"));
+            desired.push((&write.name, " (new value)"));
+        }
+        for write in &plan.unchanged {
+            let note = if write.comparison == Comparison::SameAsLastApply { " (not verified)" } else { "" };
+            remote.push((&write.name, note));
+            desired.push((&write.name, note));
+        }
+        for name in &plan.remove {
+            remote.push((name, ""));
+        }
+        for cleanup in &plan.cleanup {
+            remote.push((&cleanup.name, ""));
+        }
+        for name in &plan.kept {
+            remote.push((name, " (not set here: kept)"));
+            desired.push((name, " (not set here: kept)"));
+        }
+        for name in &plan.unmanaged {
+            remote.push((name, " (deploy-owned)"));
+            desired.push((name, " (deploy-owned)"));
+        }
+        for name in &plan.ignored {
+            remote.push((name, " (ignored)"));
+            desired.push((name, " (ignored)"));
+        }
+        // Each list of the plan is sorted already: a stable sort merges the runs instead of sorting
+        // anew.
+        remote.sort();
+        desired.sort();
+        (remote, desired)
+    }
+
+    proptest! {
+        /// The views and the edit script made by merging the plan's lists are those made by
+        /// sorting the views and comparing their lines.
+        #[test]
+        fn the_merged_diff_is_the_sorted_one(placed in proptest::collection::btree_map("[A-F]{1,3}", 0u8..9, 0..60)) {
+            let mut plan = Plan::default();
+            for (name, list) in placed {
+                let write = |comparison| PlanWrite { name: name.clone(), key: None, source: Source::File, comparison };
+                match list {
+                    0 => plan.add.push(write(Comparison::Absent)),
+                    1 => plan.change.push(write(Comparison::Differs)),
+                    2 => plan.unchanged.push(write(Comparison::Equal)),
+                    3 => plan.unchanged.push(write(Comparison::SameAsLastApply)),
+                    4 => plan.remove.push(name),
+                    5 => plan.cleanup.push(Cleanup { name, reason: CleanupReason::Stale }),
+                    6 => plan.kept.push(name),
+                    7 => plan.unmanaged.push(name),
+                    _ => plan.ignored.push(name),
+                }
+            }
+            let (remote, desired, script) = redacted_diff(&plan);
+            let (sorted_remote, sorted_desired) = redacted_views(&plan);
+            prop_assert_eq!(&remote, &sorted_remote);
+            prop_assert_eq!(&desired, &sorted_desired);
+            prop_assert_eq!(script, edit_script(&sorted_remote, &sorted_desired));
+        }
+    }
 
     fn write(name: &str, key: &str) -> PlanWrite {
         PlanWrite {

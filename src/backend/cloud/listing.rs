@@ -8,11 +8,12 @@ use serde::Deserialize;
 
 use crate::json::{Members, Text};
 use crate::remote::{Digest, RemoteValue};
+use crate::sorted::Map;
 
 /// What the listing says: every name, sorted, with its digest where the answer carries digests
 /// and a salt that is hex.
 pub(super) struct Parsed {
-    pub(super) vars: Vec<(String, RemoteValue)>,
+    pub(super) vars: Map<RemoteValue>,
     pub(super) salt: Option<Vec<u8>>,
     /// Whether the body held the three members alone, as servers write them (names, digests and
     /// the salt, no value).
@@ -56,7 +57,7 @@ impl Listing<'_> {
                     (name.0.into_owned(), RemoteValue::Digest(Digest::from_hex(&digest.0)))
                 })
                 .collect();
-            return Parsed { vars, salt, plain: false };
+            return Parsed { vars: Map::from_sorted(vars), salt, plain: false };
         }
         digests.sort_by(|a, b| a.0.0.cmp(&b.0.0));
         let mut names = self.keys;
@@ -73,7 +74,7 @@ impl Listing<'_> {
             };
             vars.push((name.0.into_owned(), value));
         }
-        Parsed { vars, salt, plain: false }
+        Parsed { vars: Map::from_sorted(vars), salt, plain: false }
     }
 }
 
@@ -302,7 +303,7 @@ mod tests {
         ] {
             let parsed = parse(body).unwrap();
             assert_eq!(parsed.salt, None);
-            assert_eq!(parsed.vars, [("A".to_owned(), RemoteValue::Unreadable)]);
+            assert_eq!(parsed.vars, [("A".to_owned(), RemoteValue::Unreadable)].into());
         }
     }
 
