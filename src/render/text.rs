@@ -4,6 +4,7 @@
 //! which holds none.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Write};
 
@@ -223,41 +224,278 @@ pub fn write_partly_applied(
     Ok(())
 }
 
-/// A unified diff of the redacted remote and the redacted desired state (see [`redacted_diff`]).
-/// `similar` groups the edit script into hunks of three lines of context.
+/// A unified diff of the redacted remote and the redacted desired state: a line per variable on
+/// each side, sorted by name, values replaced by a mask. A changed variable's two lines differ in
+/// their annotation only, so the diff shows it changed without showing a value.
+///
+/// Written in one walk over the plan's lists merged by name (each is sorted, and a name is in
+/// one list only): no view of either side is built, nothing is sorted and no line is compared.
+/// Lines are grouped into hunks with three lines of context as `similar` groups an edit script
+/// (between two lines the same on both sides, the remote's lines are removed before the desired
+/// state's are added), under similar's hunk header.
 fn write_diff(w: &mut dyn Write, plan: &Plan, subject: Subject<'_>, palette: &Palette) -> io::Result<()> {
     // A line is written in several pieces: into a buffer of a known type, not through `dyn Write`
     // for each piece.
     let w = &mut io::BufWriter::with_capacity(64 * 1024, w);
-    let (remote, desired, script) = redacted_diff(plan);
     writeln!(w, "{}", palette.heading().apply_to(format!("--- remote   {}", safe(subject.remote))))?;
     writeln!(w, "{}", palette.heading().apply_to(format!("+++ desired  profile {}", safe(subject.profile))))?;
-    for hunk in similar::group_diff_ops(script, 3) {
-        writeln!(w, "{}", palette.hunk().apply_to(similar::udiff::UnifiedHunkHeader::new(&hunk)))?;
-        for op in &hunk {
-            let (style, sign, lines) = match *op {
-                DiffOp::Equal { old_index, len, .. } => {
-                    (palette.dim(), ' ', &remote[old_index..old_index + len])
-                }
-                DiffOp::Delete { old_index, old_len, .. } => {
-                    (palette.removed(), '-', &remote[old_index..old_index + old_len])
-                }
-                DiffOp::Insert { new_index, new_len, .. } => {
-                    (palette.added(), '+', &desired[new_index..new_index + new_len])
-                }
-                DiffOp::Replace { .. } => unreachable!("the edit script has no replacements"),
-            };
-            for &(name, note) in lines {
-                let line = DiffLine { sign, name, note };
-                if palette.is_plain() {
-                    line.write_to(w)?;
-                } else {
-                    writeln!(w, "{}", style.apply_to(line))?;
-                }
-            }
+    let mut hunks = Hunks::new(w, palette);
+    in_name_order(plan, |name, line| hunks.take(name, line))?;
+    hunks.finish()?;
+    w.flush()
+}
+
+/// Lines of context around a change.
+const CONTEXT: usize = 3;
+
+/// What a variable of the plan is in the diff.
+#[derive(Clone, Copy)]
+enum Line<'a> {
+    /// A line of the desired state only.
+    Added,
+    /// A line of the remote only.
+    Removed,
+    /// A line on each side, different in their annotation only.
+    Changed,
+    /// The same line on both sides, with this annotation.
+    Same(&'a str),
+}
+
+/// A line of a view: a variable's name and its line's annotation.
+type ViewLine<'a> = (&'a str, &'a str);
+
+/// Calls `each` with every variable of the plan's lists, in name order, and what it is in the
+/// diff. The lists are merged: each step takes the least of their first names.
+fn in_name_order<'a>(
+    plan: &'a Plan,
+    mut each: impl FnMut(&'a str, Line<'a>) -> io::Result<()>,
+) -> io::Result<()> {
+    fn unchanged(item: Item<'_>) -> Line<'static> {
+        match item {
+            Item::Write(w) if w.comparison == Comparison::SameAsLastApply => Line::Same(" (not verified)"),
+            _ => Line::Same(""),
         }
     }
-    w.flush()
+    let mut lists: Vec<List<'a>> = [
+        List::new(Names::Writes(&plan.add), |_| Line::Added),
+        List::new(Names::Writes(&plan.change), |_| Line::Changed),
+        List::new(Names::Writes(&plan.unchanged), unchanged),
+        List::new(Names::Strings(&plan.remove), |_| Line::Removed),
+        List::new(Names::Cleanups(&plan.cleanup), |_| Line::Removed),
+        List::new(Names::Strings(&plan.kept), |_| Line::Same(" (not set here: kept)")),
+        List::new(Names::Strings(&plan.unmanaged), |_| Line::Same(" (deploy-owned)")),
+        List::new(Names::Strings(&plan.ignored), |_| Line::Same(" (ignored)")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    while !lists.is_empty() {
+        let mut least = 0;
+        for (i, list) in lists.iter().enumerate().skip(1) {
+            if list.head < lists[least].head {
+                least = i;
+            }
+        }
+        let list = &mut lists[least];
+        each(list.head, (list.line)(list.names.item(list.at)))?;
+        if !list.advance() {
+            lists.swap_remove(least);
+        }
+    }
+    Ok(())
+}
+
+/// One of the plan's lists of names.
+#[derive(Clone, Copy)]
+enum Names<'a> {
+    Writes(&'a [PlanWrite]),
+    Strings(&'a [String]),
+    Cleanups(&'a [crate::plan::Cleanup]),
+}
+
+/// An item of one of the plan's lists.
+enum Item<'a> {
+    Write(&'a PlanWrite),
+    Other,
+}
+
+impl<'a> Names<'a> {
+    fn len(self) -> usize {
+        match self {
+            Names::Writes(list) => list.len(),
+            Names::Strings(list) => list.len(),
+            Names::Cleanups(list) => list.len(),
+        }
+    }
+
+    fn name(self, at: usize) -> &'a str {
+        match self {
+            Names::Writes(list) => &list[at].name,
+            Names::Strings(list) => &list[at],
+            Names::Cleanups(list) => &list[at].name,
+        }
+    }
+
+    fn item(self, at: usize) -> Item<'a> {
+        match self {
+            Names::Writes(list) => Item::Write(&list[at]),
+            _ => Item::Other,
+        }
+    }
+}
+
+/// A list being merged: where it is, its name there, and what its variables are in the diff.
+struct List<'a> {
+    names: Names<'a>,
+    at: usize,
+    head: &'a str,
+    line: fn(Item<'a>) -> Line<'a>,
+}
+
+impl<'a> List<'a> {
+    /// The list from its first name; none if it is empty.
+    fn new(names: Names<'a>, line: fn(Item<'a>) -> Line<'a>) -> Option<Self> {
+        (names.len() > 0).then(|| List { names, at: 0, head: names.name(0), line })
+    }
+
+    /// Moves to the next name; false at the end.
+    fn advance(&mut self) -> bool {
+        self.at += 1;
+        let more = self.at < self.names.len();
+        if more {
+            self.head = self.names.name(self.at);
+        }
+        more
+    }
+}
+
+/// The diff's hunks, written as the lines come.
+struct Hunks<'a, 'w, W: Write> {
+    w: &'w mut W,
+    palette: &'w Palette,
+    /// The lines the same on both sides since the last change: the context after the open
+    /// hunk's changes, or (at most [`CONTEXT`] of them) before the next hunk's.
+    same: VecDeque<ViewLine<'a>>,
+    /// The open hunk, if any.
+    hunk: Option<Hunk<'a>>,
+    /// The run of changes since the last line the same on both sides: the remote's lines, then
+    /// the desired state's.
+    removed: Vec<ViewLine<'a>>,
+    added: Vec<ViewLine<'a>>,
+    /// The lines of the remote and of the desired state so far.
+    old_at: usize,
+    new_at: usize,
+}
+
+/// A hunk being gathered: where it starts on each side, and its lines with their signs.
+struct Hunk<'a> {
+    old_start: usize,
+    new_start: usize,
+    lines: Vec<(char, ViewLine<'a>)>,
+}
+
+impl<'a, 'w, W: Write> Hunks<'a, 'w, W> {
+    fn new(w: &'w mut W, palette: &'w Palette) -> Self {
+        Hunks {
+            w,
+            palette,
+            same: VecDeque::with_capacity(2 * CONTEXT + 1),
+            hunk: None,
+            removed: Vec::new(),
+            added: Vec::new(),
+            old_at: 0,
+            new_at: 0,
+        }
+    }
+
+    /// The next variable, in name order.
+    fn take(&mut self, name: &'a str, line: Line<'a>) -> io::Result<()> {
+        match line {
+            Line::Same(note) => {
+                self.end_run();
+                self.same.push_back((name, note));
+                (self.old_at, self.new_at) = (self.old_at + 1, self.new_at + 1);
+                if self.hunk.is_some() && self.same.len() > 2 * CONTEXT {
+                    // Too long a stretch without a change: the hunk ends three lines into it.
+                    let hunk = self.hunk.take().map(|mut hunk| {
+                        hunk.lines.extend(self.same.drain(..CONTEXT).map(|line| (' ', line)));
+                        hunk
+                    });
+                    if let Some(hunk) = hunk {
+                        self.write(&hunk)?;
+                    }
+                }
+                if self.hunk.is_none() && self.same.len() > CONTEXT {
+                    self.same.pop_front();
+                }
+            }
+            change => {
+                let (same, old_at, new_at) = (self.same.len(), self.old_at, self.new_at);
+                let hunk = self.hunk.get_or_insert_with(|| Hunk {
+                    old_start: old_at - same,
+                    new_start: new_at - same,
+                    lines: Vec::new(),
+                });
+                hunk.lines.extend(self.same.drain(..).map(|line| (' ', line)));
+                match change {
+                    Line::Added => self.added.push((name, "")),
+                    Line::Removed => self.removed.push((name, "")),
+                    _ => {
+                        self.removed.push((name, " (current value)"));
+                        self.added.push((name, " (new value)"));
+                    }
+                }
+                let removed = usize::from(!matches!(change, Line::Added));
+                let added = usize::from(!matches!(change, Line::Removed));
+                (self.old_at, self.new_at) = (self.old_at + removed, self.new_at + added);
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts the run of changes into the open hunk: removals first, then additions.
+    fn end_run(&mut self) {
+        if let Some(hunk) = &mut self.hunk {
+            hunk.lines.extend(self.removed.drain(..).map(|line| ('-', line)));
+            hunk.lines.extend(self.added.drain(..).map(|line| ('+', line)));
+        }
+    }
+
+    /// Writes the open hunk, if any, with at most three lines of context after its changes.
+    fn finish(mut self) -> io::Result<()> {
+        self.end_run();
+        match self.hunk.take() {
+            Some(mut hunk) => {
+                let after = self.same.len().min(CONTEXT);
+                hunk.lines.extend(self.same.drain(..after).map(|line| (' ', line)));
+                self.write(&hunk)
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn write(&mut self, hunk: &Hunk<'_>) -> io::Result<()> {
+        let old_len = hunk.lines.iter().filter(|(sign, _)| *sign != '+').count();
+        let new_len = hunk.lines.iter().filter(|(sign, _)| *sign != '-').count();
+        // The hunk's span on each side, as one op: similar writes its header.
+        let span = DiffOp::Replace { old_index: hunk.old_start, old_len, new_index: hunk.new_start, new_len };
+        let (w, palette) = (&mut *self.w, self.palette);
+        writeln!(w, "{}", palette.hunk().apply_to(similar::udiff::UnifiedHunkHeader::new(&[span])))?;
+        for &(sign, (name, note)) in &hunk.lines {
+            let line = DiffLine { sign, name, note };
+            if palette.is_plain() {
+                line.write_to(w)?;
+            } else {
+                let style = match sign {
+                    '-' => palette.removed(),
+                    '+' => palette.added(),
+                    _ => palette.dim(),
+                };
+                writeln!(w, "{}", style.apply_to(line))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One line of the redacted diff, written without building a string first.
@@ -289,106 +527,6 @@ impl fmt::Display for DiffLine<'_> {
         f.write_str(REDACTED)?;
         f.write_str(self.note)
     }
-}
-
-/// A redacted view: a variable's name and its line's annotation, a line each.
-type View<'a> = Vec<(&'a str, &'a str)>;
-
-/// What a variable of the plan is in the diff.
-#[derive(Clone, Copy)]
-enum Line<'a> {
-    /// A line of the desired state only.
-    Added,
-    /// A line of the remote only.
-    Removed,
-    /// A line on each side, different in their annotation only.
-    Changed,
-    /// The same line on both sides, with this annotation.
-    Same(&'a str),
-}
-
-/// The redacted views of the remote and the desired state, one line per variable, sorted by name,
-/// values replaced by a mask, and the edit script from the one to the other. A changed variable's
-/// two lines differ in their annotation only, so the diff shows it changed without showing a
-/// value.
-///
-/// One walk over the plan's lists, merged by name (each is sorted, and a name is in one list
-/// only): the views come in order without sorting, and the script without comparing lines.
-/// Between two lines the same on both sides, the remote's lines are removed before the desired
-/// state's are added.
-fn redacted_diff(plan: &Plan) -> (View<'_>, View<'_>, Vec<DiffOp>) {
-    let not_verified =
-        |w: &PlanWrite| if w.comparison == Comparison::SameAsLastApply { " (not verified)" } else { "" };
-    let mut lists: [Box<dyn Iterator<Item = (&str, Line<'_>)> + '_>; 8] = [
-        Box::new(plan.add.iter().map(|w| (w.name.as_str(), Line::Added))),
-        Box::new(plan.change.iter().map(|w| (w.name.as_str(), Line::Changed))),
-        Box::new(plan.unchanged.iter().map(move |w| (w.name.as_str(), Line::Same(not_verified(w))))),
-        Box::new(plan.remove.iter().map(|name| (name.as_str(), Line::Removed))),
-        Box::new(plan.cleanup.iter().map(|c| (c.name.as_str(), Line::Removed))),
-        Box::new(plan.kept.iter().map(|name| (name.as_str(), Line::Same(" (not set here: kept)")))),
-        Box::new(plan.unmanaged.iter().map(|name| (name.as_str(), Line::Same(" (deploy-owned)")))),
-        Box::new(plan.ignored.iter().map(|name| (name.as_str(), Line::Same(" (ignored)")))),
-    ];
-    let mut heads = lists.each_mut().map(|list| list.next());
-    // Sized up front: a hundred thousand lines each.
-    let both = plan.change.len()
-        + plan.unchanged.len()
-        + plan.kept.len()
-        + plan.unmanaged.len()
-        + plan.ignored.len();
-    let mut remote: View<'_> = Vec::with_capacity(both + plan.remove.len() + plan.cleanup.len());
-    let mut desired: View<'_> = Vec::with_capacity(both + plan.add.len());
-    let mut script = Vec::new();
-    // Where the run of removals and additions since the last line the same on both sides began.
-    let (mut removed_from, mut added_from) = (0, 0);
-    let flush =
-        |script: &mut Vec<DiffOp>, (del_from, del_to): (usize, usize), (ins_from, ins_to): (usize, usize)| {
-            if del_to > del_from {
-                script.push(DiffOp::Delete {
-                    old_index: del_from,
-                    old_len: del_to - del_from,
-                    new_index: ins_from,
-                });
-            }
-            if ins_to > ins_from {
-                script.push(DiffOp::Insert {
-                    old_index: del_to,
-                    new_index: ins_from,
-                    new_len: ins_to - ins_from,
-                });
-            }
-        };
-    while let Some(next) =
-        (0..heads.len()).filter(|&i| heads[i].is_some()).min_by_key(|&i| heads[i].map(|(name, _)| name))
-    {
-        let Some((name, line)) = std::mem::replace(&mut heads[next], lists[next].next()) else { break };
-        match line {
-            Line::Added => desired.push((name, "")),
-            Line::Removed => remote.push((name, "")),
-            Line::Changed => {
-                remote.push((name, " (current value)"));
-                desired.push((name, " (new value)"));
-            }
-            Line::Same(note) => {
-                flush(&mut script, (removed_from, remote.len()), (added_from, desired.len()));
-                match script.last_mut() {
-                    Some(DiffOp::Equal { old_index, len, .. }) if *old_index + *len == remote.len() => {
-                        *len += 1
-                    }
-                    _ => script.push(DiffOp::Equal {
-                        old_index: remote.len(),
-                        new_index: desired.len(),
-                        len: 1,
-                    }),
-                }
-                remote.push((name, note));
-                desired.push((name, note));
-                (removed_from, added_from) = (remote.len(), desired.len());
-            }
-        }
-    }
-    flush(&mut script, (removed_from, remote.len()), (added_from, desired.len()));
-    (remote, desired, script)
 }
 
 /// A name fit for a terminal: control characters (a newline, an escape sequence) in a name read
@@ -743,31 +881,86 @@ mod tests {
         (remote, desired)
     }
 
+    /// The diff as it was written from sorted views: their edit script, grouped into hunks by
+    /// `similar`. What [`write_diff`] writes without a view.
+    fn write_diff_by_views(
+        w: &mut dyn Write,
+        plan: &Plan,
+        subject: Subject<'_>,
+        palette: &Palette,
+    ) -> io::Result<()> {
+        // A line is written in several pieces: into a buffer of a known type, not through `dyn Write`
+        // for each piece.
+        let w = &mut io::BufWriter::with_capacity(64 * 1024, w);
+        let (remote, desired) = redacted_views(plan);
+        let script = edit_script(&remote, &desired);
+        writeln!(w, "{}", palette.heading().apply_to(format!("--- remote   {}", safe(subject.remote))))?;
+        writeln!(
+            w,
+            "{}",
+            palette.heading().apply_to(format!("+++ desired  profile {}", safe(subject.profile)))
+        )?;
+        for hunk in similar::group_diff_ops(script, 3) {
+            writeln!(w, "{}", palette.hunk().apply_to(similar::udiff::UnifiedHunkHeader::new(&hunk)))?;
+            for op in &hunk {
+                let (style, sign, lines) = match *op {
+                    DiffOp::Equal { old_index, len, .. } => {
+                        (palette.dim(), ' ', &remote[old_index..old_index + len])
+                    }
+                    DiffOp::Delete { old_index, old_len, .. } => {
+                        (palette.removed(), '-', &remote[old_index..old_index + old_len])
+                    }
+                    DiffOp::Insert { new_index, new_len, .. } => {
+                        (palette.added(), '+', &desired[new_index..new_index + new_len])
+                    }
+                    DiffOp::Replace { .. } => unreachable!("the edit script has no replacements"),
+                };
+                for &(name, note) in lines {
+                    let line = DiffLine { sign, name, note };
+                    if palette.is_plain() {
+                        line.write_to(w)?;
+                    } else {
+                        writeln!(w, "{}", style.apply_to(line))?;
+                    }
+                }
+            }
+        }
+        w.flush()
+    }
+
+    /// A redacted view: a variable's name and its line's annotation, a line each.
+    type View<'a> = Vec<(&'a str, &'a str)>;
+
     proptest! {
-        /// The views and the edit script made by merging the plan's lists are those made by
-        /// sorting the views and comparing their lines.
+        /// The diff written as the plan's lists are merged is the one written from sorted views
+        /// and their edit script, with colours and without: the same lines, hunks and headers.
         #[test]
-        fn the_merged_diff_is_the_sorted_one(placed in proptest::collection::btree_map("[A-F]{1,3}", 0u8..9, 0..60)) {
+        fn the_diff_written_in_one_walk_is_the_one_from_sorted_views(
+            placed in proptest::collection::btree_map("[A-F]{1,4}", 0u8..30, 0..150),
+        ) {
             let mut plan = Plan::default();
             for (name, list) in placed {
                 let write = |comparison| PlanWrite { name: name.clone(), key: None, source: Source::File, comparison };
                 match list {
                     0 => plan.add.push(write(Comparison::Absent)),
                     1 => plan.change.push(write(Comparison::Differs)),
-                    2 => plan.unchanged.push(write(Comparison::Equal)),
-                    3 => plan.unchanged.push(write(Comparison::SameAsLastApply)),
-                    4 => plan.remove.push(name),
-                    5 => plan.cleanup.push(Cleanup { name, reason: CleanupReason::Stale }),
-                    6 => plan.kept.push(name),
-                    7 => plan.unmanaged.push(name),
-                    _ => plan.ignored.push(name),
+                    2 => plan.unchanged.push(write(Comparison::SameAsLastApply)),
+                    3 => plan.remove.push(name),
+                    4 => plan.cleanup.push(Cleanup { name, reason: CleanupReason::Stale }),
+                    5 => plan.kept.push(name),
+                    6 => plan.unmanaged.push(name),
+                    7 => plan.ignored.push(name),
+                    // Mostly unchanged, so that hunks end and begin.
+                    _ => plan.unchanged.push(write(Comparison::Equal)),
                 }
             }
-            let (remote, desired, script) = redacted_diff(&plan);
-            let (sorted_remote, sorted_desired) = redacted_views(&plan);
-            prop_assert_eq!(&remote, &sorted_remote);
-            prop_assert_eq!(&desired, &sorted_desired);
-            prop_assert_eq!(script, edit_script(&sorted_remote, &sorted_desired));
+            let subject = Subject { profile: "prod", remote: "file:store.json", whole: true };
+            for palette in [Palette::plain(), Palette::choose(crate::cli::ColorChoice::Always, false, false)] {
+                let (mut walked, mut by_views) = (Vec::new(), Vec::new());
+                write_diff(&mut walked, &plan, subject, &palette).unwrap();
+                write_diff_by_views(&mut by_views, &plan, subject, &palette).unwrap();
+                prop_assert_eq!(String::from_utf8(walked).unwrap(), String::from_utf8(by_views).unwrap());
+            }
         }
     }
 
