@@ -207,8 +207,14 @@ pub fn take_at<I: Iterator, K: Ord + ?Sized>(
     at: &K,
     key: impl Fn(&I::Item) -> &K,
 ) -> Option<I::Item> {
-    while items.next_if(|item| key(item) < at).is_some() {}
-    items.next_if(|item| key(item) == at)
+    // One comparison an item.
+    loop {
+        match key(items.peek()?).cmp(at) {
+            Ordering::Less => _ = items.next(),
+            Ordering::Equal => return items.next(),
+            Ordering::Greater => return None,
+        }
+    }
 }
 
 /// The first item (in order) equal to an earlier one, with the last earlier one equal to it:
