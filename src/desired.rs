@@ -111,6 +111,10 @@ pub struct Prepared {
     listed: Vec<String>,
 }
 
+/// [`Prepared::foresee`] asks whether the remote has been read after each run of this many
+/// digests.
+const FORESEEN_IN_RUNS_OF: usize = 1024;
+
 /// The desired values digested under the salt a remote is expected to list, made while its
 /// listing is on its way (see [`Prepared::foresee`]): the planner compares them with
 /// the listing's digests when it brings that salt, and passes them over for any other. They are
@@ -150,12 +154,20 @@ impl Prepared {
     /// compare with a listing's digests before the listing has arrived. [`Prepared::finish`]
     /// changes no value but that of the custom-secrets list, which it derives from the remote:
     /// that one is left out. Digested on this thread: it is made while the remote is read.
-    pub fn foresee(&self, salt: &[u8]) -> Foreseen {
+    ///
+    /// Digesting stops early when `arrived` says the remote has been read (it is asked every
+    /// [`FORESEEN_IN_RUNS_OF`] variables): the digests made so far are those of the first names,
+    /// and the planner digests the rest, on two threads, rather than wait for this one.
+    pub fn foresee(&self, salt: &[u8], arrived: impl Fn() -> bool) -> Foreseen {
         let digester = Digester::new(salt);
-        let tags = (self.desired.vars.iter())
-            .filter(|(name, _)| *name != policy::CUSTOM_SECRETS_VAR)
-            .map(|(name, var)| (name.clone(), digester.tag(&var.value)))
-            .collect();
+        let vars = (self.desired.vars.iter()).filter(|(name, _)| *name != policy::CUSTOM_SECRETS_VAR);
+        let mut tags = Vec::with_capacity(self.desired.vars.len());
+        for (done, (name, var)) in vars.enumerate() {
+            if done % FORESEEN_IN_RUNS_OF == 0 && done > 0 && arrived() {
+                break;
+            }
+            tags.push((name.clone(), digester.tag(&var.value)));
+        }
         Foreseen::new(salt.to_vec(), tags)
     }
 
@@ -512,7 +524,9 @@ mod tests {
             false,
         )
         .unwrap();
-        let foreseen = prepared.foresee(b"salt");
+        let foreseen = prepared.foresee(b"salt", || false);
+        // Asked only after a run of digests: two values are all digested.
+        assert_eq!(prepared.foresee(b"salt", || true).tags().len(), 2);
         let d = prepared.finish(&remote);
         assert_eq!(value(&d, policy::CUSTOM_SECRETS_VAR).as_deref(), Some("BETA_KEY,ZETA_KEY"));
         let digester = Digester::new(b"salt");
@@ -522,6 +536,31 @@ mod tests {
             .collect();
         assert_eq!(foreseen.tags(), expected);
         assert_eq!(expected.len(), 2);
+    }
+
+    #[test]
+    fn digesting_ahead_stops_after_a_run_once_the_remote_has_been_read() {
+        let pairs: Vec<(String, String)> =
+            (0..3000).map(|i| (format!("key_{i:04}"), format!("v{i}"))).collect();
+        let pairs: Vec<(&str, Option<&str>)> =
+            pairs.iter().map(|(k, v)| (k.as_str(), Some(v.as_str()))).collect();
+        let prepared = Desired::prepare(entries(&pairs), policy::Ignore::default(), false).unwrap();
+        let asked = std::cell::Cell::new(0);
+        let foreseen = prepared.foresee(b"salt", || {
+            asked.set(asked.get() + 1);
+            asked.get() == 2
+        });
+        // Asked after the first run (not yet read) and the second (read).
+        assert_eq!(asked.get(), 2);
+        let digester = Digester::new(b"salt");
+        let expected: Vec<(String, [u8; 32])> = prepared
+            .desired
+            .vars
+            .iter()
+            .take(2048)
+            .map(|(n, v)| (n.clone(), digester.tag(&v.value)))
+            .collect();
+        assert_eq!(foreseen.tags(), expected);
     }
 
     #[test]

@@ -748,6 +748,19 @@ mod tests {
         };
         let right = ahead(&salt, &|v| Digester::new(&salt).tag(v));
         assert_eq!(plan_foreseen(&d, &r, Some(&record), Some(&right)), halves);
+        // Digests made ahead for the first names only (digesting stopped when the listing
+        // arrived): the planner digests the rest.
+        for first in [0, 1, d.vars.len() / 3, d.vars.len() / 2 + 7, d.vars.len() - 1] {
+            let some = Foreseen::new(
+                salt.clone(),
+                d.vars
+                    .iter()
+                    .take(first)
+                    .map(|(n, v)| (n.clone(), Digester::new(&salt).tag(&v.value)))
+                    .collect(),
+            );
+            assert_eq!(plan_foreseen(&d, &r, Some(&record), Some(&some)), halves, "the first {first}");
+        }
         let elsewhere = ahead(&[6; 16], &|v| Digester::new(&[6; 16]).tag(v));
         assert_eq!(plan_foreseen(&d, &r, Some(&record), Some(&elsewhere)), halves);
         // They are used, in both halves: digests made ahead that match nothing find nothing equal.

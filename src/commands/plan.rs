@@ -60,7 +60,9 @@ pub(super) fn compute(
     let prepared = Desired::prepare(loaded.entries, config.ignore.clone(), loaded.partial)?;
     // While the remote is read, the values are digested under the salt its listing carried at
     // the last apply: a listing with the same salt is then compared without an HMAC a variable.
-    let foreseen = record.as_ref().and_then(LastApplied::listing_salt).map(|salt| prepared.foresee(salt));
+    // Only until the remote has been read: the planner digests the rest, on two threads.
+    let foreseen = (record.as_ref().and_then(LastApplied::listing_salt))
+        .map(|salt| prepared.foresee(salt, || fetching.is_done()));
     let fetched = fetching.finish()?;
     let desired = prepared.finish(&fetched);
     warn_skipped(&desired, output, err);
