@@ -761,6 +761,21 @@ mod tests {
             );
             assert_eq!(plan_foreseen(&d, &r, Some(&record), Some(&some)), halves, "the first {first}");
         }
+        // Wrong digests for the first third: used for those names, and only for those.
+        let third = d.vars.len() / 3;
+        let wrong_first =
+            Foreseen::new(salt.clone(), d.vars.keys().take(third).map(|n| (n.clone(), [0; 32])).collect());
+        let partly_wrong = plan_foreseen(&d, &r, Some(&record), Some(&wrong_first));
+        let after = d.vars.keys().nth(third).expect("more than a third");
+        let equal = |plan: &Plan, in_first: bool| {
+            plan.unchanged
+                .iter()
+                .filter(|w| w.comparison == Comparison::Equal && (w.name < *after) == in_first)
+                .count()
+        };
+        assert!(equal(&halves, true) > 0);
+        assert_eq!(equal(&partly_wrong, true), 0);
+        assert_eq!(equal(&partly_wrong, false), equal(&halves, false));
         let elsewhere = ahead(&[6; 16], &|v| Digester::new(&[6; 16]).tag(v));
         assert_eq!(plan_foreseen(&d, &r, Some(&record), Some(&elsewhere)), halves);
         // They are used, in both halves: digests made ahead that match nothing find nothing equal.

@@ -232,18 +232,162 @@ pub fn write_partly_applied(
 /// one list only): no view of either side is built, nothing is sorted and no line is compared.
 /// Lines are grouped into hunks with three lines of context as `similar` groups an edit script
 /// (between two lines the same on both sides, the remote's lines are removed before the desired
-/// state's are added), under similar's hunk header.
+/// state's are added), under similar's hunk header. A plan whose lists are not in order, or name
+/// a variable twice (only a saved plan written by hand can be), is written from sorted views
+/// instead ([`write_diff_by_views`]).
 fn write_diff(w: &mut dyn Write, plan: &Plan, subject: Subject<'_>, palette: &Palette) -> io::Result<()> {
+    let lists = lists(plan);
+    let Some(order) = merged(&lists) else { return write_diff_by_views(w, plan, subject, palette) };
     // A line is written in several pieces: into a buffer of a known type, not through `dyn Write`
     // for each piece.
     let w = &mut io::BufWriter::with_capacity(64 * 1024, w);
     writeln!(w, "{}", palette.heading().apply_to(format!("--- remote   {}", safe(subject.remote))))?;
     writeln!(w, "{}", palette.heading().apply_to(format!("+++ desired  profile {}", safe(subject.profile))))?;
     let mut hunks = Hunks::new(w, palette);
-    in_name_order(plan, |name, line| hunks.take(name, line))?;
+    let mut at = [0usize; 8];
+    for list in order {
+        let (names, line) = lists[usize::from(list)];
+        let item = at[usize::from(list)];
+        at[usize::from(list)] += 1;
+        hunks.take(names.name(item), line(names.item(item)))?;
+    }
     hunks.finish()?;
     w.flush()
 }
+
+/// The edit script from `old` to `new`, both sorted, found by comparing their lines.
+fn edit_script(old: &[(&str, &str)], new: &[(&str, &str)]) -> Vec<DiffOp> {
+    let mut ops = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    // The run of removals and additions since the last equal line.
+    let flush = |ops: &mut Vec<DiffOp>,
+                 (del_from, del_to): (usize, usize),
+                 (ins_from, ins_to): (usize, usize)| {
+        if del_to > del_from {
+            ops.push(DiffOp::Delete { old_index: del_from, old_len: del_to - del_from, new_index: ins_from });
+        }
+        if ins_to > ins_from {
+            ops.push(DiffOp::Insert { old_index: del_to, new_index: ins_from, new_len: ins_to - ins_from });
+        }
+    };
+    // Most lines of the two views are the same strings of the plan: compared by address first.
+    let same = |a: &str, b: &str| std::ptr::eq(a, b) || a == b;
+    let (mut del_from, mut ins_from) = (0, 0);
+    while i < old.len() || j < new.len() {
+        match (old.get(i), new.get(j)) {
+            (Some(a), Some(b)) if same(a.0, b.0) && same(a.1, b.1) => {
+                flush(&mut ops, (del_from, i), (ins_from, j));
+                match ops.last_mut() {
+                    Some(DiffOp::Equal { old_index, len, .. }) if *old_index + *len == i => *len += 1,
+                    _ => ops.push(DiffOp::Equal { old_index: i, new_index: j, len: 1 }),
+                }
+                (i, j) = (i + 1, j + 1);
+                (del_from, ins_from) = (i, j);
+            }
+            (Some(a), Some(b)) if same(a.0, b.0) => (i, j) = (i + 1, j + 1),
+            (Some(a), Some(b)) if a < b => i += 1,
+            (Some(_), None) => i += 1,
+            _ => j += 1,
+        }
+    }
+    flush(&mut ops, (del_from, i), (ins_from, j));
+    ops
+}
+
+/// The redacted views of the remote and the desired state, sorted.
+fn redacted_views(plan: &Plan) -> (View<'_>, View<'_>) {
+    // Sized up front: a hundred thousand lines each.
+    let both = plan.change.len()
+        + plan.unchanged.len()
+        + plan.kept.len()
+        + plan.unmanaged.len()
+        + plan.ignored.len();
+    let mut remote: Vec<(&str, &str)> = Vec::with_capacity(both + plan.remove.len() + plan.cleanup.len());
+    let mut desired: Vec<(&str, &str)> = Vec::with_capacity(both + plan.add.len());
+    for write in &plan.add {
+        desired.push((&write.name, ""));
+    }
+    for write in &plan.change {
+        remote.push((&write.name, " (current value)"));
+        desired.push((&write.name, " (new value)"));
+    }
+    for write in &plan.unchanged {
+        let note = if write.comparison == Comparison::SameAsLastApply { " (not verified)" } else { "" };
+        remote.push((&write.name, note));
+        desired.push((&write.name, note));
+    }
+    for name in &plan.remove {
+        remote.push((name, ""));
+    }
+    for cleanup in &plan.cleanup {
+        remote.push((&cleanup.name, ""));
+    }
+    for name in &plan.kept {
+        remote.push((name, " (not set here: kept)"));
+        desired.push((name, " (not set here: kept)"));
+    }
+    for name in &plan.unmanaged {
+        remote.push((name, " (deploy-owned)"));
+        desired.push((name, " (deploy-owned)"));
+    }
+    for name in &plan.ignored {
+        remote.push((name, " (ignored)"));
+        desired.push((name, " (ignored)"));
+    }
+    // Each list of the plan is sorted already: a stable sort merges the runs instead of sorting
+    // anew.
+    remote.sort();
+    desired.sort();
+    (remote, desired)
+}
+
+/// The diff written from the two views, sorted, and their edit script, grouped into hunks by
+/// `similar`: for a plan whose lists are out of order or name a variable twice (a saved plan
+/// written by hand), which [`write_diff`] cannot merge. For the planner's plans it writes what
+/// `write_diff` writes (a proptest holds the two to it).
+fn write_diff_by_views(
+    w: &mut dyn Write,
+    plan: &Plan,
+    subject: Subject<'_>,
+    palette: &Palette,
+) -> io::Result<()> {
+    // A line is written in several pieces: into a buffer of a known type, not through `dyn Write`
+    // for each piece.
+    let w = &mut io::BufWriter::with_capacity(64 * 1024, w);
+    let (remote, desired) = redacted_views(plan);
+    let script = edit_script(&remote, &desired);
+    writeln!(w, "{}", palette.heading().apply_to(format!("--- remote   {}", safe(subject.remote))))?;
+    writeln!(w, "{}", palette.heading().apply_to(format!("+++ desired  profile {}", safe(subject.profile))))?;
+    for hunk in similar::group_diff_ops(script, 3) {
+        writeln!(w, "{}", palette.hunk().apply_to(similar::udiff::UnifiedHunkHeader::new(&hunk)))?;
+        for op in &hunk {
+            let (style, sign, lines) = match *op {
+                DiffOp::Equal { old_index, len, .. } => {
+                    (palette.dim(), ' ', &remote[old_index..old_index + len])
+                }
+                DiffOp::Delete { old_index, old_len, .. } => {
+                    (palette.removed(), '-', &remote[old_index..old_index + old_len])
+                }
+                DiffOp::Insert { new_index, new_len, .. } => {
+                    (palette.added(), '+', &desired[new_index..new_index + new_len])
+                }
+                DiffOp::Replace { .. } => unreachable!("the edit script has no replacements"),
+            };
+            for &(name, note) in lines {
+                let line = DiffLine { sign, name, note };
+                if palette.is_plain() {
+                    line.write_to(w)?;
+                } else {
+                    writeln!(w, "{}", style.apply_to(line))?;
+                }
+            }
+        }
+    }
+    w.flush()
+}
+
+/// A redacted view: a variable's name and its line's annotation, a line each.
+type View<'a> = Vec<(&'a str, &'a str)>;
 
 /// Lines of context around a change.
 const CONTEXT: usize = 3;
@@ -264,45 +408,62 @@ enum Line<'a> {
 /// A line of a view: a variable's name and its line's annotation.
 type ViewLine<'a> = (&'a str, &'a str);
 
-/// Calls `each` with every variable of the plan's lists, in name order, and what it is in the
-/// diff. The lists are merged: each step takes the least of their first names.
-fn in_name_order<'a>(
-    plan: &'a Plan,
-    mut each: impl FnMut(&'a str, Line<'a>) -> io::Result<()>,
-) -> io::Result<()> {
+/// What each of a plan's lists' variables is in the diff.
+type LineOf = for<'x> fn(Item<'x>) -> Line<'x>;
+
+/// The plan's lists, with what their variables are in the diff.
+fn lists(plan: &Plan) -> [(Names<'_>, LineOf); 8] {
     fn unchanged(item: Item<'_>) -> Line<'static> {
         match item {
             Item::Write(w) if w.comparison == Comparison::SameAsLastApply => Line::Same(" (not verified)"),
             _ => Line::Same(""),
         }
     }
-    let mut lists: Vec<List<'a>> = [
-        List::new(Names::Writes(&plan.add), |_| Line::Added),
-        List::new(Names::Writes(&plan.change), |_| Line::Changed),
-        List::new(Names::Writes(&plan.unchanged), unchanged),
-        List::new(Names::Strings(&plan.remove), |_| Line::Removed),
-        List::new(Names::Cleanups(&plan.cleanup), |_| Line::Removed),
-        List::new(Names::Strings(&plan.kept), |_| Line::Same(" (not set here: kept)")),
-        List::new(Names::Strings(&plan.unmanaged), |_| Line::Same(" (deploy-owned)")),
-        List::new(Names::Strings(&plan.ignored), |_| Line::Same(" (ignored)")),
+    [
+        (Names::Writes(&plan.add), |_| Line::Added),
+        (Names::Writes(&plan.change), |_| Line::Changed),
+        (Names::Writes(&plan.unchanged), unchanged),
+        (Names::Strings(&plan.remove), |_| Line::Removed),
+        (Names::Cleanups(&plan.cleanup), |_| Line::Removed),
+        (Names::Strings(&plan.kept), |_| Line::Same(" (not set here: kept)")),
+        (Names::Strings(&plan.unmanaged), |_| Line::Same(" (deploy-owned)")),
+        (Names::Strings(&plan.ignored), |_| Line::Same(" (ignored)")),
     ]
-    .into_iter()
-    .flatten()
-    .collect();
-    while !lists.is_empty() {
+}
+
+/// The lists merged by name: the list each next variable comes from. Each step takes the least
+/// of the lists' first names. `None` when the names do not come strictly in order: a list out of
+/// order, or a variable in two lists.
+fn merged(lists: &[(Names<'_>, LineOf)]) -> Option<Vec<u8>> {
+    let mut order = Vec::with_capacity(lists.iter().map(|(names, _)| names.len()).sum());
+    // The lists not yet walked to their end: which, where, and the name there.
+    let mut heads: Vec<(u8, usize, &str)> = (0u8..)
+        .zip(lists)
+        .filter(|(_, (names, _))| names.len() > 0)
+        .map(|(list, (names, _))| (list, 0, names.name(0)))
+        .collect();
+    let mut previous: Option<&str> = None;
+    while !heads.is_empty() {
         let mut least = 0;
-        for (i, list) in lists.iter().enumerate().skip(1) {
-            if list.head < lists[least].head {
+        for (i, head) in heads.iter().enumerate().skip(1) {
+            if head.2 < heads[least].2 {
                 least = i;
             }
         }
-        let list = &mut lists[least];
-        each(list.head, (list.line)(list.names.item(list.at)))?;
-        if !list.advance() {
-            lists.swap_remove(least);
+        let (list, at, name) = heads[least];
+        if previous.is_some_and(|previous| previous >= name) {
+            return None;
+        }
+        previous = Some(name);
+        order.push(list);
+        let names = lists[usize::from(list)].0;
+        if at + 1 < names.len() {
+            heads[least] = (list, at + 1, names.name(at + 1));
+        } else {
+            heads.swap_remove(least);
         }
     }
-    Ok(())
+    Some(order)
 }
 
 /// One of the plan's lists of names.
@@ -341,31 +502,6 @@ impl<'a> Names<'a> {
             Names::Writes(list) => Item::Write(&list[at]),
             _ => Item::Other,
         }
-    }
-}
-
-/// A list being merged: where it is, its name there, and what its variables are in the diff.
-struct List<'a> {
-    names: Names<'a>,
-    at: usize,
-    head: &'a str,
-    line: fn(Item<'a>) -> Line<'a>,
-}
-
-impl<'a> List<'a> {
-    /// The list from its first name; none if it is empty.
-    fn new(names: Names<'a>, line: fn(Item<'a>) -> Line<'a>) -> Option<Self> {
-        (names.len() > 0).then(|| List { names, at: 0, head: names.name(0), line })
-    }
-
-    /// Moves to the next name; false at the end.
-    fn advance(&mut self) -> bool {
-        self.at += 1;
-        let more = self.at < self.names.len();
-        if more {
-            self.head = self.names.name(self.at);
-        }
-        more
     }
 }
 
@@ -786,151 +922,6 @@ mod tests {
     use super::*;
     use crate::plan::Cleanup;
 
-    /// The edit script from `old` to `new`, both sorted and without repeated lines, found by
-    /// comparing lines: what [`redacted_diff`] gives without comparing any.
-    fn edit_script(old: &[(&str, &str)], new: &[(&str, &str)]) -> Vec<DiffOp> {
-        let mut ops = Vec::new();
-        let (mut i, mut j) = (0, 0);
-        // The run of removals and additions since the last equal line.
-        let flush = |ops: &mut Vec<DiffOp>,
-                     (del_from, del_to): (usize, usize),
-                     (ins_from, ins_to): (usize, usize)| {
-            if del_to > del_from {
-                ops.push(DiffOp::Delete {
-                    old_index: del_from,
-                    old_len: del_to - del_from,
-                    new_index: ins_from,
-                });
-            }
-            if ins_to > ins_from {
-                ops.push(DiffOp::Insert {
-                    old_index: del_to,
-                    new_index: ins_from,
-                    new_len: ins_to - ins_from,
-                });
-            }
-        };
-        // Most lines of the two views are the same strings of the plan: compared by address first.
-        let same = |a: &str, b: &str| std::ptr::eq(a, b) || a == b;
-        let (mut del_from, mut ins_from) = (0, 0);
-        while i < old.len() || j < new.len() {
-            match (old.get(i), new.get(j)) {
-                (Some(a), Some(b)) if same(a.0, b.0) && same(a.1, b.1) => {
-                    flush(&mut ops, (del_from, i), (ins_from, j));
-                    match ops.last_mut() {
-                        Some(DiffOp::Equal { old_index, len, .. }) if *old_index + *len == i => *len += 1,
-                        _ => ops.push(DiffOp::Equal { old_index: i, new_index: j, len: 1 }),
-                    }
-                    (i, j) = (i + 1, j + 1);
-                    (del_from, ins_from) = (i, j);
-                }
-                (Some(a), Some(b)) if same(a.0, b.0) => (i, j) = (i + 1, j + 1),
-                (Some(a), Some(b)) if a < b => i += 1,
-                (Some(_), None) => i += 1,
-                _ => j += 1,
-            }
-        }
-        flush(&mut ops, (del_from, i), (ins_from, j));
-        ops
-    }
-
-    /// The redacted views, by sorting: what [`redacted_diff`] gives without sorting.
-    fn redacted_views(plan: &Plan) -> (View<'_>, View<'_>) {
-        // Sized up front: a hundred thousand lines each.
-        let both = plan.change.len()
-            + plan.unchanged.len()
-            + plan.kept.len()
-            + plan.unmanaged.len()
-            + plan.ignored.len();
-        let mut remote: Vec<(&str, &str)> = Vec::with_capacity(both + plan.remove.len() + plan.cleanup.len());
-        let mut desired: Vec<(&str, &str)> = Vec::with_capacity(both + plan.add.len());
-        for write in &plan.add {
-            desired.push((&write.name, ""));
-        }
-        for write in &plan.change {
-            remote.push((&write.name, " (current value)"));
-            desired.push((&write.name, " (new value)"));
-        }
-        for write in &plan.unchanged {
-            let note = if write.comparison == Comparison::SameAsLastApply { " (not verified)" } else { "" };
-            remote.push((&write.name, note));
-            desired.push((&write.name, note));
-        }
-        for name in &plan.remove {
-            remote.push((name, ""));
-        }
-        for cleanup in &plan.cleanup {
-            remote.push((&cleanup.name, ""));
-        }
-        for name in &plan.kept {
-            remote.push((name, " (not set here: kept)"));
-            desired.push((name, " (not set here: kept)"));
-        }
-        for name in &plan.unmanaged {
-            remote.push((name, " (deploy-owned)"));
-            desired.push((name, " (deploy-owned)"));
-        }
-        for name in &plan.ignored {
-            remote.push((name, " (ignored)"));
-            desired.push((name, " (ignored)"));
-        }
-        // Each list of the plan is sorted already: a stable sort merges the runs instead of sorting
-        // anew.
-        remote.sort();
-        desired.sort();
-        (remote, desired)
-    }
-
-    /// The diff as it was written from sorted views: their edit script, grouped into hunks by
-    /// `similar`. What [`write_diff`] writes without a view.
-    fn write_diff_by_views(
-        w: &mut dyn Write,
-        plan: &Plan,
-        subject: Subject<'_>,
-        palette: &Palette,
-    ) -> io::Result<()> {
-        // A line is written in several pieces: into a buffer of a known type, not through `dyn Write`
-        // for each piece.
-        let w = &mut io::BufWriter::with_capacity(64 * 1024, w);
-        let (remote, desired) = redacted_views(plan);
-        let script = edit_script(&remote, &desired);
-        writeln!(w, "{}", palette.heading().apply_to(format!("--- remote   {}", safe(subject.remote))))?;
-        writeln!(
-            w,
-            "{}",
-            palette.heading().apply_to(format!("+++ desired  profile {}", safe(subject.profile)))
-        )?;
-        for hunk in similar::group_diff_ops(script, 3) {
-            writeln!(w, "{}", palette.hunk().apply_to(similar::udiff::UnifiedHunkHeader::new(&hunk)))?;
-            for op in &hunk {
-                let (style, sign, lines) = match *op {
-                    DiffOp::Equal { old_index, len, .. } => {
-                        (palette.dim(), ' ', &remote[old_index..old_index + len])
-                    }
-                    DiffOp::Delete { old_index, old_len, .. } => {
-                        (palette.removed(), '-', &remote[old_index..old_index + old_len])
-                    }
-                    DiffOp::Insert { new_index, new_len, .. } => {
-                        (palette.added(), '+', &desired[new_index..new_index + new_len])
-                    }
-                    DiffOp::Replace { .. } => unreachable!("the edit script has no replacements"),
-                };
-                for &(name, note) in lines {
-                    let line = DiffLine { sign, name, note };
-                    if palette.is_plain() {
-                        line.write_to(w)?;
-                    } else {
-                        writeln!(w, "{}", style.apply_to(line))?;
-                    }
-                }
-            }
-        }
-        w.flush()
-    }
-
-    /// A redacted view: a variable's name and its line's annotation, a line each.
-    type View<'a> = Vec<(&'a str, &'a str)>;
-
     proptest! {
         /// The diff written as the plan's lists are merged is the one written from sorted views
         /// and their edit script, with colours and without: the same lines, hunks and headers.
@@ -962,6 +953,49 @@ mod tests {
                 prop_assert_eq!(String::from_utf8(walked).unwrap(), String::from_utf8(by_views).unwrap());
             }
         }
+    }
+
+    proptest! {
+        /// Lists out of order, and a variable in two of them, as a saved plan written by hand can
+        /// have: the diff is the one written from sorted views, as it always was.
+        #[test]
+        fn a_plan_out_of_order_is_written_from_sorted_views(
+            placed in proptest::collection::vec(("[A-C]{1,2}", 0u8..9), 0..40),
+        ) {
+            let mut plan = Plan::default();
+            for (name, list) in placed {
+                let write = |comparison| PlanWrite { name: name.clone(), key: None, source: Source::File, comparison };
+                match list {
+                    0 => plan.add.push(write(Comparison::Absent)),
+                    1 => plan.change.push(write(Comparison::Differs)),
+                    2 => plan.unchanged.push(write(Comparison::SameAsLastApply)),
+                    3 => plan.remove.push(name),
+                    4 => plan.cleanup.push(Cleanup { name, reason: CleanupReason::Stale }),
+                    5 => plan.kept.push(name),
+                    6 => plan.unmanaged.push(name),
+                    7 => plan.ignored.push(name),
+                    _ => plan.unchanged.push(write(Comparison::Equal)),
+                }
+            }
+            let subject = Subject { profile: "prod", remote: "file:store.json", whole: true };
+            let (mut written, mut by_views) = (Vec::new(), Vec::new());
+            write_diff(&mut written, &plan, subject, &Palette::plain()).unwrap();
+            write_diff_by_views(&mut by_views, &plan, subject, &Palette::plain()).unwrap();
+            prop_assert_eq!(String::from_utf8(written).unwrap(), String::from_utf8(by_views).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_plan_out_of_order_is_not_merged() {
+        let add = |names: &[&str]| names.iter().map(|n| write(n, "k")).collect::<Vec<_>>();
+        let out_of_order = Plan { add: add(&["B", "A"]), ..Plan::default() };
+        assert!(merged(&lists(&out_of_order)).is_none());
+        let out = render(&out_of_order, Detail::Normal);
+        assert!(out.contains("+A = <redacted>\n+B = <redacted>\n"), "{out}");
+        let twice = Plan { add: add(&["X"]), unchanged: add(&["X"]), ..Plan::default() };
+        assert!(merged(&lists(&twice)).is_none());
+        let in_order = Plan { add: add(&["A"]), unchanged: add(&["B"]), ..Plan::default() };
+        assert_eq!(merged(&lists(&in_order)), Some(vec![0, 2]));
     }
 
     fn write(name: &str, key: &str) -> PlanWrite {
