@@ -1,6 +1,7 @@
-//! The secrets listing, parsed without a copy of every name and digest on the way: strings are
-//! borrowed from the answer's body where they hold no escape, and owned once, in the remote's map.
-//! Names and digests are paired by one walk over both, sorted.
+//! The secrets listing, parsed without a copy of every name and digest on the way. As servers
+//! write it, it is read straight into the remote's variables ([`Plain`]); otherwise serde_json
+//! reads it, borrowing the strings that hold no escape, and its names and digests are paired by
+//! one walk over both, sorted. Names are owned once, in the remote's variables.
 
 use serde::Deserialize;
 
