@@ -156,8 +156,8 @@ impl Prepared {
     /// that one is left out. Digested on this thread: it is made while the remote is read.
     ///
     /// Digesting stops early when `arrived` says the remote has been read (it is asked every
-    /// 1,024 variables): the digests made so far are those of the first names,
-    /// and the planner digests the rest, on two threads, rather than wait for this one.
+    /// 1,024 variables): the digests made so far are those of the first names, and the planner
+    /// digests the rest, on two threads, rather than wait for this one.
     pub fn foresee(&self, salt: &[u8], arrived: impl Fn() -> bool) -> Foreseen {
         let digester = Digester::new(salt);
         let vars = (self.desired.vars.iter()).filter(|(name, _)| *name != policy::CUSTOM_SECRETS_VAR);

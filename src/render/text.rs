@@ -241,8 +241,7 @@ fn write_diff(w: &mut dyn Write, plan: &Plan, subject: Subject<'_>, palette: &Pa
     // A line is written in several pieces: into a buffer of a known type, not through `dyn Write`
     // for each piece.
     let w = &mut io::BufWriter::with_capacity(64 * 1024, w);
-    writeln!(w, "{}", palette.heading().apply_to(format!("--- remote   {}", safe(subject.remote))))?;
-    writeln!(w, "{}", palette.heading().apply_to(format!("+++ desired  profile {}", safe(subject.profile))))?;
+    write_diff_header(w, subject, palette)?;
     let mut hunks = Hunks::new(w, palette);
     let mut at = [0usize; 8];
     for list in order {
@@ -253,6 +252,12 @@ fn write_diff(w: &mut dyn Write, plan: &Plan, subject: Subject<'_>, palette: &Pa
     }
     hunks.finish()?;
     w.flush()
+}
+
+/// The diff's first two lines: which side is which.
+fn write_diff_header(w: &mut impl Write, subject: Subject<'_>, palette: &Palette) -> io::Result<()> {
+    writeln!(w, "{}", palette.heading().apply_to(format!("--- remote   {}", safe(subject.remote))))?;
+    writeln!(w, "{}", palette.heading().apply_to(format!("+++ desired  profile {}", safe(subject.profile))))
 }
 
 /// The edit script from `old` to `new`, both sorted, found by comparing their lines.
@@ -356,30 +361,18 @@ fn write_diff_by_views(
     let w = &mut io::BufWriter::with_capacity(64 * 1024, w);
     let (remote, desired) = redacted_views(plan);
     let script = edit_script(&remote, &desired);
-    writeln!(w, "{}", palette.heading().apply_to(format!("--- remote   {}", safe(subject.remote))))?;
-    writeln!(w, "{}", palette.heading().apply_to(format!("+++ desired  profile {}", safe(subject.profile))))?;
+    write_diff_header(w, subject, palette)?;
     for hunk in similar::group_diff_ops(script, 3) {
         writeln!(w, "{}", palette.hunk().apply_to(similar::udiff::UnifiedHunkHeader::new(&hunk)))?;
         for op in &hunk {
-            let (style, sign, lines) = match *op {
-                DiffOp::Equal { old_index, len, .. } => {
-                    (palette.dim(), ' ', &remote[old_index..old_index + len])
-                }
-                DiffOp::Delete { old_index, old_len, .. } => {
-                    (palette.removed(), '-', &remote[old_index..old_index + old_len])
-                }
-                DiffOp::Insert { new_index, new_len, .. } => {
-                    (palette.added(), '+', &desired[new_index..new_index + new_len])
-                }
+            let (sign, lines) = match *op {
+                DiffOp::Equal { old_index, len, .. } => (' ', &remote[old_index..old_index + len]),
+                DiffOp::Delete { old_index, old_len, .. } => ('-', &remote[old_index..old_index + old_len]),
+                DiffOp::Insert { new_index, new_len, .. } => ('+', &desired[new_index..new_index + new_len]),
                 DiffOp::Replace { .. } => unreachable!("the edit script has no replacements"),
             };
             for &(name, note) in lines {
-                let line = DiffLine { sign, name, note };
-                if palette.is_plain() {
-                    line.write_to(w)?;
-                } else {
-                    writeln!(w, "{}", style.apply_to(line))?;
-                }
+                DiffLine { sign, name, note }.write(w, palette)?;
             }
         }
     }
@@ -618,17 +611,7 @@ impl<'a, 'w, W: Write> Hunks<'a, 'w, W> {
         let (w, palette) = (&mut *self.w, self.palette);
         writeln!(w, "{}", palette.hunk().apply_to(similar::udiff::UnifiedHunkHeader::new(&[span])))?;
         for &(sign, (name, note)) in &hunk.lines {
-            let line = DiffLine { sign, name, note };
-            if palette.is_plain() {
-                line.write_to(w)?;
-            } else {
-                let style = match sign {
-                    '-' => palette.removed(),
-                    '+' => palette.added(),
-                    _ => palette.dim(),
-                };
-                writeln!(w, "{}", style.apply_to(line))?;
-            }
+            DiffLine { sign, name, note }.write(w, palette)?;
         }
         Ok(())
     }
@@ -642,6 +625,19 @@ struct DiffLine<'a> {
 }
 
 impl DiffLine<'_> {
+    /// The line, coloured by its sign unless the palette is plain.
+    fn write(&self, w: &mut impl Write, palette: &Palette) -> io::Result<()> {
+        if palette.is_plain() {
+            return self.write_to(w);
+        }
+        let style = match self.sign {
+            '-' => palette.removed(),
+            '+' => palette.added(),
+            _ => palette.dim(),
+        };
+        writeln!(w, "{}", style.apply_to(self))
+    }
+
     /// The line and its line break, written as bytes (a hundred thousand lines go this way when
     /// nothing is coloured).
     fn write_to(&self, w: &mut impl Write) -> io::Result<()> {
@@ -922,6 +918,37 @@ mod tests {
     use super::*;
     use crate::plan::Cleanup;
 
+    /// A plan with each name put in the list its number says (in the order given): 0 to 7 one
+    /// list each, any other unchanged and equal.
+    fn placed_in_lists(placed: impl IntoIterator<Item = (String, u8)>) -> Plan {
+        let mut plan = Plan::default();
+        for (name, list) in placed {
+            let write =
+                |comparison| PlanWrite { name: name.clone(), key: None, source: Source::File, comparison };
+            match list {
+                0 => plan.add.push(write(Comparison::Absent)),
+                1 => plan.change.push(write(Comparison::Differs)),
+                2 => plan.unchanged.push(write(Comparison::SameAsLastApply)),
+                3 => plan.remove.push(name),
+                4 => plan.cleanup.push(Cleanup { name, reason: CleanupReason::Stale }),
+                5 => plan.kept.push(name),
+                6 => plan.unmanaged.push(name),
+                7 => plan.ignored.push(name),
+                _ => plan.unchanged.push(write(Comparison::Equal)),
+            }
+        }
+        plan
+    }
+
+    /// The diff of `plan` as `write_diff` writes it, and as written from sorted views.
+    fn both_diffs(plan: &Plan, palette: &Palette) -> (String, String) {
+        let subject = Subject { profile: "prod", remote: "file:store.json", whole: true };
+        let (mut written, mut by_views) = (Vec::new(), Vec::new());
+        write_diff(&mut written, plan, subject, palette).unwrap();
+        write_diff_by_views(&mut by_views, plan, subject, palette).unwrap();
+        (String::from_utf8(written).unwrap(), String::from_utf8(by_views).unwrap())
+    }
+
     proptest! {
         /// The diff written as the plan's lists are merged is the one written from sorted views
         /// and their edit script, with colours and without: the same lines, hunks and headers.
@@ -929,28 +956,11 @@ mod tests {
         fn the_diff_written_in_one_walk_is_the_one_from_sorted_views(
             placed in proptest::collection::btree_map("[A-F]{1,4}", 0u8..30, 0..150),
         ) {
-            let mut plan = Plan::default();
-            for (name, list) in placed {
-                let write = |comparison| PlanWrite { name: name.clone(), key: None, source: Source::File, comparison };
-                match list {
-                    0 => plan.add.push(write(Comparison::Absent)),
-                    1 => plan.change.push(write(Comparison::Differs)),
-                    2 => plan.unchanged.push(write(Comparison::SameAsLastApply)),
-                    3 => plan.remove.push(name),
-                    4 => plan.cleanup.push(Cleanup { name, reason: CleanupReason::Stale }),
-                    5 => plan.kept.push(name),
-                    6 => plan.unmanaged.push(name),
-                    7 => plan.ignored.push(name),
-                    // Mostly unchanged, so that hunks end and begin.
-                    _ => plan.unchanged.push(write(Comparison::Equal)),
-                }
-            }
-            let subject = Subject { profile: "prod", remote: "file:store.json", whole: true };
+            // Mostly unchanged (from 8 on), so that hunks end and begin.
+            let plan = placed_in_lists(placed);
             for palette in [Palette::plain(), Palette::choose(crate::cli::ColorChoice::Always, false, false)] {
-                let (mut walked, mut by_views) = (Vec::new(), Vec::new());
-                write_diff(&mut walked, &plan, subject, &palette).unwrap();
-                write_diff_by_views(&mut by_views, &plan, subject, &palette).unwrap();
-                prop_assert_eq!(String::from_utf8(walked).unwrap(), String::from_utf8(by_views).unwrap());
+                let (walked, by_views) = both_diffs(&plan, &palette);
+                prop_assert_eq!(walked, by_views);
             }
         }
     }
@@ -962,26 +972,8 @@ mod tests {
         fn a_plan_out_of_order_is_written_from_sorted_views(
             placed in proptest::collection::vec(("[A-C]{1,2}", 0u8..9), 0..40),
         ) {
-            let mut plan = Plan::default();
-            for (name, list) in placed {
-                let write = |comparison| PlanWrite { name: name.clone(), key: None, source: Source::File, comparison };
-                match list {
-                    0 => plan.add.push(write(Comparison::Absent)),
-                    1 => plan.change.push(write(Comparison::Differs)),
-                    2 => plan.unchanged.push(write(Comparison::SameAsLastApply)),
-                    3 => plan.remove.push(name),
-                    4 => plan.cleanup.push(Cleanup { name, reason: CleanupReason::Stale }),
-                    5 => plan.kept.push(name),
-                    6 => plan.unmanaged.push(name),
-                    7 => plan.ignored.push(name),
-                    _ => plan.unchanged.push(write(Comparison::Equal)),
-                }
-            }
-            let subject = Subject { profile: "prod", remote: "file:store.json", whole: true };
-            let (mut written, mut by_views) = (Vec::new(), Vec::new());
-            write_diff(&mut written, &plan, subject, &Palette::plain()).unwrap();
-            write_diff_by_views(&mut by_views, &plan, subject, &Palette::plain()).unwrap();
-            prop_assert_eq!(String::from_utf8(written).unwrap(), String::from_utf8(by_views).unwrap());
+            let (written, by_views) = both_diffs(&placed_in_lists(placed), &Palette::plain());
+            prop_assert_eq!(written, by_views);
         }
     }
 
