@@ -1,7 +1,7 @@
 //! The desired state: which variables the profile wants on the remote, with their values, and
 //! which keys were skipped and why. Built by a pure function from the entries read from files.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use crate::error::{Error, Location, Result};
 use crate::policy::{self, KeyNames, VarClass};
@@ -88,7 +88,7 @@ pub struct Skipped {
 #[derive(Debug, Clone, Default)]
 pub struct Desired {
     /// Variables to have on the remote, by name.
-    pub vars: BTreeMap<String, DesiredVar>,
+    pub vars: sorted::Map<DesiredVar>,
     /// Keys not synced, sorted by variable name then key.
     pub skipped: Vec<Skipped>,
     /// Variables left alone on both sides (`ignore` in cloud-secrets.yaml).
@@ -259,7 +259,8 @@ impl Desired {
         check_claims(claiming)?;
         let mut desired = Desired { ignore, partial, ..Desired::default() };
         let mut listed: Vec<String> = Vec::new();
-        let mut vars: Vec<(String, DesiredVar)> = Vec::with_capacity(entries.len());
+        // Room for the custom-secrets list too, put in its place below.
+        let mut vars: Vec<(String, DesiredVar)> = Vec::with_capacity(entries.len() + 1);
 
         for (entry, names) in entries.into_iter().zip(names) {
             let KeyNames { runtime: name, also_read, deploy } = names;
@@ -321,11 +322,17 @@ impl Desired {
             }
         }
 
-        // Sorted once and built in bulk: quicker than inserting each (no name is written twice).
+        // Sorted once (no name is written twice): a list, not a tree, which the planner walks.
         desired.vars = vars.into_iter().collect();
         desired.skipped.sort_by(|a, b| (&a.name, &a.key).cmp(&(&b.name, &b.key)));
         // Chosen and sorted now, while the remote may still be being read.
         let listed = desired.custom_names(listed);
+        // The list's place taken now: finishing then writes its value there rather than moving
+        // every variable after it to make room. It is written whenever names are listed here.
+        if !listed.is_empty() && !desired.ignore.matches(policy::CUSTOM_SECRETS_VAR) {
+            let placeholder = DesiredVar { key: None, value: SecretValue::new(""), source: Source::Derived };
+            desired.vars.insert(policy::CUSTOM_SECRETS_VAR.to_owned(), placeholder);
+        }
         Ok(Prepared { desired, listed })
     }
 
@@ -340,7 +347,7 @@ impl Desired {
     /// The list is left out of it when no custom variable is set.
     pub fn for_set(vars: Vec<(String, DesiredVar)>, listed: &[String], ignore: policy::Ignore) -> Self {
         let mut desired = Desired { ignore, ..Desired::default() };
-        desired.vars.extend(vars);
+        desired.vars = vars.into_iter().collect();
         let set: Vec<String> = desired.vars.keys().filter(|n| is_listable(n)).cloned().collect();
         if !set.is_empty() {
             desired.derive_custom_secrets(listed.iter().chain(&set).cloned().collect());
@@ -399,7 +406,7 @@ impl Desired {
         let vars = remote
             .vars
             .iter()
-            .filter(|(name, _)| self.vars.contains_key(*name) || extra.contains(name))
+            .filter(|(name, _)| self.vars.contains_key(name) || extra.contains(name))
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
         Remote { vars, ..remote.clone() }

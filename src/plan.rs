@@ -199,13 +199,13 @@ pub fn plan_foreseen(
             let (low, high) = std::thread::scope(|scope| {
                 let high = scope.spawn(|| {
                     walk.plan(
-                        sorted::join(desired.vars.range(middle.clone()..), remote.vars.from(middle)),
+                        sorted::join(desired.vars.from(middle), remote.vars.from(middle)),
                         Some(middle),
                         desired.vars.len() - desired.vars.len() / 2,
                     )
                 });
                 let low = walk.plan(
-                    sorted::join(desired.vars.range(..middle.clone()), remote.vars.before(middle)),
+                    sorted::join(desired.vars.before(middle), remote.vars.before(middle)),
                     None,
                     desired.vars.len() / 2,
                 );

@@ -221,10 +221,124 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<FileEntry>> {
         ));
     }
 
+    let file = Location::file(path);
+    match plain(&file, text) {
+        Some(entries) => Ok(entries),
+        None => read_members(path, &file, text),
+    }
+}
+
+/// The entries of a file written the plain way, read in one pass; `None` for anything else,
+/// which [`read_members`] reads (or reports).
+///
+/// Plain is how the platform writes the file, and how people do: one object, each key made of
+/// letters, digits and `_` (not first a digit) and written once, each value a string without an
+/// escape or a control character, or `null`.
+fn plain(file: &Location, text: &str) -> Option<Vec<FileEntry>> {
+    let mut scan = Scan { bytes: text.as_bytes(), at: 0 };
+    // Each member has a colon: room for as many as there are colons, so that the list is never
+    // moved as it grows (the memory past the members is reserved, not touched).
+    let mut entries: Vec<FileEntry> = Vec::with_capacity(memchr::memchr_iter(b':', scan.bytes).count());
+    let mut cursor = Cursor::default();
+    scan.blank();
+    scan.eat(b'{')?;
+    scan.blank();
+    if scan.eat(b'}').is_none() {
+        loop {
+            let key_at = scan.at;
+            scan.eat(b'"')?;
+            let key = scan.key()?;
+            scan.blank();
+            scan.eat(b':')?;
+            scan.blank();
+            let value_at = scan.at;
+            let value = match scan.bytes.get(value_at)? {
+                b'"' => {
+                    let inner = scan.plain_string()?;
+                    (!inner.is_empty()).then(|| SecretValue::new(&text[inner]))
+                }
+                b'n' if scan.bytes[value_at..].starts_with(b"null") => {
+                    scan.at += 4;
+                    None
+                }
+                _ => return None,
+            };
+            let (line, column) = cursor.advance(text, key_at);
+            entries.push(FileEntry {
+                key: text[key].to_owned(),
+                value,
+                location: file.at_line(line, column),
+                value_span: value_at..scan.at,
+            });
+            scan.blank();
+            if scan.eat(b',').is_some() {
+                scan.blank();
+            } else {
+                scan.eat(b'}')?;
+                break;
+            }
+        }
+    }
+    scan.blank();
+    if scan.at != scan.bytes.len() {
+        return None;
+    }
+    match crate::sorted::first_repeat(entries.iter().map(|e| e.key.as_str())) {
+        Some(_) => None,
+        None => Some(entries),
+    }
+}
+
+/// Bytes read forwards by [`plain`].
+struct Scan<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Scan<'_> {
+    /// Past JSON's blanks.
+    fn blank(&mut self) {
+        while matches!(self.bytes.get(self.at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    /// Past `byte`, if it is next.
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.bytes.get(self.at) == Some(&byte)).then(|| self.at += 1)
+    }
+
+    /// The key just after its opening quote, past its closing one, if it names a variable
+    /// (see [`key_problem`]): letters, digits and `_`, not first a digit.
+    fn key(&mut self) -> Option<std::ops::Range<usize>> {
+        let start = self.at;
+        let length =
+            self.bytes[start..].iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'_').count();
+        self.at += length;
+        self.eat(b'"')?;
+        (length > 0 && !self.bytes[start].is_ascii_digit()).then_some(start..start + length)
+    }
+
+    /// The inside of the string that starts here, past its closing quote, if it holds no escape
+    /// and no control character: then its text is the string.
+    fn plain_string(&mut self) -> Option<std::ops::Range<usize>> {
+        let start = self.at + 1;
+        let end = start + memchr::memchr(b'"', &self.bytes[start..])?;
+        let inner = &self.bytes[start..end];
+        if inner.iter().any(|b| *b == b'\\' || *b < 0x20) {
+            return None;
+        }
+        self.at = end + 1;
+        Some(start..end)
+    }
+}
+
+/// The entries of a file of any form, in file order, each checked: serde_json checks the
+/// syntax, then each member is read with the position of its key.
+fn read_members(path: &Path, file: &Location, text: &str) -> Result<Vec<FileEntry>> {
     // The entries in file order, duplicates kept.
     let raw: Members<'_, &RawValue> = serde_json::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
 
-    let file = Location::file(path);
     // The first key that repeats an earlier one, found by sorting (a large file is mostly in
     // order, and its keys lie side by side in its text), and reported when the walk reaches it.
     let duplicate = crate::sorted::first_repeat(raw.0.iter().map(|(key, _)| key.0.as_ref()));
@@ -432,6 +546,8 @@ struct Cursor {
     offset: usize,
     line: usize,
     line_start: usize,
+    /// Characters from the line's start to `offset`.
+    column: usize,
 }
 
 impl Cursor {
@@ -442,12 +558,18 @@ impl Cursor {
             return line_column(text, offset);
         }
         let skipped = &text.as_bytes()[self.offset..offset];
-        if let Some(last) = memchr::memrchr(b'\n', skipped) {
-            self.line += memchr::memchr_iter(b'\n', skipped).count();
-            self.line_start = self.offset + last + 1;
+        // The column is counted on too: a file on one line is not counted from its start again
+        // for each key.
+        match memchr::memrchr(b'\n', skipped) {
+            Some(last) => {
+                self.line += memchr::memchr_iter(b'\n', skipped).count();
+                self.line_start = self.offset + last + 1;
+                self.column = text[self.line_start..offset].chars().count();
+            }
+            None => self.column += text[self.offset..offset].chars().count(),
         }
         self.offset = offset;
-        (self.line + 1, text[self.line_start..offset].chars().count() + 1)
+        (self.line + 1, self.column + 1)
     }
 }
 
@@ -859,6 +981,110 @@ mod tests {
                     .map(|(k, v, _)| (k.clone(), v.clone().filter(|v| !v.is_empty())))
                     .collect();
                 prop_assert_eq!(read, want);
+            }
+        }
+    }
+
+    mod plain_reader_properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// What an entry reads as, value shown (the tests' values are not secrets).
+        type Read = (String, Option<String>, Location, std::ops::Range<usize>);
+
+        fn read(entries: &[FileEntry]) -> Vec<Read> {
+            let shown = |e: &FileEntry| e.value.as_ref().map(|v| v.expose().to_owned());
+            entries
+                .iter()
+                .map(|e| (e.key.clone(), shown(e), e.location.clone(), e.value_span.clone()))
+                .collect()
+        }
+
+        fn file() -> Location {
+            Location::file(Path::new("secrets.json"))
+        }
+
+        /// JSON's blanks, and none.
+        fn blank() -> impl Strategy<Value = &'static str> {
+            prop::sample::select(vec!["", " ", "  ", "\t", "\n", "\r\n", "\n    "])
+        }
+
+        /// Keys as people write them, and some that name no variable; from few letters, so that
+        /// some repeat.
+        fn key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                4 => "[a-d_][a-d0-9_]{0,2}",
+                1 => "[A-D0-9é _-]{0,3}",
+            ]
+        }
+
+        /// Values as written in the file: strings written by serde_json (escapes where needed),
+        /// strings written as they are (a quote or a control character breaks them), and values
+        /// of other kinds.
+        fn value() -> impl Strategy<Value = String> {
+            let text = "[a-z0-9é\"\\\\ \u{1}\u{7f}]{0,6}";
+            prop_oneof![
+                4 => text.prop_map(|v| serde_json::to_string(&v).unwrap()),
+                1 => text.prop_map(|v| format!("\"{v}\"")),
+                1 => prop::sample::select(vec!["null", "nul", "nullx", "1", "true", "{}", "[]", "\"\""])
+                    .prop_map(str::to_owned),
+            ]
+        }
+
+        /// A file of `members`, each spaced by its blanks.
+        fn render(members: &[(String, String, [&str; 3])], around: [&str; 3], comma: bool) -> String {
+            let member =
+                |(key, value, [a, b, c]): &(String, String, [&str; 3])| format!("{a}\"{key}\"{b}:{c}{value}");
+            let body: Vec<String> = members.iter().map(member).collect();
+            let trailing = if comma { "," } else { "" };
+            format!("{}{{{}{trailing}{}}}{}", around[0], body.join(","), around[1], around[2])
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+            /// Whatever the one-pass reader takes, it reads as the general reader does: the same
+            /// keys, values, positions and spans; it leaves the rest (including every error) to it.
+            #[test]
+            fn the_plain_reader_reads_what_it_takes_as_the_general_reader_does(
+                members in prop::collection::vec((key(), value(), [blank(), blank(), blank()]), 0..8),
+                around in [blank(), blank(), blank()],
+                comma in prop::bool::weighted(0.1),
+                cut in prop::option::weighted(0.3, (any::<prop::sample::Index>(), prop::sample::select(vec!["", "\"", ",", "}", " ", "\\"]))),
+            ) {
+                let mut text = render(&members, around, comma);
+                if let Some((at, put)) = cut {
+                    let at = at.index(text.chars().count() + 1);
+                    let at = text.char_indices().nth(at).map_or(text.len(), |(i, _)| i);
+                    let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
+                    text.replace_range(at..end, put);
+                }
+                let general = read_members(Path::new("secrets.json"), &file(), &text);
+                if let Some(entries) = plain(&file(), &text) {
+                    let general = general.map_err(|e| e.to_string());
+                    prop_assert!(general.is_ok(), "the general reader refused {:?}: {:?}", text, general);
+                    prop_assert_eq!(read(&entries), read(&general.unwrap()));
+                }
+            }
+
+            /// A file written the plain way is read in one pass.
+            #[test]
+            fn the_plain_reader_takes_a_plain_file(
+                members in prop::collection::btree_map("[a-z_][a-z0-9_]{0,6}", prop::option::of("[a-zA-Z0-9é:/@.+= -]{0,12}"), 0..12),
+                blanks in prop::collection::vec([blank(), blank(), blank()], 12),
+                around in [blank(), blank(), blank()],
+            ) {
+                let members: Vec<(String, String, [&str; 3])> = members
+                    .into_iter()
+                    .zip(blanks)
+                    .map(|((k, v), b)| (k, v.map_or("null".to_owned(), |v| format!("\"{v}\"")), b))
+                    .collect();
+                let text = render(&members, around, false);
+                let entries = plain(&file(), &text);
+                prop_assert!(entries.is_some(), "not taken: {:?}", text);
+                let general = read_members(Path::new("secrets.json"), &file(), &text).unwrap();
+                prop_assert_eq!(read(&entries.unwrap()), read(&general));
             }
         }
     }

@@ -144,6 +144,11 @@ impl<V> Map<V> {
         self.entries.iter().map(|(_, value)| value)
     }
 
+    /// The values, in the order of their names, to change them.
+    pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut V> + ExactSizeIterator {
+        self.entries.iter_mut().map(|(_, value)| value)
+    }
+
     /// The names before `name`, with their values, in order.
     pub fn before(&self, name: &str) -> impl DoubleEndedIterator<Item = (&String, &V)> + ExactSizeIterator {
         let at = self.search(name).unwrap_or_else(|at| at);
@@ -154,6 +159,18 @@ impl<V> Map<V> {
     pub fn from(&self, name: &str) -> impl DoubleEndedIterator<Item = (&String, &V)> + ExactSizeIterator {
         let at = self.search(name).unwrap_or_else(|at| at);
         self.entries[at..].iter().map(|(name, value)| (name, value))
+    }
+}
+
+/// The value under `name`.
+///
+/// # Panics
+/// When `name` is not in the map.
+impl<V> std::ops::Index<&str> for Map<V> {
+    type Output = V;
+
+    fn index(&self, name: &str) -> &V {
+        self.get(name).expect("the name is in the map")
     }
 }
 

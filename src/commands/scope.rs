@@ -114,14 +114,12 @@ pub(super) fn cover(scope: &Scope, inputs: Inputs<'_>, notes: &mut Vec<String>) 
             Ok(Covered { desired, remote })
         }
         Scope::Rollback => {
-            let mut desired = Desired { ignore: ignore.clone(), ..Desired::default() };
-            for (name, value) in previous {
-                // What the platform owns or the profile ignores stays as it is now.
-                if policy::classify(&name) == VarClass::Managed && !ignore.matches(&name) {
-                    let var = DesiredVar { key: None, value, source: Source::PreviousVersion };
-                    desired.vars.insert(name, var);
-                }
-            }
+            // What the platform owns or the profile ignores stays as it is now.
+            let vars = (previous.into_iter())
+                .filter(|(name, _)| policy::classify(name) == VarClass::Managed && !ignore.matches(name))
+                .map(|(name, value)| (name, DesiredVar { key: None, value, source: Source::PreviousVersion }))
+                .collect();
+            let desired = Desired { vars, ignore: ignore.clone(), ..Desired::default() };
             Ok(Covered { desired, remote: fetched.clone() })
         }
         Scope::Cleanup => {
@@ -236,7 +234,7 @@ fn removable(names: &[String], remote: &Remote, ignore: &Ignore, notes: &mut Vec
 /// After `unset`: which of the removed variables the desired state still sets, since the next
 /// apply would add them back.
 fn still_desired(now: &Desired, names: &[String], secrets_shown: &str) -> Option<String> {
-    let back: Vec<&str> = names.iter().filter(|n| now.vars.contains_key(*n)).map(String::as_str).collect();
+    let back: Vec<&str> = names.iter().filter(|n| now.vars.contains_key(n)).map(String::as_str).collect();
     (!back.is_empty()).then(|| {
         format!(
             "{secrets_shown} still sets {}, so the next apply adds {} back; run unset with --save to remove {} \
