@@ -6,8 +6,7 @@
 //! record tells a change made here from drift made on the remote. The file is
 //! `<profile>/last-applied.json`, mode 0600, and should be gitignored like secrets.json.
 
-use std::collections::BTreeMap;
-use std::ops::Bound;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -17,6 +16,7 @@ use serde_json::value::RawValue;
 use crate::error::{Error, Location, Result};
 use crate::json::{Members, Text};
 use crate::secret::{Digester, SecretValue};
+use crate::sorted;
 
 /// The record file's name, in the profile directory.
 pub const FILE_NAME: &str = "last-applied.json";
@@ -32,7 +32,7 @@ pub struct LastApplied {
     salt: Vec<u8>,
     /// Variable name to HMAC-SHA256 of the value last applied (hex in the file).
     #[serde(with = "digest_map")]
-    digests: BTreeMap<String, [u8; 32]>,
+    digests: sorted::Map<[u8; 32]>,
     /// The salt of the digests the remote listed when this was recorded (hex in the file; absent
     /// for a remote that lists names only): a plan digests the desired values under it while
     /// the remote is read, and compares them only if the listing brings the same salt.
@@ -54,7 +54,7 @@ impl Eq for LastApplied {}
 impl LastApplied {
     /// An empty record with this salt.
     pub fn new(salt: Vec<u8>) -> Self {
-        Self { salt, digests: BTreeMap::new(), listing_salt: None, digester: OnceLock::new() }
+        Self { salt, digests: sorted::Map::default(), listing_salt: None, digester: OnceLock::new() }
     }
 
     /// An empty record with a fresh random salt.
@@ -88,8 +88,11 @@ impl LastApplied {
     /// The record walked in name order from `from` (from the first name when `None`), for names
     /// asked in increasing order.
     pub fn in_order(&self, from: Option<&str>) -> InOrder<'_> {
-        let from = from.map_or(Bound::Unbounded, Bound::Included);
-        InOrder { record: self, digests: self.digests.range::<str, _>((from, Bound::Unbounded)).peekable() }
+        let digests = match from {
+            Some(from) => self.digests.from(from),
+            None => self.digests.iter(),
+        };
+        InOrder { record: self, digests: digests.peekable() }
     }
 
     /// Records that `value` was applied as `name`.
@@ -113,19 +116,17 @@ impl LastApplied {
         let (names, values): (Vec<&str>, Vec<&SecretValue>) = written.into_iter().unzip();
         let tags = self.digester().tags(&values);
         let written = names.into_iter().map(str::to_owned).zip(tags);
-        if self.digests.is_empty() {
-            // Built in bulk (the first apply of many variables); the last digest of a name wins,
-            // as it does when inserting.
-            self.digests = written.collect();
-        } else {
-            self.digests.extend(written);
-        }
-        for name in removed {
-            self.forget(name);
+        // Built in bulk, the record's digests first: of a name in both, or written twice, the
+        // last digest wins, as it does when inserting.
+        self.digests = std::mem::take(&mut self.digests).into_iter().chain(written).collect();
+        let removed: HashSet<&str, foldhash::fast::RandomState> = removed.into_iter().collect();
+        if !removed.is_empty() {
+            self.digests.retain(|name, _| !removed.contains(name));
         }
     }
 
     /// Records that `name` was removed.
+    #[cfg(test)]
     pub fn forget(&mut self, name: &str) {
         self.digests.remove(name);
     }
@@ -135,7 +136,7 @@ impl LastApplied {
 /// without a lookup each (a plan of a hundred thousand names asks in order).
 pub struct InOrder<'a> {
     record: &'a LastApplied,
-    digests: std::iter::Peekable<std::collections::btree_map::Range<'a, String, [u8; 32]>>,
+    digests: std::iter::Peekable<sorted::Iter<'a, [u8; 32]>>,
 }
 
 impl InOrder<'_> {
@@ -316,14 +317,13 @@ pub fn save(path: &Path, remote: &str, record: LastApplied) -> Result<()> {
 
 /// The digests as the file holds them: an object of names to hex.
 mod digest_map {
-    use std::collections::BTreeMap;
-
     use serde::de::{Deserializer, Error as _, MapAccess, Visitor};
     use serde::ser::{SerializeMap, Serializer};
 
     use crate::json::Text;
+    use crate::sorted::Map;
 
-    pub fn serialize<S: Serializer>(digests: &BTreeMap<String, [u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(digests: &Map<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(digests.len()))?;
         let mut hex = [0u8; 64];
         for (name, tag) in digests {
@@ -333,13 +333,13 @@ mod digest_map {
         map.end()
     }
 
-    /// Reads the members, then builds the map in one pass: the file is written sorted, and
-    /// inserting a hundred thousand names one by one costs several times more. Each digest is
+    /// Reads the members, then sorts them (the file is written sorted: the sort only checks),
+    /// keeping the last digest of a name written twice, as any JSON reader does. Each digest is
     /// decoded as it is read, so that a damaged one is reported where it stands in the file.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, [u8; 32]>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Map<[u8; 32]>, D::Error> {
         struct Digests;
         impl<'de> Visitor<'de> for Digests {
-            type Value = BTreeMap<String, [u8; 32]>;
+            type Value = Map<[u8; 32]>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("an object of names to hex digests")
             }

@@ -58,6 +58,15 @@ where
     }
 }
 
+/// A walk over a [`Map`], or part of one, in name order.
+pub type Iter<'a, V> =
+    std::iter::Map<std::slice::Iter<'a, (String, V)>, fn(&'a (String, V)) -> (&'a String, &'a V)>;
+
+/// An entry of a [`Map`] as a pair of references.
+fn pair<V>((name, value): &(String, V)) -> (&String, &V) {
+    (name, value)
+}
+
 /// Values by name, in a list sorted by name: what a `BTreeMap<String, V>` does for a remote's
 /// variables, built from a listing (sorted already) without a tree, walked without one, and split
 /// at a name by a search. Each name is in it once.
@@ -130,8 +139,8 @@ impl<V> Map<V> {
     }
 
     /// Every name with its value, in order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&String, &V)> + ExactSizeIterator {
-        self.entries.iter().map(|(name, value)| (name, value))
+    pub fn iter(&self) -> Iter<'_, V> {
+        self.entries.iter().map(pair)
     }
 
     /// The names, in order.
@@ -150,15 +159,20 @@ impl<V> Map<V> {
     }
 
     /// The names before `name`, with their values, in order.
-    pub fn before(&self, name: &str) -> impl DoubleEndedIterator<Item = (&String, &V)> + ExactSizeIterator {
+    pub fn before(&self, name: &str) -> Iter<'_, V> {
         let at = self.search(name).unwrap_or_else(|at| at);
-        self.entries[..at].iter().map(|(name, value)| (name, value))
+        self.entries[..at].iter().map(pair)
     }
 
     /// `name` and the names after it, with their values, in order.
-    pub fn from(&self, name: &str) -> impl DoubleEndedIterator<Item = (&String, &V)> + ExactSizeIterator {
+    pub fn from(&self, name: &str) -> Iter<'_, V> {
         let at = self.search(name).unwrap_or_else(|at| at);
-        self.entries[at..].iter().map(|(name, value)| (name, value))
+        self.entries[at..].iter().map(pair)
+    }
+
+    /// Keeps only the names `keep` says to.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &V) -> bool) {
+        self.entries.retain(|(name, value)| keep(name, value));
     }
 }
 
@@ -209,11 +223,10 @@ impl<V> IntoIterator for Map<V> {
 
 impl<'a, V> IntoIterator for &'a Map<V> {
     type Item = (&'a String, &'a V);
-    type IntoIter =
-        std::iter::Map<std::slice::Iter<'a, (String, V)>, fn(&'a (String, V)) -> (&'a String, &'a V)>;
+    type IntoIter = Iter<'a, V>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.iter().map(|(name, value)| (name, value))
+        self.iter()
     }
 }
 
@@ -296,6 +309,8 @@ mod tests {
             for name in &removed {
                 prop_assert_eq!(map.remove(name), tree.remove(name));
             }
+            map.retain(|name, value| name.len() != 1 || value % 3 != 0);
+            tree.retain(|name, value| name.len() != 1 || *value % 3 != 0);
             prop_assert_eq!(map.iter().collect::<Vec<_>>(), tree.iter().collect::<Vec<_>>());
             prop_assert_eq!(map.len(), tree.len());
             prop_assert_eq!(map.get(&at), tree.get(&at));
