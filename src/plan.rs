@@ -204,10 +204,11 @@ pub fn plan_foreseen(
                         desired.vars.len() - desired.vars.len() / 2,
                     )
                 });
+                // Room for the high half's unchanged variables too, put after these in place.
                 let low = walk.plan(
                     sorted::join(desired.vars.before(middle), remote.vars.before(middle)),
                     None,
-                    desired.vars.len() / 2,
+                    desired.vars.len(),
                 );
                 (low, high.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
             });
@@ -234,16 +235,16 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     /// The plan of the names `pairs` walks over, in order, from `from` on (`skipped` left
-    /// empty), `desired_count` of them desired variables.
+    /// empty), with room for `unchanged_room` unchanged variables.
     fn plan<'n>(
         &self,
         pairs: impl Iterator<Item = (&'n String, Paired<'n, DesiredVar, RemoteValue>)>,
         from: Option<&str>,
-        desired_count: usize,
+        unchanged_room: usize,
     ) -> Plan {
         // Most desired variables are unchanged in most plans: their list is sized once rather
         // than copied as it grows (memory reserved and not written is never touched).
-        let mut plan = Plan { unchanged: Vec::with_capacity(desired_count), ..Plan::default() };
+        let mut plan = Plan { unchanged: Vec::with_capacity(unchanged_room), ..Plan::default() };
         // The digests made ahead, and the record's, are walked along with the names.
         let foreseen = &self.foreseen
             [from.map_or(0, |from| self.foreseen.partition_point(|(name, _)| name.as_str() < from))..];

@@ -238,7 +238,9 @@ fn plain(file: &Location, text: &str) -> Option<Vec<FileEntry>> {
     let mut scan = Scan { bytes: text.as_bytes(), at: 0 };
     // Each member has a colon: room for as many as there are colons, so that the list is never
     // moved as it grows (the memory past the members is reserved, not touched).
-    let mut entries: Vec<FileEntry> = Vec::with_capacity(memchr::memchr_iter(b':', scan.bytes).count());
+    // (Counted by a plain loop, which the compiler makes wide: colons are too many for a search.)
+    let colons = scan.bytes.iter().filter(|b| **b == b':').count();
+    let mut entries: Vec<FileEntry> = Vec::with_capacity(colons);
     let mut cursor = Cursor::default();
     scan.blank();
     scan.eat(b'{')?;
