@@ -238,7 +238,7 @@ fn plain(file: &Location, text: &str) -> Option<Vec<FileEntry>> {
     let mut scan = Scan { bytes: text.as_bytes(), at: 0 };
     // Each member has a colon: room for as many as there are colons, so that the list is never
     // moved as it grows (the memory past the members is reserved, not touched).
-    let mut entries: Vec<FileEntry> = Vec::with_capacity(count(b':', scan.bytes));
+    let mut entries: Vec<FileEntry> = Vec::with_capacity(crate::json::count(b':', scan.bytes));
     let mut cursor = Cursor::default();
     scan.blank();
     scan.eat(b'{')?;
@@ -287,13 +287,6 @@ fn plain(file: &Location, text: &str) -> Option<Vec<FileEntry>> {
         Some(_) => None,
         None => Some(entries),
     }
-}
-
-/// How many times `byte` is in `bytes`. Counted by a plain loop in runs of 255, which the compiler
-/// makes wide (a count of a run fits a byte): a colon comes too often for a search.
-fn count(byte: u8, bytes: &[u8]) -> usize {
-    let run = |run: &[u8]| run.iter().fold(0u8, |n, b| n + u8::from(*b == byte));
-    bytes.chunks(255).map(|chunk| usize::from(run(chunk))).sum()
 }
 
 /// Bytes read forwards by [`plain`].
@@ -991,18 +984,6 @@ mod tests {
                     .collect();
                 prop_assert_eq!(read, want);
             }
-        }
-    }
-
-    #[test]
-    fn bytes_are_counted_across_runs() {
-        let text: Vec<u8> = (0..2000).map(|i| if i % 3 == 0 { b':' } else { b'a' }).collect();
-        for len in [0, 1, 254, 255, 256, 510, 511, 2000] {
-            assert_eq!(
-                count(b':', &text[..len]),
-                text[..len].iter().filter(|b| **b == b':').count(),
-                "{len}"
-            );
         }
     }
 

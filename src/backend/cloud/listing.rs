@@ -92,12 +92,7 @@ impl<'a> Plain<'a> {
         // Each name, digest and member name is a string: half the quotes bound the items of
         // any one list, so that no list is copied as it grows (a grown list also touches pages
         // the first time twice over).
-        // Counted in runs short enough for a byte-sized count, which the compiler does many
-        // bytes at a time.
-        let quotes: usize = (text.as_bytes().chunks(255))
-            .map(|run| usize::from(run.iter().fold(0u8, |n, &b| n + u8::from(b == b'"'))))
-            .sum();
-        let most = (quotes / 2).min(PRESIZED_ITEMS_AT_MOST);
+        let most = (crate::json::count(b'"', text.as_bytes()) / 2).min(PRESIZED_ITEMS_AT_MOST);
         let mut plain = Plain { text, at: 0, most };
         // The names with their digests, from whichever of `keys` and `digests` comes first; the
         // other must name the same, in the same order.
