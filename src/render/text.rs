@@ -41,22 +41,17 @@ pub fn write_plan(
     if !plan.is_empty() {
         writeln!(w, "{}", palette.heading().apply_to("Changes (values are never shown):"))?;
         let width = name_width(plan);
-        // Uncoloured, a line is written as it is formatted (there may be a hundred thousand).
-        for write in &plan.add {
-            let line = format_args!("  + {:width$}  add       {}", safe(&write.name), Origin(write));
-            if palette.is_plain() {
-                writeln!(w, "{line}")?;
-            } else {
-                writeln!(w, "{}", palette.added().apply_to(line.to_string()))?;
+        if palette.is_plain() {
+            write_writes_plain(w, plan, width)?;
+        } else {
+            for write in &plan.add {
+                let line = format!("  + {:width$}  add       {}", safe(&write.name), Origin(write));
+                writeln!(w, "{}", palette.added().apply_to(line))?;
             }
-        }
-        for write in &plan.change {
-            let why = change_reason(write.comparison);
-            let line = format_args!("  ~ {:width$}  change    {}: {why}", safe(&write.name), Origin(write));
-            if palette.is_plain() {
-                writeln!(w, "{line}")?;
-            } else {
-                writeln!(w, "{}", palette.changed().apply_to(line.to_string()))?;
+            for write in &plan.change {
+                let why = change_reason(write.comparison);
+                let line = format!("  ~ {:width$}  change    {}: {why}", safe(&write.name), Origin(write));
+                writeln!(w, "{}", palette.changed().apply_to(line))?;
             }
         }
         for name in &plan.remove {
@@ -251,6 +246,34 @@ fn write_diff(w: &mut dyn Write, plan: &Plan, subject: Subject<'_>, palette: &Pa
         hunks.take(names.name(item), line(names.item(item)))?;
     }
     hunks.finish()?;
+    w.flush()
+}
+
+/// The additions' and changes' lines, uncoloured, written as bytes into a buffer of a known type
+/// (there may be a hundred thousand): each the name padded to `width` characters, the action and
+/// where the value comes from.
+fn write_writes_plain(w: &mut dyn Write, plan: &Plan, width: usize) -> io::Result<()> {
+    let w = &mut io::BufWriter::with_capacity(64 * 1024, w);
+    let line = |w: &mut io::BufWriter<&mut dyn Write>, sign: &[u8], write: &PlanWrite, action: &[u8]| {
+        w.write_all(sign)?;
+        let name = safe(&write.name);
+        w.write_all(name.as_bytes())?;
+        for _ in name.chars().count()..width {
+            w.write_all(b" ")?;
+        }
+        w.write_all(action)?;
+        Origin(write).write_to(w)
+    };
+    for write in &plan.add {
+        line(w, b"  + ", write, b"  add       ")?;
+        w.write_all(b"\n")?;
+    }
+    for write in &plan.change {
+        line(w, b"  ~ ", write, b"  change    ")?;
+        w.write_all(b": ")?;
+        w.write_all(change_reason(write.comparison).as_bytes())?;
+        w.write_all(b"\n")?;
+    }
     w.flush()
 }
 
@@ -716,6 +739,20 @@ impl fmt::Display for Origin<'_> {
             }
             (Source::Environment, Some(key)) => write!(f, "from the environment ({})", read_names(key)),
             (Source::CommandLine, Some(_)) => f.write_str("given to set"),
+        }
+    }
+}
+
+impl Origin<'_> {
+    /// Written as bytes where it is a key of secrets.json (almost every line), else formatted.
+    fn write_to(&self, w: &mut impl Write) -> io::Result<()> {
+        match (self.0.source, &self.0.key) {
+            (Source::File, Some(key)) => {
+                w.write_all(b"from secrets.json `")?;
+                w.write_all(key.as_bytes())?;
+                w.write_all(b"`")
+            }
+            _ => write!(w, "{self}"),
         }
     }
 }
