@@ -2,7 +2,6 @@
 //! for a later `apply FILE`; a saved plan shown again. Nothing is written to the remote.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::present::{detail, show, subject};
 use super::stages::{Fetching, describe, load_desired, load_record, warn_partial, warn_skipped};
@@ -10,7 +9,7 @@ use super::validate::{Review, gate, gate_required};
 use super::{Streams, stdout_error};
 use crate::cli::{Format, PlanArgs, ShowArgs};
 use crate::config::{Config, Output, RemoteConfig};
-use crate::desired::{Desired, Foreseen, Prepared};
+use crate::desired::Desired;
 use crate::error::{Error, Result, display_path, exit};
 use crate::plan::{self, Plan};
 use crate::record::LastApplied;
@@ -61,8 +60,10 @@ pub(super) fn compute(
     let prepared = Desired::prepare(loaded.entries, config.ignore.clone(), loaded.partial)?;
     // While the remote is read, the values are digested under the salt its listing carried at
     // the last apply: a listing with the same salt is then compared without an HMAC a variable.
-    let (fetched, foreseen) = foresee_while_fetching(&prepared, record.as_ref(), fetching);
-    let fetched = fetched?;
+    // Only until the remote has been read: the planner digests the rest, on two threads.
+    let foreseen = (record.as_ref().and_then(LastApplied::listing_salt))
+        .map(|salt| prepared.foresee(salt, || fetching.is_done()));
+    let fetched = fetching.finish()?;
     let desired = prepared.finish(&fetched);
     warn_skipped(&desired, output, err);
     let plan = plan::plan_foreseen(&desired, &fetched, record.as_ref(), foreseen.as_ref());
@@ -72,42 +73,6 @@ pub(super) fn compute(
     std::mem::forget(foreseen);
     let missing = crate::validate::required_missing_after(&desired, &plan, &fetched, true);
     Ok(Computed { plan, desired, fetched, review, missing })
-}
-
-/// The remote, read by `fetching`, and the desired values digested meanwhile under the salt of
-/// the remote's listing at the last apply (see [`Prepared::foresee`]).
-///
-/// The digests are made on a thread that runs only on a core nothing else wants, and only until
-/// the remote has been read (the planner digests the rest, on two threads): work that may be
-/// left unfinished never takes a core from the remote's reading, nor, on a machine of few cores,
-/// from a server answering on the same machine.
-fn foresee_while_fetching(
-    prepared: &Prepared,
-    record: Option<&LastApplied>,
-    fetching: Fetching,
-) -> (Result<Remote>, Option<Foreseen>) {
-    let Some(salt) = record.and_then(LastApplied::listing_salt) else { return (fetching.finish(), None) };
-    let read = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        let ahead = scope.spawn(|| {
-            run_only_when_idle();
-            prepared.foresee(salt, || read.load(Ordering::Relaxed))
-        });
-        let fetched = fetching.finish();
-        read.store(true, Ordering::Relaxed);
-        (fetched, Some(ahead.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))))
-    })
-}
-
-/// Lowers the calling thread to the lowest priority (nice 19): it then gets a core that another
-/// thread or process wants only now and then. Linux gives each thread its own nice value; on
-/// other systems it is the process's, and is left alone.
-fn run_only_when_idle() {
-    #[cfg(target_os = "linux")]
-    {
-        // Lowering one's own priority needs no privilege; if it fails, the thread runs as it was.
-        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
-    }
 }
 
 /// From this many desired variables, the desired state is let go on a thread of its own.

@@ -178,6 +178,14 @@ impl Fetching {
         Self::Reading { thread, log }
     }
 
+    /// Whether the remote has been read (and `finish` will not wait).
+    pub(super) fn is_done(&self) -> bool {
+        match self {
+            Self::Reading { thread, .. } => thread.is_finished(),
+            Self::Later { .. } => false,
+        }
+    }
+
     /// What the remote holds, once read; its request log (`-vv`) is written now.
     pub(super) fn finish(self) -> Result<Remote> {
         match self {
