@@ -76,6 +76,11 @@ mod tests {
                 "{len}"
             );
         }
+        // Every byte a match: a run's count reaches 255, and no more.
+        let all = [b':'; 1000];
+        for len in [255, 256, 511, 1000] {
+            assert_eq!(count(b':', &all[..len]), len, "{len}");
+        }
     }
 
     #[test]

@@ -393,6 +393,34 @@ mod hex_bytes_or_none {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// An apply noted in bulk leaves the record as remembering each write in order, then
+        /// forgetting each removal, does: the last digest of a name wins, and exactly the removed
+        /// names go (a name written and removed too goes).
+        #[test]
+        fn an_apply_is_noted_as_each_write_then_each_removal_would_be(
+            before in proptest::collection::vec(("[a-f]", "[xyz]"), 0..8),
+            written in proptest::collection::vec(("[a-f]", "[xyz]"), 0..8),
+            removed in proptest::collection::vec("[a-f]", 0..4),
+        ) {
+            let mut bulk = LastApplied::new(vec![7; 16]);
+            for (name, value) in &before {
+                bulk.remember(name, &SecretValue::new(value.as_str()));
+            }
+            let mut each = bulk.clone();
+            let values: Vec<(String, SecretValue)> =
+                written.iter().map(|(n, v)| (n.clone(), SecretValue::new(v.as_str()))).collect();
+            bulk.note_apply(values.iter().map(|(n, v)| (n.as_str(), v)), removed.iter().map(String::as_str));
+            for (name, value) in &values {
+                each.remember(name, value);
+            }
+            for name in &removed {
+                each.forget(name);
+            }
+            proptest::prop_assert_eq!(bulk, each);
+        }
+    }
+
     #[test]
     fn walked_in_order_the_record_tells_what_a_lookup_does() {
         let mut record = LastApplied::new(vec![7; 16]);

@@ -955,6 +955,38 @@ mod tests {
     use super::*;
     use crate::plan::Cleanup;
 
+    proptest! {
+        /// Uncoloured, the additions' and changes' lines written as bytes are the lines formatted.
+        #[test]
+        fn uncoloured_writes_written_as_bytes_are_the_formatted_lines(
+            writes in proptest::collection::vec(
+                ("[A-Za-z_é\u{1}\u{200B}\u{7f}]{0,12}", proptest::option::of("[a-z_é`]{0,6}"), 0u8..6, 0u8..7, any::<bool>()),
+                0..10,
+            ),
+            extra in 0usize..6,
+        ) {
+            let sources = [Source::File, Source::DotEnv, Source::Environment, Source::CommandLine, Source::PreviousVersion, Source::Derived];
+            let comparisons = [Comparison::Absent, Comparison::Equal, Comparison::Differs, Comparison::DriftedOnRemote, Comparison::SameAsLastApply, Comparison::ChangedSinceLastApply, Comparison::Unverifiable];
+            let mut plan = Plan::default();
+            for (name, key, source, comparison, added) in writes {
+                let write = PlanWrite { name, key, source: sources[source as usize], comparison: comparisons[comparison as usize] };
+                if added { plan.add.push(write) } else { plan.change.push(write) }
+            }
+            let width = name_width(&plan) + extra;
+            let mut expected = String::new();
+            for write in &plan.add {
+                expected.push_str(&format!("  + {:width$}  add       {}\n", safe(&write.name), Origin(write)));
+            }
+            for write in &plan.change {
+                let why = change_reason(write.comparison);
+                expected.push_str(&format!("  ~ {:width$}  change    {}: {why}\n", safe(&write.name), Origin(write)));
+            }
+            let mut out = Vec::new();
+            write_writes_plain(&mut out, &plan, width).unwrap();
+            prop_assert_eq!(String::from_utf8(out).unwrap(), expected);
+        }
+    }
+
     /// A plan with each name put in the list its number says (in the order given): 0 to 7 one
     /// list each, any other unchanged and equal.
     fn placed_in_lists(placed: impl IntoIterator<Item = (String, u8)>) -> Plan {
