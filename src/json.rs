@@ -54,6 +54,55 @@ impl<'de: 'a, 'a, V: Deserialize<'de>> Deserialize<'de> for Members<'a, V> {
     }
 }
 
+/// A JSON text read forwards, token by token, by the one-pass readers of documents written the
+/// plain way (the listing, secrets.json): blanks, an expected byte, strings without an escape.
+pub struct Scan<'a> {
+    /// The text's bytes.
+    pub bytes: &'a [u8],
+    /// Where the next byte is.
+    pub at: usize,
+}
+
+impl<'a> Scan<'a> {
+    /// The text from its start.
+    pub fn new(text: &'a str) -> Self {
+        Self { bytes: text.as_bytes(), at: 0 }
+    }
+
+    /// The next byte.
+    pub fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    /// Past JSON's blanks.
+    pub fn blank(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    /// Past `byte`, if it is next.
+    pub fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek() == Some(byte)).then(|| self.at += 1)
+    }
+
+    /// Where the inside of the string that starts here lies, past its closing quote, if it holds
+    /// no escape and no control character: then its text is the string.
+    pub fn plain_string(&mut self) -> Option<std::ops::Range<usize>> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let end = start + memchr::memchr(b'"', &self.bytes[start..])?;
+        // Every byte looked at, without stopping at the first bad one: the compiler then looks
+        // at many at once.
+        let bad = self.bytes[start..end].iter().fold(false, |bad, b| bad | (*b == b'\\') | (*b < 0x20));
+        if bad {
+            return None;
+        }
+        self.at = end + 1;
+        Some(start..end)
+    }
+}
+
 /// How many times `byte` is in `bytes`: a bound on the items of a large document, to size a list
 /// once. Counted by a plain loop in runs of 255, which the compiler makes wide (the count of a run
 /// fits a byte): a quote or a colon comes too often for a search.

@@ -95,7 +95,9 @@ impl LastApplied {
         InOrder { record: self, digests: digests.peekable() }
     }
 
-    /// Records that `value` was applied as `name`.
+    /// Records that `value` was applied as `name`: one name at a time, the form
+    /// [`LastApplied::note_apply`] is tested against (an apply notes all its names at once).
+    #[cfg(test)]
     pub fn remember(&mut self, name: &str, value: &SecretValue) {
         let tag = self.digester().tag(value);
         self.digests.insert(name.to_owned(), tag);

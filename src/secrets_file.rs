@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Location, Result};
-use crate::json::Members;
+use crate::json::{Members, Scan};
 use crate::secret::SecretValue;
 
 /// The largest secrets file read. A real one is a few kilobytes.
@@ -235,7 +235,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<FileEntry>> {
 /// letters, digits and `_` (not first a digit) and written once, each value a string without an
 /// escape or a control character, or `null`.
 fn plain(file: &Location, text: &str) -> Option<Vec<FileEntry>> {
-    let mut scan = Scan { bytes: text.as_bytes(), at: 0 };
+    let mut scan = Scan::new(text);
     // Each member has a colon: room for as many as there are colons, so that the list is never
     // moved as it grows (the memory past the members is reserved, not touched); but no more than
     // PRESIZED_ENTRIES_AT_MOST, as a value full of colons would reserve a gigabyte.
@@ -249,12 +249,12 @@ fn plain(file: &Location, text: &str) -> Option<Vec<FileEntry>> {
         loop {
             let key_at = scan.at;
             scan.eat(b'"')?;
-            let key = scan.key()?;
+            let key = plain_key(&mut scan)?;
             scan.blank();
             scan.eat(b':')?;
             scan.blank();
             let value_at = scan.at;
-            let value = match scan.bytes.get(value_at)? {
+            let value = match scan.peek()? {
                 b'"' => {
                     let inner = scan.plain_string()?;
                     (!inner.is_empty()).then(|| SecretValue::new(&text[inner]))
@@ -294,50 +294,14 @@ fn plain(file: &Location, text: &str) -> Option<Vec<FileEntry>> {
 /// [`plain`] sizes its list up front for at most this many entries (more grow it).
 const PRESIZED_ENTRIES_AT_MOST: usize = 1 << 18;
 
-/// Bytes read forwards by [`plain`].
-struct Scan<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl Scan<'_> {
-    /// Past JSON's blanks.
-    fn blank(&mut self) {
-        while matches!(self.bytes.get(self.at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.at += 1;
-        }
-    }
-
-    /// Past `byte`, if it is next.
-    fn eat(&mut self, byte: u8) -> Option<()> {
-        (self.bytes.get(self.at) == Some(&byte)).then(|| self.at += 1)
-    }
-
-    /// The key just after its opening quote, past its closing one, if it names a variable
-    /// (see [`key_problem`]): letters, digits and `_`, not first a digit.
-    fn key(&mut self) -> Option<std::ops::Range<usize>> {
-        let start = self.at;
-        let length =
-            self.bytes[start..].iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'_').count();
-        self.at += length;
-        self.eat(b'"')?;
-        (length > 0 && !self.bytes[start].is_ascii_digit()).then_some(start..start + length)
-    }
-
-    /// The inside of the string that starts here, past its closing quote, if it holds no escape
-    /// and no control character: then its text is the string.
-    fn plain_string(&mut self) -> Option<std::ops::Range<usize>> {
-        let start = self.at + 1;
-        let end = start + memchr::memchr(b'"', &self.bytes[start..])?;
-        // Every byte looked at, without stopping at the first bad one: the compiler then looks
-        // at many at once.
-        let bad = self.bytes[start..end].iter().fold(false, |bad, b| bad | (*b == b'\\') | (*b < 0x20));
-        if bad {
-            return None;
-        }
-        self.at = end + 1;
-        Some(start..end)
-    }
+/// The key just after its opening quote, past its closing one, if it names a variable (see
+/// [`key_problem`]): letters, digits and `_`, not first a digit.
+fn plain_key(scan: &mut Scan<'_>) -> Option<std::ops::Range<usize>> {
+    let start = scan.at;
+    let length = scan.bytes[start..].iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'_').count();
+    scan.at += length;
+    scan.eat(b'"')?;
+    (length > 0 && !scan.bytes[start].is_ascii_digit()).then_some(start..start + length)
 }
 
 /// The entries of a file of any form, in file order, each checked: serde_json checks the

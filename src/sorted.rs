@@ -1,7 +1,7 @@
 //! Names kept in order. One walk over two maps sorted by the same key, in place of a lookup per
 //! name: the planner and `compare` pair tens of thousands of names this way in linear time. And
-//! [`Map`], a remote's variables as a list sorted by name: a listing arrives sorted, and is kept
-//! as it comes rather than rebuilt as a tree.
+//! [`Map`], values by name as a list sorted by name rather than a tree: a remote's variables (a
+//! listing arrives sorted, and is kept as it comes), the desired state's, the record's digests.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -67,9 +67,10 @@ fn pair<V>((name, value): &(String, V)) -> (&String, &V) {
     (name, value)
 }
 
-/// Values by name, in a list sorted by name: what a `BTreeMap<String, V>` does for a remote's
-/// variables, built from a listing (sorted already) without a tree, walked without one, and split
-/// at a name by a search. Each name is in it once.
+/// Values by name, in a list sorted by name: what a `BTreeMap<String, V>` does, built by one sort
+/// (or from entries sorted already, as a listing gives them) without a tree, walked without one,
+/// and split at a name by a search. Each name is in it once; inserting or removing one name moves
+/// those after it, so a map of many names is built whole.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Map<V> {
     entries: Vec<(String, V)>,

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use crate::json::{Members, Text};
+use crate::json::{Members, Scan, Text};
 use crate::remote::{Digest, RemoteValue};
 use crate::sorted::Map;
 
@@ -82,7 +82,7 @@ const PRESIZED_ITEMS_AT_MOST: usize = 1 << 20;
 /// either reader takes is read the same by both.
 struct Plain<'a> {
     text: &'a str,
-    at: usize,
+    scan: Scan<'a>,
     /// The most items a list of the text can have.
     most: usize,
 }
@@ -93,7 +93,7 @@ impl<'a> Plain<'a> {
         // any one list, so that no list is copied as it grows (a grown list also touches pages
         // the first time twice over).
         let most = (crate::json::count(b'"', text.as_bytes()) / 2).min(PRESIZED_ITEMS_AT_MOST);
-        let mut plain = Plain { text, at: 0, most };
+        let mut plain = Plain { text, scan: Scan::new(text), most };
         // The names with their digests, from whichever of `keys` and `digests` comes first; the
         // other must name the same, in the same order.
         let mut vars: Option<Vec<(String, RemoteValue)>> = None;
@@ -120,8 +120,8 @@ impl<'a> Plain<'a> {
                 _ => None,
             }
         })?;
-        plain.space();
-        if plain.at != text.len() || !keys {
+        plain.scan.blank();
+        if plain.scan.at != text.len() || !keys {
             return None;
         }
         let mut vars = vars.unwrap_or_default();
@@ -183,18 +183,18 @@ impl<'a> Plain<'a> {
 
     fn each(&mut self, open: u8, close: u8, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.token(open)?;
-        self.space();
-        if self.peek()? == close {
-            self.at += 1;
+        self.scan.blank();
+        if self.scan.peek()? == close {
+            self.scan.at += 1;
             return Some(());
         }
         loop {
             item(self)?;
-            self.space();
-            match self.peek()? {
-                b',' => self.at += 1,
+            self.scan.blank();
+            match self.scan.peek()? {
+                b',' => self.scan.at += 1,
                 byte if byte == close => {
-                    self.at += 1;
+                    self.scan.at += 1;
                     return Some(());
                 }
                 _ => return None,
@@ -202,35 +202,17 @@ impl<'a> Plain<'a> {
         }
     }
 
-    /// A string without an escape or a control character.
+    /// A string without an escape or a control character, after any whitespace.
     fn string(&mut self) -> Option<&'a str> {
-        self.token(b'"')?;
-        let bytes = &self.text.as_bytes()[self.at..];
-        let length = memchr::memchr(b'"', bytes)?;
-        // Looked at whole (no early exit), which the compiler does many bytes at a time.
-        let plain = bytes[..length].iter().fold(true, |plain, &b| plain & (b != b'\\') & (b >= 0x20));
-        if !plain {
-            return None;
-        }
-        let string = self.text.get(self.at..self.at + length)?;
-        self.at += length + 1;
-        Some(string)
+        self.scan.blank();
+        let inside = self.scan.plain_string()?;
+        self.text.get(inside)
     }
 
     /// `byte`, after any whitespace.
     fn token(&mut self, byte: u8) -> Option<()> {
-        self.space();
-        (self.peek()? == byte).then(|| self.at += 1)
-    }
-
-    fn space(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.at += 1;
-        }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.text.as_bytes().get(self.at).copied()
+        self.scan.blank();
+        self.scan.eat(byte)
     }
 }
 
